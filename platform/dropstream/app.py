@@ -1,0 +1,125 @@
+"""The application factory: ``create_app`` builds everything; importing this module does nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+from dropstream.config import finalize_secrets, load_settings
+from dropstream.extensions import db, migrate
+from dropstream.plugins import ConnectorRegistry, build_plugin_manager
+from dropstream.security.secrets import SecretBox
+from dropstream.state import DropStreamState
+from dropstream.tenants.scope import install_backstop
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    plugins: Iterable[tuple[str, ModuleType | object]] = (),
+    load_entry_points: bool = True,
+) -> Flask:
+    """Build a DropStream application.
+
+    :param config: overrides applied after the environment (tests pass their database URL here).
+    :param env: read settings from this mapping instead of ``os.environ`` + ``.env``.
+    :param plugins: ``(name, module)`` pairs registered before the entry points (tests use this
+        for the reference connectors).
+    :param load_entry_points: False to load only ``plugins`` (isolated tests).
+    :raises dropstream.config.ConfigError: a setting is missing or malformed (the message says
+        which and how to fix it).
+    """
+    settings = load_settings(env)
+    settings.update(config or {})
+    finalize_secrets(settings)
+
+    app = Flask("dropstream", instance_path=settings["INSTANCE_PATH"], instance_relative_config=False)
+    app.config.update(settings)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(settings["SQLALCHEMY_DATABASE_URI"]))
+    app.config.setdefault("JOBS_INLINE_WORKERS", 2)
+    app.config.setdefault("JOBS_START_IN_PROCESS", False)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    _configure_logging(app)
+
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(settings["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    from dropstream import models  # noqa: F401  (every table on the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    session_class = db.session.session_factory.class_
+    install_backstop(session_class)
+    _dispatch_outbox_after_commit(session_class)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+    pm, loaded = build_plugin_manager(
+        allow=settings["PLUGINS_ALLOW"], disable=settings["PLUGINS_DISABLE"],
+        extra=plugins, load_entry_points=load_entry_points,
+    )
+    from dropstream.jobs.queue import build_queue
+
+    app.extensions["dropstream"] = DropStreamState(
+        plugin_manager=pm,
+        plugins=loaded,
+        connectors=ConnectorRegistry.from_plugin_manager(pm),
+        secrets=SecretBox(settings["ENCRYPTION_KEYS"]),
+        queue=build_queue(app),
+    )
+
+    from dropstream.api import init_api
+    from dropstream.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    init_api(app)
+    for blueprints in pm.hook.register_blueprints():
+        for blueprint in blueprints or []:
+            app.register_blueprint(blueprint)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # Worker threads share the file with the web process: wait for locks instead of failing.
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+
+
+def _dispatch_outbox_after_commit(session_class: Any) -> None:
+    from dropstream.jobs.outbox import dispatch_committed, forget_uncommitted
+
+    if not event.contains(session_class, "after_commit", dispatch_committed):
+        event.listen(session_class, "after_commit", dispatch_committed)
+        event.listen(session_class, "after_soft_rollback", _forget_on_rollback)
+
+
+def _forget_on_rollback(session: Any, previous_transaction: Any) -> None:
+    from dropstream.jobs.outbox import forget_uncommitted
+
+    forget_uncommitted(session)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _configure_logging(app: Flask) -> None:
+    level = getattr(logging, app.config["LOG_LEVEL"], logging.INFO)
+    logging.getLogger("dropstream").setLevel(level)
+    app.logger.setLevel(level)

@@ -1,0 +1,228 @@
+"""The connector contract: the base classes a storefront or warehouse connector implements.
+
+A connector *class* is registered once per app through the ``register_connectors`` hook. For each
+piece of work the core builds an *instance* bound to one store or warehouse row through a
+:class:`ConnectorContext` (its validated settings and decrypted credentials) and calls it
+directly; pluggy is not involved in per-tenant dispatch.
+
+Connectors raise the errors below and nothing else for remote failures, so the pipeline can tell
+"try again later" (:class:`TransientError`) from "a person must act" (:class:`AuthError`,
+:class:`RejectedError`) without knowing the remote system.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from marshmallow import Schema
+
+from dropstream.connectors.types import (
+    CancelOutcome,
+    FulfillmentData,
+    FulfillmentResult,
+    InventoryResult,
+    InventoryUpdate,
+    OrderData,
+    OrderPage,
+    SetupCheck,
+    ShipmentPage,
+    ShipMethod,
+    StockSnapshot,
+    WarehouseOrder,
+    WarehouseOrderAck,
+)
+
+
+class ConnectorRole(str, enum.Enum):
+    STOREFRONT = "storefront"
+    WAREHOUSE = "warehouse"
+
+
+class Capability(str, enum.Enum):
+    IMPORT_ORDERS = "import_orders"
+    MARK_ORDER_STATUS = "mark_order_status"
+    POST_FULFILLMENT = "post_fulfillment"
+    PUSH_INVENTORY = "push_inventory"
+    FORWARD_ORDERS = "forward_orders"
+    CANCEL_ORDERS = "cancel_orders"
+    FETCH_SHIPMENTS = "fetch_shipments"
+    FETCH_INVENTORY = "fetch_inventory"
+    SHIP_METHODS = "ship_methods"
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises about the remote system.
+
+    ``message`` must be safe to show an operator and store on an order's timeline: it never
+    contains a credential (connectors pass remote messages through :func:`redact` first).
+    """
+
+    code = "remote_error"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 remote_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.field = field
+        self.remote_status = remote_status
+
+
+class TransientError(ConnectorError):
+    """Timeouts, connection failures, 5xx, 429: retried with backoff (``retry_after`` seconds
+    is honoured when the remote said how long to wait)."""
+
+    code = "transient"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class AuthError(ConnectorError):
+    """Credentials are invalid, revoked, or lack a permission: the store or warehouse is paused
+    and flagged, never hammered."""
+
+    code = "auth_failed"
+
+
+class RejectedError(ConnectorError):
+    """The remote system refused the request on its merits (validation, unknown SKU, …).
+
+    ``code`` should be one of the hold/error codes the core knows (``unknown_sku``,
+    ``invalid_address``, …) when the refusal maps to one, so the order is held with a fix.
+    """
+
+    code = "rejected"
+
+
+class RemoteNotFound(ConnectorError):
+    """The remote object no longer exists (e.g. the store order was deleted)."""
+
+    code = "remote_not_found"
+
+
+@dataclass
+class ConnectorContext:
+    """What a connector instance is bound to. Built by the core; connectors only read it."""
+
+    connector_id: str
+    owner_id: int
+    settings: dict[str, Any]
+    credentials: dict[str, Any]
+    #: Settings of the store's link to its warehouse (warehouse connectors only).
+    account: dict[str, Any] = field(default_factory=dict)
+    #: Persist refreshed credentials (e.g. a re-issued OAuth token); encrypted by the core.
+    save_credentials: Callable[[dict[str, Any]], None] | None = None
+    public_base_url: str = ""
+
+
+class Connector:
+    """Common to both roles. Subclasses set the class attributes and implement the methods of
+    their role; unsupported operations stay unimplemented and are left out of ``capabilities``."""
+
+    #: Stable id stored on rows (e.g. ``"bigcommerce"``); never change it once released.
+    id: ClassVar[str]
+    #: Human name for the console.
+    name: ClassVar[str]
+    role: ClassVar[ConnectorRole]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: Non-secret settings, validated on save and rendered as a form.
+    settings_schema: ClassVar[type[Schema]]
+    #: Secret fields; write-only through the API, encrypted at rest.
+    credentials_schema: ClassVar[type[Schema]]
+    #: Settings of a store's link to a warehouse of this connector (warehouse connectors).
+    account_schema: ClassVar[type[Schema] | None] = None
+
+    def __init__(self, context: ConnectorContext) -> None:
+        self.context = context
+
+    def setup_checks(self) -> Sequence[SetupCheck]:
+        """Check credentials, permissions and configuration against the remote system.
+
+        Each check says pass/fail and the fix in words. Must not change remote state except to
+        repair DropStream's own registration (e.g. re-enable its webhooks).
+        """
+        raise NotImplementedError
+
+
+class StorefrontConnector(Connector):
+    role = ConnectorRole.STOREFRONT
+
+    def fetch_orders(self, cursor: str | None) -> OrderPage:
+        """Orders at the store's monitored status changed since ``cursor`` (None: the
+        configured backfill start). Pages may overlap earlier ones; the core de-duplicates.
+
+        :raises TransientError: retry later. :raises AuthError: credentials need a person.
+        """
+        raise NotImplementedError
+
+    def fetch_order(self, external_id: str) -> OrderData | None:
+        """One order, read completely (every page of lines) or not at all.
+
+        :returns: the order, or ``None`` if it is not at the monitored status (the core then
+            leaves it alone unless it was already imported, e.g. to see a cancellation).
+        :raises RemoteNotFound: the order no longer exists.
+        """
+        raise NotImplementedError
+
+    def mark_order_status(self, external_id: str, status: str) -> None:
+        """Move the store's order to the store status configured for DropStream's ``status``
+        (``"sent"``: accepted by the warehouse). Idempotent."""
+        raise NotImplementedError
+
+    def post_fulfillment(self, fulfillment: FulfillmentData) -> FulfillmentResult:
+        """Create the shipment in the store (tracking, carrier, lines).
+
+        Must be idempotent by ``fulfillment.key``: when an earlier attempt's outcome was lost,
+        find the shipment it made and return it with ``created=False`` instead of posting again.
+        """
+        raise NotImplementedError
+
+    def push_inventory(self, updates: Sequence[InventoryUpdate]) -> list[InventoryResult]:
+        """Set available quantities (absolute). One result per update: pushed, or skipped/failed
+        with a reason code (``tracking_off``, ``unknown_sku``) — never silently dropped."""
+        raise NotImplementedError
+
+
+class WarehouseConnector(Connector):
+    role = ConnectorRole.WAREHOUSE
+
+    def forward_order(self, order: WarehouseOrder) -> WarehouseOrderAck:
+        """Create the order at the warehouse, idempotently by ``order.reference``.
+
+        A retry after an ambiguous failure must look the reference up before creating, so an
+        order reaches the warehouse exactly once.
+        """
+        raise NotImplementedError
+
+    def cancel_order(self, reference: str, warehouse_order_id: str | None) -> CancelOutcome:
+        """Cancel a forwarded order; ``TOO_LATE`` once it has shipped."""
+        raise NotImplementedError
+
+    def fetch_shipments(self, cursor: str | None) -> ShipmentPage:
+        """Shipments confirmed since ``cursor`` for this account. Pages may overlap."""
+        raise NotImplementedError
+
+    def fetch_inventory(self, cursor: str | None, full: bool = False) -> StockSnapshot:
+        """Stock levels: changes since ``cursor``, or the whole snapshot when ``full``."""
+        raise NotImplementedError
+
+    def ship_methods(self) -> list[ShipMethod]:
+        """The warehouse's ship-method codes, for the shipping-rules editor."""
+        raise NotImplementedError
+
+
+ConnectorClass = type[StorefrontConnector] | type[WarehouseConnector]
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """Remove every given secret value from ``text`` (for remote messages and logs)."""
+    for value in secrets:
+        if value and len(value) >= 4:
+            text = text.replace(value, "[redacted]")
+    return text

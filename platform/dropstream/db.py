@@ -1,0 +1,65 @@
+"""Column types and mixins shared by every domain's models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+#: JSON everywhere, JSONB on PostgreSQL (indexable, and it refuses NUL bytes, which we strip first).
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ProviderOwned:
+    """A row that belongs to one fulfillment provider (and is visible to all its staff)."""
+
+    __tenant_level__ = "provider"
+
+    @declared_attr
+    def provider_id(cls) -> Mapped[int]:  # noqa: N805
+        return mapped_column(Integer, ForeignKey("providers.id", ondelete="CASCADE"), index=True)
+
+
+class MerchantOwned(ProviderOwned):
+    """A row that belongs to one merchant of one provider.
+
+    Both ids are stored: the provider id lets a provider-wide query (and PostgreSQL row-level
+    security) filter without a join; the merchant id is what a merchant user is limited to.
+    """
+
+    __tenant_level__ = "merchant"
+
+    @declared_attr
+    def merchant_id(cls) -> Mapped[int]:  # noqa: N805
+        return mapped_column(Integer, ForeignKey("merchants.id", ondelete="CASCADE"), index=True)

@@ -1,0 +1,1 @@
+"""Shipments confirmed by warehouses and posted back to stores."""

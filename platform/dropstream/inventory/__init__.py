@@ -1,0 +1,1 @@
+"""Warehouse stock levels and what is pushed to each store."""

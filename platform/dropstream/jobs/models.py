@@ -1,0 +1,74 @@
+"""The outbox (pending work, the durable truth behind the queue) and the webhook inbox."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dropstream.db import JSONType, MerchantOwned, UTCDateTime, utcnow
+from dropstream.extensions import db
+
+
+class OutboxState(str, enum.Enum):
+    PENDING = "pending"
+    DONE = "done"
+    DEAD = "dead"  # a transient failure outlived its retries; the subject says what happened
+
+
+class OutboxItem(MerchantOwned, db.Model):
+    """One unit of follow-up work, written in the same transaction as the change needing it.
+
+    A queue (RQ or the in-process one) only carries ``outbox_id``; if Redis loses the job, the
+    relay sees a pending row with an expired lease and enqueues it again. ``dedupe_key`` is unique
+    among pending rows, so asking twice for the same work while it is pending adds nothing.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "uq_outbox_pending_dedupe_key", "dedupe_key", unique=True,
+            sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'"),
+        ),
+        Index("ix_outbox_due", "state", "run_after"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    queue: Mapped[str] = mapped_column(String(32), default="default")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    state: Mapped[OutboxState] = mapped_column(
+        Enum(OutboxState, native_enum=False, length=16), default=OutboxState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When it was last handed to the queue; re-dispatched if no worker took it in time.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: While a worker holds the item; the relay leaves it alone until this passes.
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InboxEvent(MerchantOwned, db.Model):
+    """A webhook as received, committed before it is acknowledged. ``event_key`` is the sender's
+    id for the event (BigCommerce: the payload ``hash``) and is unique per store."""
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (UniqueConstraint("store_id", "event_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    event_key: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(200))

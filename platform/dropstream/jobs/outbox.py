@@ -1,0 +1,191 @@
+"""Writing outbox rows in the caller's transaction, and relaying due rows to the queue.
+
+``add_work`` is how any service asks for follow-up work: it inserts a pending row in the current
+transaction (so the work exists if and only if the change that needs it was committed) and, once
+the transaction commits, dispatches it straight away unless its store already has its share of
+work in flight. ``relay_due_work`` (run by the scheduler every second) dispatches everything else
+that is due, round-robin across stores, and re-dispatches rows whose job was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from dropstream.db import utcnow
+from dropstream.extensions import db
+from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.state import get_state
+
+log = logging.getLogger(__name__)
+
+#: How long a dispatched row waits for a worker before the relay dispatches it again.
+DISPATCH_LEASE = timedelta(seconds=60)
+#: How long a worker holds a row; a crashed worker's rows come back after this.
+RUN_LEASE = timedelta(seconds=300)
+#: Work in flight per store at once; the rest waits its turn so one store cannot starve others.
+STORE_IN_FLIGHT_CAP = 8
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 3600.0
+_SESSION_KEY = "dropstream.outbox.dispatch"
+
+
+def add_work(
+    session: Session,
+    *,
+    kind: str,
+    merchant_id: int,
+    provider_id: int,
+    store_id: int | None = None,
+    subject_id: int | None = None,
+    dedupe_key: str | None = None,
+    queue: str = "default",
+    payload: dict[str, Any] | None = None,
+    delay: timedelta | None = None,
+) -> None:
+    """Ask for ``kind`` to run for ``subject_id``; a no-op while the same work is pending."""
+    now = utcnow()
+    dedupe_key = dedupe_key or f"{kind}:{subject_id}"
+    values = dict(
+        provider_id=provider_id, merchant_id=merchant_id, store_id=store_id, kind=kind,
+        subject_id=subject_id, dedupe_key=dedupe_key, queue=queue, payload=payload or {},
+        state=OutboxState.PENDING, attempts=0, run_after=now + (delay or timedelta()),
+        created_at=now,
+    )
+    dispatch_now = delay is None and _store_has_room(session, store_id, now)
+    if dispatch_now:
+        values["dispatched_at"] = now
+    statement = _insert_ignoring_pending_duplicate(session).values(**values).returning(OutboxItem.id)
+    outbox_id = session.execute(statement).scalar()
+    if outbox_id is not None and dispatch_now:
+        session.info.setdefault(_SESSION_KEY, []).append((outbox_id, queue))
+
+
+def _insert_ignoring_pending_duplicate(session: Session):  # type: ignore[no-untyped-def]
+    pending = OutboxItem.state == OutboxState.PENDING
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(OutboxItem).on_conflict_do_nothing(
+        index_elements=[OutboxItem.dedupe_key], index_where=pending
+    )
+
+
+def _store_has_room(session: Session, store_id: int | None, now: datetime) -> bool:
+    if store_id is None:
+        return True
+    in_flight = session.scalar(
+        select(func.count()).select_from(OutboxItem).where(
+            OutboxItem.store_id == store_id, OutboxItem.state == OutboxState.PENDING,
+            or_(OutboxItem.dispatched_at > now - DISPATCH_LEASE, OutboxItem.leased_until > now),
+        )
+    )
+    return (in_flight or 0) < STORE_IN_FLIGHT_CAP
+
+
+def dispatch_committed(session: Session) -> None:
+    """After a commit: hand the rows added in it to the queue (the relay covers any failure)."""
+    items = session.info.pop(_SESSION_KEY, None)
+    if items:
+        get_state().queue.dispatch(items)
+
+
+def forget_uncommitted(session: Session) -> None:
+    session.info.pop(_SESSION_KEY, None)
+
+
+def relay_due_work(limit: int = 200) -> int:
+    """Dispatch due pending rows with no live job, fairly across stores. Returns how many."""
+    from dropstream.stores.models import Store, StoreState
+
+    session = db.session
+    now = utcnow()
+    in_flight = (
+        select(OutboxItem.store_id, func.count().label("n"))
+        .where(
+            OutboxItem.state == OutboxState.PENDING,
+            or_(OutboxItem.dispatched_at > now - DISPATCH_LEASE, OutboxItem.leased_until > now),
+        )
+        .group_by(OutboxItem.store_id)
+        .subquery()
+    )
+    rank = func.row_number().over(partition_by=OutboxItem.store_id, order_by=OutboxItem.id).label("rank")
+    due = (
+        select(OutboxItem.id, OutboxItem.queue, OutboxItem.store_id, rank,
+               func.coalesce(in_flight.c.n, 0).label("busy"))
+        .outerjoin(in_flight, in_flight.c.store_id == OutboxItem.store_id)
+        .outerjoin(Store, Store.id == OutboxItem.store_id)
+        .where(
+            OutboxItem.state == OutboxState.PENDING,
+            OutboxItem.run_after <= now,
+            or_(OutboxItem.dispatched_at.is_(None), OutboxItem.dispatched_at <= now - DISPATCH_LEASE),
+            or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until <= now),
+            # A paused or disconnected store's work waits until it is resumed.
+            or_(OutboxItem.store_id.is_(None), Store.state.in_([StoreState.ACTIVE, StoreState.SETTING_UP])),
+        )
+        .subquery()
+    )
+    rows = session.execute(
+        select(due.c.id, due.c.queue)
+        .where(or_(due.c.store_id.is_(None), due.c.rank + due.c.busy <= STORE_IN_FLIGHT_CAP))
+        .order_by(due.c.rank, due.c.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        session.rollback()
+        return 0
+    ids = [row.id for row in rows]
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(ids), OutboxItem.state == OutboxState.PENDING)
+        .values(dispatched_at=now)
+    )
+    session.commit()
+    get_state().queue.dispatch([(row.id, row.queue) for row in rows])
+    return len(rows)
+
+
+def backoff_delay(attempts: int, retry_after: float | None = None) -> timedelta:
+    """Exponential backoff with ±20% jitter, never sooner than the remote asked."""
+    seconds = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** max(0, attempts - 1)))
+    seconds *= random.uniform(0.8, 1.2)
+    if retry_after is not None:
+        seconds = max(seconds, retry_after)
+    return timedelta(seconds=seconds)
+
+
+def lease(session: Session, outbox_id: int) -> OutboxItem | None:
+    """Claim a due pending row for this worker (a conditional update), or None if it is done,
+    not yet due, or held by another worker."""
+    now = utcnow()
+    claimed = session.execute(
+        update(OutboxItem)
+        .where(
+            OutboxItem.id == outbox_id,
+            OutboxItem.state == OutboxState.PENDING,
+            OutboxItem.run_after <= now,
+            or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until <= now),
+        )
+        .values(leased_until=now + RUN_LEASE, attempts=OutboxItem.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    if not claimed:
+        return None
+    return session.get(OutboxItem, outbox_id, populate_existing=True)
+
+
+def release_for_store(session: Session, store_id: int) -> None:
+    """Make a resumed store's waiting work due now."""
+    session.execute(
+        update(OutboxItem)
+        .where(and_(OutboxItem.store_id == store_id, OutboxItem.state == OutboxState.PENDING))
+        .values(run_after=utcnow(), leased_until=None, dispatched_at=None)
+    )

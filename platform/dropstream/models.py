@@ -1,0 +1,10 @@
+"""Imports every model module so SQLAlchemy's metadata (and Alembic) sees all tables."""
+
+from dropstream.alerts import models as _alerts  # noqa: F401
+from dropstream.catalog import models as _catalog  # noqa: F401
+from dropstream.fulfillment import models as _fulfillment  # noqa: F401
+from dropstream.inventory import models as _inventory  # noqa: F401
+from dropstream.jobs import models as _jobs  # noqa: F401
+from dropstream.orders import models as _orders  # noqa: F401
+from dropstream.stores import models as _stores  # noqa: F401
+from dropstream.tenants import models as _tenants  # noqa: F401

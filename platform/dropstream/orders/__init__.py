@@ -1,0 +1,1 @@
+"""Orders: import, validation and mapping, holds, forwarding, cancellation, the timeline."""

@@ -1,0 +1,1 @@
+"""Secrets at rest, passwords and API keys."""

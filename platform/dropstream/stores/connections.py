@@ -1,0 +1,77 @@
+"""Building a connector instance bound to one store or warehouse row.
+
+Every call the pipeline makes to a connector goes through the instances built here, so remote
+failures come back tagged with the row they concern (to pause the right store) and with every
+credential value redacted from their message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from dropstream.connectors.base import (
+    ConnectorContext,
+    ConnectorError,
+    ConnectorRole,
+    StorefrontConnector,
+    WarehouseConnector,
+    redact,
+)
+from dropstream.state import get_state
+from dropstream.stores.credentials import read_credentials, write_credentials
+from dropstream.stores.models import Store, Warehouse
+
+
+class _Guarded:
+    """Wraps a connector: tags and redacts its :class:`ConnectorError` s."""
+
+    def __init__(self, connector: Any, owner: tuple[str, int], secrets: list[str]) -> None:
+        self._connector = connector
+        self._owner = owner
+        self._secrets = secrets
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._connector, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except ConnectorError as error:
+                error.owner = self._owner  # type: ignore[attr-defined]
+                error.message = redact(error.message, self._secrets)
+                error.args = (error.message,)
+                raise
+
+        return call
+
+
+def store_connector(store: Store) -> StorefrontConnector:
+    cls = get_state().connectors.get(store.connector_id, ConnectorRole.STOREFRONT)
+    credentials = read_credentials(store)
+    context = ConnectorContext(
+        connector_id=store.connector_id, owner_id=store.id, settings=dict(store.settings or {}),
+        credentials=credentials, save_credentials=lambda values: write_credentials(store, values),
+        public_base_url=current_app.config["PUBLIC_BASE_URL"],
+    )
+    return _Guarded(cls(context), ("store", store.id), _secret_strings(credentials))  # type: ignore[return-value]
+
+
+def warehouse_connector(warehouse: Warehouse, store: Store | None = None) -> WarehouseConnector:
+    cls = get_state().connectors.get(warehouse.connector_id, ConnectorRole.WAREHOUSE)
+    credentials = read_credentials(warehouse)
+    context = ConnectorContext(
+        connector_id=warehouse.connector_id, owner_id=warehouse.id,
+        settings=dict(warehouse.settings or {}), credentials=credentials,
+        account=dict(store.warehouse_account or {}) if store is not None else {},
+        save_credentials=lambda values: write_credentials(warehouse, values),
+        public_base_url=current_app.config["PUBLIC_BASE_URL"],
+    )
+    return _Guarded(cls(context), ("warehouse", warehouse.id), _secret_strings(credentials))  # type: ignore[return-value]
+
+
+def _secret_strings(credentials: dict[str, Any]) -> list[str]:
+    return [str(value) for value in credentials.values() if isinstance(value, (str, int)) and str(value)]

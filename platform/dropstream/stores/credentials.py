@@ -1,0 +1,24 @@
+"""Reading and writing a row's encrypted credentials. The only place that touches plaintext."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dropstream.state import get_state
+from dropstream.stores.models import HasCredentials
+
+
+def write_credentials(row: HasCredentials, values: dict[str, Any]) -> None:
+    """Seal ``values`` into ``row`` (which must have its id, so flush a new row first)."""
+    if getattr(row, "id", None) is None:
+        raise ValueError("flush the row before writing its credentials (the id binds the ciphertext)")
+    row.credentials_ciphertext = get_state().secrets.seal(values, row.secret_context())
+
+
+def read_credentials(row: HasCredentials) -> dict[str, Any]:
+    if not row.credentials_ciphertext:
+        return {}
+    return get_state().secrets.open(row.credentials_ciphertext, row.secret_context())
+
+
+

@@ -1,0 +1,1 @@
+"""Providers (3PLs), merchants, users, roles, API keys, and the tenant scope every query goes through."""

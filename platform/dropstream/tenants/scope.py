@@ -1,0 +1,145 @@
+"""The one tenant-scoped path for every query that serves a request or a job.
+
+A :class:`TenantScope` says whose data may be read: a provider's (its staff see every merchant of
+that provider) or one merchant's. Code that serves a request or a job loads rows only through
+``scope.select(Model)`` / ``scope.get(Model, id)``; an object outside the scope is indistinguishable
+from a missing one (404). Activating a scope on the session (:func:`activate`) also installs a
+backstop: every ORM SELECT in that session, relationship loads included, gets the tenant criteria
+added by ``with_loader_criteria``, so a query written by hand cannot read across tenants either.
+PostgreSQL row-level security is the last line behind both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, event, select
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql.elements import ColumnElement
+
+from dropstream.db import MerchantOwned, ProviderOwned
+from dropstream.errors import NotFound
+from dropstream.tenants.models import Merchant, Provider, Role
+
+Model = TypeVar("Model")
+SESSION_KEY = "dropstream.tenant_scope"
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    provider_id: int
+    merchant_id: int | None = None
+    role: Role | None = None
+    actor: str = "system"
+
+    @classmethod
+    def for_user(cls, user: Any) -> TenantScope:
+        merchant_id = None if user.role.is_provider else user.merchant_id
+        if not user.role.is_provider and merchant_id is None:
+            raise ValueError(f"merchant user {user.id} has no merchant")
+        return cls(user.provider_id, merchant_id, user.role, f"user:{user.id}")
+
+    @classmethod
+    def for_merchant(cls, provider_id: int, merchant_id: int, actor: str = "job") -> TenantScope:
+        return cls(provider_id, merchant_id, None, actor)
+
+    @property
+    def is_provider_wide(self) -> bool:
+        return self.merchant_id is None
+
+    def criteria(self, model: type) -> ColumnElement[bool]:
+        """The WHERE clause limiting ``model`` to this scope."""
+        if model is Provider:
+            return Provider.id == self.provider_id
+        if model is Merchant:
+            clause = Merchant.provider_id == self.provider_id
+            if self.merchant_id is not None:
+                clause = clause & (Merchant.id == self.merchant_id)
+            return clause
+        if issubclass(model, MerchantOwned):
+            clause = model.provider_id == self.provider_id
+            if self.merchant_id is not None:
+                clause = clause & (model.merchant_id == self.merchant_id)
+            return clause
+        if issubclass(model, ProviderOwned):
+            return model.provider_id == self.provider_id
+        raise TypeError(f"{model.__name__} is not tenant-owned; it cannot be read through a scope")
+
+    def select(self, model: type[Model], *where: Any) -> Select[tuple[Model]]:
+        return select(model).where(self.criteria(model), *where)
+
+    def get(self, session: Session, model: type[Model], object_id: Any) -> Model:
+        """Load one row by primary key, or raise :class:`NotFound` if it is missing *or foreign*."""
+        try:
+            object_id = int(object_id)
+        except (TypeError, ValueError):
+            raise NotFound(model.__name__) from None
+        row = session.scalars(self.select(model, model.id == object_id)).first()  # type: ignore[attr-defined]
+        if row is None:
+            raise NotFound(model.__name__)
+        return row
+
+    def owns(self, row: Any) -> bool:
+        if getattr(row, "provider_id", None) != self.provider_id:
+            return False
+        if self.merchant_id is None:
+            return True
+        if isinstance(row, Merchant):
+            return row.id == self.merchant_id
+        return getattr(row, "merchant_id", self.merchant_id) == self.merchant_id
+
+
+def activate(session: Session, scope: TenantScope | None) -> None:
+    """Bind ``scope`` to ``session`` (None removes it) for the backstop criteria."""
+    if scope is None:
+        session.info.pop(SESSION_KEY, None)
+    else:
+        session.info[SESSION_KEY] = scope
+
+
+def current(session: Session) -> TenantScope | None:
+    return session.info.get(SESSION_KEY)
+
+
+@contextmanager
+def unscoped(session: Session) -> Iterator[None]:
+    """Run system work that must see every tenant (the outbox relay, API-key lookup)."""
+    previous = current(session)
+    activate(session, None)
+    try:
+        yield
+    finally:
+        activate(session, previous)
+
+
+def _add_tenant_criteria(state: ORMExecuteState) -> None:
+    scope = state.session.info.get(SESSION_KEY)
+    if scope is None or not state.is_select or state.execution_options.get("dropstream_unscoped"):
+        return
+    provider_id, merchant_id = scope.provider_id, scope.merchant_id
+    options = [
+        with_loader_criteria(
+            ProviderOwned, lambda cls: cls.provider_id == provider_id, include_aliases=True
+        ),
+        with_loader_criteria(Provider, lambda cls: cls.id == provider_id, include_aliases=True),
+    ]
+    if merchant_id is not None:
+        options += [
+            with_loader_criteria(
+                MerchantOwned, lambda cls: cls.merchant_id == merchant_id, include_aliases=True
+            ),
+            with_loader_criteria(Merchant, lambda cls: cls.id == merchant_id, include_aliases=True),
+        ]
+    state.statement = state.statement.options(*options)
+
+
+def install_backstop(session_factory: Any) -> None:
+    """Listen on the app's session class; idempotent per class."""
+    if not event.contains(session_factory, "do_orm_execute", _add_tenant_criteria):
+        event.listen(session_factory, "do_orm_execute", _add_tenant_criteria)
+
+
+__all__ = ["TenantScope", "activate", "current", "unscoped", "install_backstop"]

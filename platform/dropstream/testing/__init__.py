@@ -1,0 +1,1 @@
+"""Test support shipped with the core: reference connectors and the connector contract suite."""

@@ -1,0 +1,106 @@
+"""Shared fixtures: an app on the embedded default (SQLite, in-process queue) or, when
+``DATABASE_URL`` / ``REDIS_URL`` are set (as CI does), on real PostgreSQL and Redis.
+
+Each test session gets its own database (a fresh PostgreSQL database or SQLite file); each test
+starts from empty tables and an empty Redis database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from dropstream.app import create_app
+from dropstream.extensions import db
+from dropstream.testing import plugin as reference_plugin
+
+TEST_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"dropstream_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    app = create_app(_test_config(database_url, tmp_path_factory.mktemp("instance")),
+                     env={}, load_entry_points=False)
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    return database_url
+
+
+def _test_config(database_url: str, instance: object) -> dict[str, object]:
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "ENCRYPTION_KEYS": list(TEST_KEYS),
+        "INSTANCE_PATH": str(instance),
+        "PUBLIC_BASE_URL": "http://dropstream.test",
+        "TESTING": True,
+    }
+
+
+@pytest.fixture
+def app_config(_schema: str, tmp_path: object) -> dict[str, object]:
+    """Override entries of this dict in a test (before using ``app``) to change the config."""
+    return _test_config(_schema, tmp_path)
+
+
+@pytest.fixture
+def app(app_config: dict[str, object]) -> Iterator[object]:
+    app = create_app(app_config, env={}, plugins=[("reference", reference_plugin)],
+                     load_entry_points=False)
+    with app.app_context():
+        _empty_everything(app)
+        yield app
+        db.session.remove()
+        app.extensions["dropstream"].queue.close()
+        db.engine.dispose()
+
+
+def _empty_everything(app: object) -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+    queue = app.extensions["dropstream"].queue  # type: ignore[attr-defined]
+    if hasattr(queue, "connection"):
+        queue.connection.flushdb()
+
+
+@pytest.fixture
+def client(app: object) -> object:
+    return app.test_client()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def runner(app: object) -> object:
+    return app.test_cli_runner()  # type: ignore[attr-defined]
