@@ -87,6 +87,9 @@ def create_app(
     for blueprints in pm.hook.register_blueprints():
         for blueprint in blueprints or []:
             app.register_blueprint(blueprint)
+    # Plugin commands join this app's own group, which the `dropstream` FlaskGroup merges in
+    # when it loads the app: same plugins as the app, nothing registered process-wide.
+    pm.hook.register_commands(cli=app.cli)
     return app
 
 
@@ -98,17 +101,26 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 
 def _dispatch_outbox_after_commit(session_class: Any) -> None:
-    from dropstream.jobs.outbox import dispatch_committed, forget_uncommitted
+    """Queue outbox work and deliver plugin notifications only once their transaction commits."""
+    if not event.contains(session_class, "after_commit", _after_commit):
+        event.listen(session_class, "after_commit", _after_commit)
+        event.listen(session_class, "after_soft_rollback", _after_rollback)
 
-    if not event.contains(session_class, "after_commit", dispatch_committed):
-        event.listen(session_class, "after_commit", dispatch_committed)
-        event.listen(session_class, "after_soft_rollback", _forget_on_rollback)
+
+def _after_commit(session: Any) -> None:
+    from dropstream import events
+    from dropstream.jobs import outbox
+
+    outbox.dispatch_committed(session)
+    events.deliver_committed(session)
 
 
-def _forget_on_rollback(session: Any, previous_transaction: Any) -> None:
-    from dropstream.jobs.outbox import forget_uncommitted
+def _after_rollback(session: Any, previous_transaction: Any) -> None:
+    from dropstream import events
+    from dropstream.jobs import outbox
 
-    forget_uncommitted(session)
+    outbox.forget_uncommitted(session)
+    events.forget_uncommitted(session)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:

@@ -1,13 +1,103 @@
-"""Holds: putting an order on hold with a reason, and releasing held orders when fixed."""
+"""Evaluating an order (map it, then queue it or hold it with a reason) and releasing held
+orders when the listing or shipping rule they were missing is added."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dropstream.alerts.services import raise_alert, resolve_alerts
+from dropstream.events import announce
+from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.outbox import add_work
+from dropstream.orders.mapping import map_order
+from dropstream.orders.models import Order
+from dropstream.orders.statuses import HoldReason, OrderStatus
+from dropstream.orders.timeline import record
+from dropstream.orders.transitions import transition
 from dropstream.stores.models import Store
+
+#: Statuses from which (re-)evaluation may move an order.
+EVALUABLE = (OrderStatus.IMPORTED, OrderStatus.ON_HOLD, OrderStatus.ERROR)
+
+
+def evaluate(session: Session, order: Order, store: Store, *, automatic: bool = False,
+             actor: str | None = None) -> OrderStatus:
+    """Map ``order``; queue it for the warehouse, hold it, or skip it. Returns the new status."""
+    was_held = order.status is OrderStatus.ON_HOLD
+    result = map_order(session, order, store)
+    if not result.shippable:
+        if transition(session, order, EVALUABLE, OrderStatus.SKIPPED, hold_reason=None, hold_detail=None):
+            record(session, order, "skipped", "Nothing to ship: every line is digital or a gift "
+                   "certificate. Not sent to the warehouse.", actor=actor)
+        return order.status
+    if not result.ok:
+        first = result.problems[0]
+        detail = "; ".join(p.detail for p in result.problems)
+        if order.status is OrderStatus.ON_HOLD and order.hold_reason is first.reason and order.hold_detail == detail:
+            return order.status  # still the same hold; nothing new to say
+        if transition(session, order, EVALUABLE, OrderStatus.ON_HOLD, hold_reason=first.reason, hold_detail=detail):
+            record(session, order, "held", f"On hold ({first.reason.value}): {detail}",
+                   reason=first.reason.value, field=first.field, fix=first.reason.explanation, actor=actor)
+            announce(session, "order_held", order_id=order.id, merchant_id=order.merchant_id,
+                     reason=first.reason.value, detail=detail)
+            raise_alert(session, provider_id=order.provider_id, merchant_id=order.merchant_id,
+                        store_id=store.id, order_id=order.id, code=f"hold_{first.reason.value}",
+                        group_key=hold_alert_key(store.id, first.reason), severity="warning",
+                        message=f"Orders of {store.name} are on hold: {first.reason.explanation}")
+        return order.status
+    if transition(session, order, EVALUABLE, OrderStatus.QUEUED, hold_reason=None, hold_detail=None,
+                  error_code=None, error_message=None, forward_attempts=0):
+        if was_held:
+            how = "automatically, the missing mapping was added" if automatic else f"by {actor or 'a person'}"
+            record(session, order, "released", f"Released {how}; queued for the warehouse.", actor=actor)
+            announce(session, "order_released", order_id=order.id, merchant_id=order.merchant_id,
+                     automatic=automatic)
+        else:
+            record(session, order, "queued", "Validated and mapped; queued for the warehouse.", actor=actor)
+        add_work(session, kind="order.forward", subject_id=order.id, store_id=store.id,
+                 merchant_id=order.merchant_id, provider_id=order.provider_id)
+    return order.status
+
+
+def hold_alert_key(store_id: int, reason: HoldReason) -> str:
+    return f"store:{store_id}:hold:{reason.value}"
 
 
 def request_hold_rescan(session: Session, store: Store) -> None:
     """A listing or shipping rule of ``store`` changed: re-validate its held orders (as outbox
     work in this transaction, so the caller stays fast and nothing is lost)."""
-    raise NotImplementedError
+    add_work(session, kind="store.rescan_holds", subject_id=store.id, store_id=store.id,
+             merchant_id=store.merchant_id, provider_id=store.provider_id)
+
+
+def rescan_holds(session: Session, store: Store) -> int:
+    """Re-evaluate every order of ``store`` held for a mapping reason; returns how many moved on."""
+    released = 0
+    held = session.scalars(
+        select(Order).where(
+            Order.store_id == store.id, Order.status == OrderStatus.ON_HOLD,
+            Order.hold_reason.in_([r for r in HoldReason if r.released_by_mapping]),
+        ).order_by(Order.id)
+    ).all()
+    for order in held:
+        if evaluate(session, order, store, automatic=True) is not OrderStatus.ON_HOLD:
+            released += 1
+    session.flush()
+    for reason in HoldReason:
+        still_held = session.scalar(
+            select(Order.id).where(Order.store_id == store.id, Order.status == OrderStatus.ON_HOLD,
+                                   Order.hold_reason == reason).limit(1)
+        )
+        if still_held is None:
+            resolve_alerts(session, merchant_id=store.merchant_id, group_key=hold_alert_key(store.id, reason))
+    return released
+
+
+def rescan_holds_job(item: OutboxItem) -> None:
+    """Outbox handler ``store.rescan_holds``: ``subject_id`` is the store id."""
+    from dropstream.extensions import db
+
+    store = db.session.get(Store, item.subject_id)
+    if store is not None:
+        rescan_holds(db.session, store)

@@ -106,6 +106,8 @@ class StoreChannel(MerchantOwned, db.Model):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: Inventory: the last full reconciliation (a full sync also runs when this is old).
+    last_full_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Consecutive failed runs; the next run is pushed back exponentially.
     failures: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -1,0 +1,50 @@
+"""Raising alerts (grouped, counted) and resolving them when their cause is fixed."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from dropstream.alerts.models import Alert
+from dropstream.db import utcnow
+
+
+def raise_alert(
+    session: Session, *, provider_id: int, merchant_id: int, group_key: str, code: str,
+    message: str, store_id: int | None = None, order_id: int | None = None,
+    severity: str = "error",
+) -> Alert:
+    """Open (or re-open and count) the alert for ``group_key``."""
+    now = utcnow()
+    alert = session.scalar(
+        select(Alert).where(Alert.merchant_id == merchant_id, Alert.group_key == group_key)
+        .with_for_update()
+    )
+    if alert is None:
+        alert = Alert(provider_id=provider_id, merchant_id=merchant_id, group_key=group_key,
+                      code=code, message=message, store_id=store_id, order_id=order_id,
+                      severity=severity, occurrences=1, first_seen_at=now, last_seen_at=now)
+        session.add(alert)
+        return alert
+    if alert.resolved_at is not None:
+        alert.resolved_at = None
+        alert.first_seen_at = now
+        alert.occurrences = 0
+        alert.notified_at = None
+    alert.occurrences += 1
+    alert.last_seen_at = now
+    alert.message = message
+    alert.order_id = order_id or alert.order_id
+    return alert
+
+
+def resolve_alerts(session: Session, *, merchant_id: int, group_key: str | None = None,
+                   prefix: str | None = None) -> int:
+    """Resolve the open alert(s) for a key (or every key starting with ``prefix``)."""
+    condition = Alert.group_key == group_key if group_key is not None else Alert.group_key.startswith(prefix or "")
+    return session.execute(
+        update(Alert)
+        .where(Alert.merchant_id == merchant_id, Alert.resolved_at.is_(None), condition)
+        .values(resolved_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -1,0 +1,247 @@
+"""Shipments: recorded once from the warehouse (polled or pushed), posted once to the store.
+
+A shipment's store quantities are computed from the shipments recorded before it and with it
+(bundles complete only when every component has shipped), so the result does not depend on the
+order in which posts happen or are retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dropstream.alerts.services import raise_alert
+from dropstream.connectors.base import ConnectorError, RejectedError
+from dropstream.connectors.types import FulfillmentData, FulfillmentLine, ShipmentData
+from dropstream.db import utcnow
+from dropstream.events import announce
+from dropstream.extensions import db
+from dropstream.fulfillment.models import Shipment, ShipmentState
+from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.outbox import add_work
+from dropstream.orders.models import Order, OrderAddress, WarehouseLine
+from dropstream.orders.statuses import OrderStatus
+from dropstream.orders.timeline import record
+from dropstream.orders.transitions import transition
+from dropstream.stores.connections import store_connector, warehouse_connector
+from dropstream.stores.models import Store, StoreChannel
+
+log = logging.getLogger(__name__)
+MAX_PAGES_PER_RUN = 20
+#: A shipment arriving for an order in any of these is still the warehouse's truth.
+SHIPPABLE_FROM = (OrderStatus.AT_WAREHOUSE, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.QUEUED,
+                  OrderStatus.RETRYING, OrderStatus.ERROR, OrderStatus.ON_HOLD, OrderStatus.CANCELLED)
+
+
+def sync_shipments(session: Session, store: Store, channel: StoreChannel) -> bool:
+    """Pull shipments since the channel's cursor. Returns True when more pages remain."""
+    connector = warehouse_connector(store.warehouse, store)
+    for _ in range(MAX_PAGES_PER_RUN):
+        page = connector.fetch_shipments(channel.cursor)
+        for data in page.shipments:
+            record_shipment(session, store, data)
+        channel.cursor = page.cursor
+        session.commit()
+        if not page.more:
+            return False
+    return True
+
+
+def record_shipment(session: Session, store: Store, data: ShipmentData) -> Shipment:
+    """Record one warehouse shipment (idempotent by warehouse shipment id) and queue its post."""
+    warehouse_id = store.warehouse_id
+    existing = _find(session, warehouse_id, data.warehouse_shipment_id)
+    if existing is not None:
+        return existing
+    address = session.scalar(
+        select(OrderAddress).where(OrderAddress.warehouse_ref == data.order_reference,
+                                   OrderAddress.merchant_id == store.merchant_id)
+    )
+    shipment = Shipment(
+        provider_id=store.provider_id, merchant_id=store.merchant_id, warehouse_id=warehouse_id,
+        store_id=store.id, warehouse_shipment_id=data.warehouse_shipment_id[:120],
+        order_reference=data.order_reference[:120], carrier=data.carrier[:120],
+        service=data.service[:120], tracking_number=data.tracking_number[:120],
+        tracking_url=data.tracking_url[:500], shipped_at=data.shipped_at,
+        lines=[{"line_reference": l.line_reference, "sku": l.sku, "quantity": l.quantity} for l in data.lines],
+    )
+    problem = None
+    if address is None:
+        problem = f"no order has warehouse reference {data.order_reference!r}"
+    else:
+        shipment.order_id = address.order_id
+        shipment.address_id = address.id
+        problem = _apply_to_warehouse_lines(session, address, shipment)
+    if problem:
+        shipment.state = ShipmentState.UNMATCHED
+        shipment.last_error = problem
+    try:
+        with session.begin_nested():
+            session.add(shipment)
+            session.flush()
+    except IntegrityError:
+        return _find(session, warehouse_id, data.warehouse_shipment_id)  # recorded concurrently
+    if problem:
+        raise_alert(session, provider_id=store.provider_id, merchant_id=store.merchant_id,
+                    store_id=store.id, order_id=shipment.order_id, code="shipment_unmatched",
+                    group_key=f"shipment:{shipment.id}:unmatched",
+                    message=f"Warehouse shipment {shipment.warehouse_shipment_id} could not be "
+                    f"matched: {problem}. It is kept; fix the order, then retry the shipment.")
+        if shipment.order_id:
+            record(session, address.order, "shipment_unmatched",
+                   f"Warehouse shipment {shipment.warehouse_shipment_id} could not be matched: {problem}.")
+        return shipment
+    record(session, address.order, "shipment_received",
+           f"The warehouse shipped {sum(l['quantity'] for l in shipment.lines)} units "
+           f"({shipment.carrier} {shipment.tracking_number}).", shipment_id=shipment.id)
+    add_work(session, kind="shipment.post", subject_id=shipment.id, store_id=store.id,
+             merchant_id=store.merchant_id, provider_id=store.provider_id)
+    return shipment
+
+
+def _apply_to_warehouse_lines(session: Session, address: OrderAddress, shipment: Shipment) -> str | None:
+    lines = session.scalars(select(WarehouseLine).where(WarehouseLine.address_id == address.id)).all()
+    by_reference = {line.reference: line for line in lines}
+    updates: list[tuple[WarehouseLine, int]] = []
+    for item in shipment.lines:
+        line = by_reference.get(str(item.get("line_reference") or ""))
+        if line is None:
+            line = next((l for l in lines if l.warehouse_sku == item.get("sku")
+                         and l.quantity_shipped + sum(q for w, q in updates if w is l) < l.quantity), None)
+        if line is None:
+            return f"no line of order reference {address.warehouse_ref} matches {item}"
+        if item["quantity"] <= 0:
+            return f"shipped quantity {item['quantity']} must be positive"
+        updates.append((line, item["quantity"]))
+        if item.get("line_reference") is None:
+            item["line_reference"] = line.reference
+    for line, quantity in updates:
+        if line.quantity_shipped + quantity > line.quantity:
+            return f"line {line.reference} ({line.warehouse_sku}) would ship more than ordered"
+    for line, quantity in updates:
+        line.quantity_shipped += quantity
+    return None
+
+
+def post_shipment(session: Session, shipment: Shipment) -> None:
+    if shipment.state is not ShipmentState.PENDING:
+        return
+    order = session.get(Order, shipment.order_id)
+    store = session.get(Store, shipment.store_id)
+    address = session.get(OrderAddress, shipment.address_id)
+    deltas = _store_quantities(session, shipment)
+    if not deltas:
+        shipment.state = ShipmentState.POSTED
+        shipment.posted_at = utcnow()
+        record(session, order, "shipment_partial_bundle",
+               f"Shipment {shipment.warehouse_shipment_id} holds only part of a bundle; the store "
+               "is told when the bundle is complete.")
+        return
+    lines_by_id = {line.id: line for line in order.lines}
+    fulfillment = FulfillmentData(
+        order_external_id=order.external_id, destination_external_id=address.external_id or None,
+        key=f"ds-shipment-{shipment.id}",
+        lines=tuple(FulfillmentLine(lines_by_id[line_id].external_id, quantity) for line_id, quantity in deltas.items()),
+        tracking_number=shipment.tracking_number, carrier=shipment.carrier,
+        shipping_method=shipment.service or address.shipping_method, tracking_url=shipment.tracking_url,
+    )
+    try:
+        result = store_connector(store).post_fulfillment(fulfillment)
+    except RejectedError as error:
+        shipment.state = ShipmentState.FAILED
+        shipment.last_error = error.message
+        record(session, order, "shipment_rejected", f"The store refused shipment "
+               f"{shipment.warehouse_shipment_id}: {error.message}", remote=error.message)
+        _alert_failed(session, shipment, error.message)
+        return
+    for line_id, quantity in deltas.items():
+        lines_by_id[line_id].quantity_shipped += quantity
+    shipment.state = ShipmentState.POSTED
+    shipment.store_shipment_id = result.external_id
+    shipment.posted_at = utcnow()
+    shippable = [line for line in order.lines if line.ships]
+    complete = all(line.quantity_shipped >= line.quantity for line in shippable)
+    record(session, order, "shipment_posted",
+           f"Shipment posted to the store with tracking {shipment.tracking_number or '(none)'} "
+           f"({shipment.carrier or 'no carrier'})" + ("" if result.created else "; the store already had it")
+           + ".", shipment_id=shipment.id, store_shipment_id=result.external_id)
+    transition(session, order, SHIPPABLE_FROM,
+               OrderStatus.SHIPPED if complete else OrderStatus.PARTIALLY_SHIPPED)
+    announce(session, "order_shipped", order_id=order.id, merchant_id=order.merchant_id,
+             shipment_id=shipment.id, complete=complete)
+
+
+def _store_quantities(session: Session, shipment: Shipment) -> dict[int, int]:
+    """Store units this shipment completes, per store line id: units complete counting shipments
+    up to and including this one, minus units complete before it."""
+    shipments = session.scalars(
+        select(Shipment).where(Shipment.order_id == shipment.order_id,
+                               Shipment.state != ShipmentState.UNMATCHED,
+                               Shipment.id <= shipment.id).order_by(Shipment.id)
+    ).all()
+    before: dict[str, int] = defaultdict(int)
+    through: dict[str, int] = defaultdict(int)
+    for earlier in shipments:
+        for item in earlier.lines:
+            through[str(item["line_reference"])] += item["quantity"]
+            if earlier.id < shipment.id:
+                before[str(item["line_reference"])] += item["quantity"]
+    lines = session.scalars(select(WarehouseLine).where(WarehouseLine.address_id == shipment.address_id)).all()
+    components: dict[int, list[WarehouseLine]] = defaultdict(list)
+    for line in lines:
+        components[line.order_line_id].append(line)
+    deltas = {}
+    for store_line_id, parts in components.items():
+        done_before = min(before[p.reference] // p.per_unit for p in parts)
+        done_through = min(through[p.reference] // p.per_unit for p in parts)
+        if done_through > done_before:
+            deltas[store_line_id] = done_through - done_before
+    return deltas
+
+
+def post_shipment_job(item: OutboxItem) -> None:
+    """Outbox handler ``shipment.post``: ``subject_id`` is the shipment id."""
+    shipment = db.session.get(Shipment, item.subject_id)
+    if shipment is not None:
+        post_shipment(db.session, shipment)
+
+
+def post_shipment_retrying(item: OutboxItem, error: Exception, next_attempt: datetime) -> None:
+    shipment = db.session.get(Shipment, item.subject_id)
+    if shipment is not None:
+        shipment.last_error = error.message if isinstance(error, ConnectorError) else str(error)
+
+
+def post_shipment_gave_up(item: OutboxItem, error: Exception) -> None:
+    shipment = db.session.get(Shipment, item.subject_id)
+    if shipment is None:
+        return
+    message = error.message if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
+    shipment.state = ShipmentState.FAILED
+    shipment.last_error = message
+    _alert_failed(db.session, shipment, message)
+
+
+def retry_shipment(session: Session, shipment: Shipment) -> None:
+    """Post a failed shipment again (after the cause was fixed in the store)."""
+    if shipment.state is ShipmentState.FAILED:
+        shipment.state = ShipmentState.PENDING
+        add_work(session, kind="shipment.post", subject_id=shipment.id, store_id=shipment.store_id,
+                 merchant_id=shipment.merchant_id, provider_id=shipment.provider_id)
+
+
+def _alert_failed(session: Session, shipment: Shipment, message: str) -> None:
+    raise_alert(session, provider_id=shipment.provider_id, merchant_id=shipment.merchant_id,
+                store_id=shipment.store_id, order_id=shipment.order_id, code="shipment_failed",
+                group_key=f"store:{shipment.store_id}:shipment_failed",
+                message=f"Shipments could not be posted to the store: {message}")
+
+
+def _find(session: Session, warehouse_id: int | None, warehouse_shipment_id: str) -> Shipment | None:
+    return session.scalar(select(Shipment).where(Shipment.warehouse_id == warehouse_id,
+                                                 Shipment.warehouse_shipment_id == warehouse_shipment_id[:120]))

@@ -1,0 +1,47 @@
+"""Which function runs each kind of outbox work, and what happens when it fails.
+
+A static table of import paths (resolved lazily, so the jobs package never imports a domain at
+import time): no global registry filled by import order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import import_module
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """``run(item)`` does the work; ``on_retry(item, error, next_attempt)`` records a transient
+    failure on the subject; ``on_give_up(item, error)`` makes the final failure visible there."""
+
+    run: str
+    on_retry: str | None = None
+    on_give_up: str | None = None
+    max_attempts: int = 8
+
+
+JOBS: dict[str, JobSpec] = {
+    "order.refresh": JobSpec("dropstream.orders.importing:refresh_order_job"),
+    "order.forward": JobSpec("dropstream.orders.forwarding:forward_order_job",
+                             on_retry="dropstream.orders.forwarding:forward_retrying",
+                             on_give_up="dropstream.orders.forwarding:forward_gave_up"),
+    "order.mark_sent": JobSpec("dropstream.orders.forwarding:mark_sent_job",
+                               on_give_up="dropstream.orders.forwarding:mark_sent_gave_up"),
+    "order.cancel": JobSpec("dropstream.orders.cancellation:cancel_at_warehouse_job"),
+    "store.rescan_holds": JobSpec("dropstream.orders.holds:rescan_holds_job"),
+    "channel.run": JobSpec("dropstream.stores.channels:run_channel_job",
+                           on_retry="dropstream.stores.channels:channel_failed",
+                           on_give_up="dropstream.stores.channels:channel_gave_up", max_attempts=5),
+    "shipment.post": JobSpec("dropstream.fulfillment.services:post_shipment_job",
+                             on_retry="dropstream.fulfillment.services:post_shipment_retrying",
+                             on_give_up="dropstream.fulfillment.services:post_shipment_gave_up"),
+}
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    module, _, name = path.partition(":")
+    return getattr(import_module(module), name)

@@ -1,0 +1,121 @@
+"""Running one outbox item: the function every queue executes.
+
+The item is leased with a conditional update (a second worker, or a duplicate job, finds it
+taken and stops). The handler runs inside the item's tenant scope. Success marks the item done
+in the same transaction as the handler's last changes. A :class:`TransientError` (or any
+unexpected exception) reschedules it with backoff and jitter until its attempts run out; an
+:class:`AuthError` pauses the store (or flags the warehouse) instead of hammering the remote.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from dropstream.alerts.services import raise_alert
+from dropstream.connectors.base import AuthError, TransientError
+from dropstream.db import utcnow
+from dropstream.extensions import db
+from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.jobs.outbox import backoff_delay, lease
+from dropstream.jobs.registry import JOBS, resolve
+from dropstream.tenants.scope import TenantScope, activate, unscoped
+
+log = logging.getLogger(__name__)
+#: After an authentication failure the work waits this long (or until the store is resumed).
+AUTH_PAUSE = timedelta(hours=1)
+
+
+def run_outbox_item(outbox_id: int) -> str:
+    """Run outbox item ``outbox_id`` if it is due and free. Returns what happened (for logs).
+
+    This is the job function queues carry; its only argument is an id, never a secret.
+    """
+    session = db.session
+    try:
+        with unscoped(session):
+            item = lease(session, outbox_id)
+        if item is None:
+            return "skipped"
+        spec = JOBS.get(item.kind)
+        if spec is None:
+            _finish(session, item, OutboxState.DEAD, f"no handler for work of kind {item.kind!r}")
+            return "dead"
+        activate(session, TenantScope.for_merchant(item.provider_id, item.merchant_id,
+                                                   actor=f"job:{item.kind}:{item.id}"))
+        try:
+            resolve(spec.run)(item)
+            _finish(session, item, OutboxState.DONE)
+            return "done"
+        except AuthError as error:
+            session.rollback()
+            _auth_failed(session, outbox_id, error)
+            return "paused"
+        except Exception as error:  # noqa: BLE001 - every failure is recorded, none is lost
+            session.rollback()
+            if not isinstance(error, TransientError):
+                log.exception("outbox item %s (%s) failed unexpectedly", outbox_id, item.kind)
+            return _retry_or_give_up(session, outbox_id, error)
+    finally:
+        activate(session, None)
+        session.remove()
+
+
+def _finish(session: Session, item: OutboxItem, state: OutboxState, error: str | None = None) -> None:
+    item.state = state
+    item.finished_at = utcnow()
+    item.leased_until = None
+    item.last_error = error
+    session.commit()
+
+
+def _retry_or_give_up(session: Session, outbox_id: int, error: Exception) -> str:
+    item = session.get(OutboxItem, outbox_id, populate_existing=True)
+    spec = JOBS[item.kind]
+    message = _describe(error)
+    if item.attempts >= spec.max_attempts:
+        if spec.on_give_up:
+            resolve(spec.on_give_up)(item, error)
+        _finish(session, item, OutboxState.DEAD, message)
+        return "dead"
+    delay = backoff_delay(item.attempts, getattr(error, "retry_after", None))
+    item.run_after = utcnow() + delay
+    item.leased_until = None
+    item.dispatched_at = None
+    item.last_error = message
+    if spec.on_retry:
+        resolve(spec.on_retry)(item, error, item.run_after)
+    session.commit()
+    return "retrying"
+
+
+def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> None:
+    from dropstream.stores.models import Store, StoreState, Warehouse
+
+    item = session.get(OutboxItem, outbox_id, populate_existing=True)
+    kind, owner_id = getattr(error, "owner", ("store", item.store_id))
+    item.run_after = utcnow() + AUTH_PAUSE
+    item.leased_until = None
+    item.dispatched_at = None
+    item.last_error = _describe(error)
+    if kind == "store":
+        store = session.get(Store, owner_id)
+        if store is not None and store.state is StoreState.ACTIVE:
+            store.state = StoreState.PAUSED
+            store.state_reason = f"The store refused DropStream's credentials: {error.message}"
+        message = f"Store {store.name if store else owner_id} was paused: its credentials were refused ({error.message}). Update them and resume the store."
+    else:
+        warehouse = session.get(Warehouse, owner_id)
+        if warehouse is not None:
+            warehouse.last_error = error.message
+        message = f"The warehouse refused DropStream's credentials ({error.message}); orders wait until they are fixed."
+    raise_alert(session, provider_id=item.provider_id, merchant_id=item.merchant_id, store_id=item.store_id,
+                code="auth_failed", group_key=f"{kind}:{owner_id}:auth_failed", message=message)
+    session.commit()
+
+
+def _describe(error: Exception) -> str:
+    message = getattr(error, "message", None) or str(error)
+    return f"{type(error).__name__}: {message}"[:2000]

@@ -1,0 +1,186 @@
+"""Forwarding queued orders to the warehouse, and telling the store they were sent.
+
+Each consignment (ship-to address) becomes one warehouse order under a stable reference; each
+acknowledgement is committed as soon as it arrives, so a retry resumes where the last attempt
+stopped, and the connector looks the reference up before creating (an order reaches the
+warehouse once even when an earlier reply was lost).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from dropstream.alerts.services import raise_alert
+from dropstream.connectors.base import Capability, ConnectorError, RejectedError
+from dropstream.connectors.types import Address, WarehouseLine as WarehouseLineData, WarehouseOrder
+from dropstream.db import utcnow
+from dropstream.events import announce
+from dropstream.extensions import db
+from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.outbox import add_work
+from dropstream.orders.models import Order, OrderAddress
+from dropstream.orders.statuses import HoldReason, OrderStatus
+from dropstream.orders.timeline import record
+from dropstream.orders.transitions import transition
+from dropstream.state import get_state
+from dropstream.stores.connections import store_connector, warehouse_connector
+from dropstream.stores.models import Store
+
+FORWARDABLE = (OrderStatus.QUEUED, OrderStatus.RETRYING)
+#: Once the warehouse has the order, that is the truth, whatever a person did meanwhile.
+ACCEPTED_FROM = (OrderStatus.QUEUED, OrderStatus.RETRYING, OrderStatus.ON_HOLD, OrderStatus.ERROR)
+
+
+def forward_order(session: Session, order: Order) -> None:
+    if order.status not in FORWARDABLE:
+        return  # cancelled, held or already sent since this work was queued
+    store = session.get(Store, order.store_id)
+    assert store is not None
+    if store.warehouse is None:
+        if transition(session, order, FORWARDABLE, OrderStatus.ERROR, error_code="no_warehouse",
+                      error_message="The store is not linked to a warehouse."):
+            record(session, order, "error", "Not sent: the store is not linked to a warehouse. "
+                   "Link one in the store's settings, then Reprocess.")
+        return
+    connector = warehouse_connector(store.warehouse, store)
+    consignments = _consignments(order)
+    for address, lines in consignments:
+        if address.warehouse_order_id:
+            continue
+        try:
+            ack = connector.forward_order(_warehouse_order(order, address, lines, store))
+        except RejectedError as error:
+            _rejected(session, order, store, error)
+            return
+        address.warehouse_order_id = ack.warehouse_order_id
+        address.forwarded_at = utcnow()
+        record(session, order, "forwarded" if ack.created else "found_at_warehouse",
+               (f"Sent to {store.warehouse.name} as {ack.reference}; warehouse order {ack.warehouse_order_id}."
+                if ack.created else
+                f"{store.warehouse.name} already had {ack.reference} (warehouse order "
+                f"{ack.warehouse_order_id}); not sent again."),
+               reference=ack.reference, warehouse_order_id=ack.warehouse_order_id)
+        session.commit()  # each acknowledgement is durable before the next call
+    ids = [address.warehouse_order_id or "" for address, _ in consignments]
+    if transition(session, order, ACCEPTED_FROM, OrderStatus.AT_WAREHOUSE, forward_attempts=0,
+                  error_code=None, error_message=None, hold_reason=None, hold_detail=None):
+        announce(session, "order_forwarded", order_id=order.id, merchant_id=order.merchant_id,
+                 warehouse_order_ids=ids)
+        if _marks_sent(store):
+            add_work(session, kind="order.mark_sent", subject_id=order.id, store_id=store.id,
+                     merchant_id=order.merchant_id, provider_id=order.provider_id)
+    elif order.status is OrderStatus.CANCELLED:
+        record(session, order, "cancel_forwarding", "The order was cancelled while it was being "
+               "sent; asking the warehouse to cancel it.")
+        add_work(session, kind="order.cancel", subject_id=order.id, store_id=store.id,
+                 merchant_id=order.merchant_id, provider_id=order.provider_id)
+
+
+def forward_order_job(item: OutboxItem) -> None:
+    """Outbox handler ``order.forward``: ``subject_id`` is the order id."""
+    order = db.session.get(Order, item.subject_id)
+    if order is not None:
+        forward_order(db.session, order)
+
+
+def forward_retrying(item: OutboxItem, error: Exception, next_attempt: datetime) -> None:
+    order = db.session.get(Order, item.subject_id)
+    if order is None:
+        return
+    if transition(db.session, order, FORWARDABLE, OrderStatus.RETRYING, forward_attempts=item.attempts):
+        record(db.session, order, "retrying",
+               f"The warehouse could not be reached (attempt {item.attempts}): {_words(error)}. "
+               f"Next attempt at {next_attempt:%Y-%m-%d %H:%M:%S} UTC.", remote=_words(error))
+
+
+def forward_gave_up(item: OutboxItem, error: Exception) -> None:
+    order = db.session.get(Order, item.subject_id)
+    if order is None:
+        return
+    code = getattr(error, "code", "forward_failed")
+    if transition(db.session, order, FORWARDABLE, OrderStatus.ERROR, error_code=code,
+                  error_message=_words(error)):
+        record(db.session, order, "error", f"Sending to the warehouse failed {item.attempts} times; "
+               f"last error: {_words(error)}. Fix the cause, then Reprocess.", remote=_words(error))
+        raise_alert(db.session, provider_id=order.provider_id, merchant_id=order.merchant_id,
+                    store_id=order.store_id, order_id=order.id, code="forward_failed",
+                    group_key=f"store:{order.store_id}:forward_failed",
+                    message=f"Orders could not be sent to the warehouse: {_words(error)}")
+
+
+def mark_sent_job(item: OutboxItem) -> None:
+    """Outbox handler ``order.mark_sent``: move the store's order to its "sent" status."""
+    order = db.session.get(Order, item.subject_id)
+    if order is None:
+        return
+    store = db.session.get(Store, order.store_id)
+    store_connector(store).mark_order_status(order.external_id, "sent")
+    record(db.session, order, "store_status", "The store's order was moved to its sent status.")
+
+
+def mark_sent_gave_up(item: OutboxItem, error: Exception) -> None:
+    order = db.session.get(Order, item.subject_id)
+    if order is not None:
+        record(db.session, order, "store_status_failed",
+               f"Could not move the store's order to its sent status: {_words(error)}.",
+               remote=_words(error))
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _consignments(order: Order) -> list[tuple[OrderAddress, list]]:
+    by_address: dict[int, list] = {}
+    for line in order.warehouse_lines:
+        by_address.setdefault(line.address_id, []).append(line)
+    return [(address, by_address[address.id]) for address in order.shipping_addresses if address.id in by_address]
+
+
+def _warehouse_order(order: Order, address: OrderAddress, lines: list, store: Store) -> WarehouseOrder:
+    return WarehouseOrder(
+        reference=address.warehouse_ref or "",
+        order_number=order.number,
+        placed_at=order.placed_at,
+        ship_to=Address(name=address.name, company=address.company, street1=address.street1,
+                        street2=address.street2, city=address.city, state=address.state,
+                        postal_code=address.postal_code, country_code=address.country_code,
+                        phone=address.phone, email=address.email or order.customer_email),
+        ship_code=address.ship_code or "",
+        lines=tuple(WarehouseLineData(reference=line.reference, sku=line.warehouse_sku,
+                                      quantity=line.quantity, name=line.order_line.name)
+                    for line in lines),
+        customer_email=order.customer_email,
+        note=order.note,
+        account=dict(store.warehouse_account or {}),
+    )
+
+
+def _rejected(session: Session, order: Order, store: Store, error: RejectedError) -> None:
+    if error.code == HoldReason.UNKNOWN_SKU.value:
+        detail = f"{error.field or 'lines'}: {error.message}; add a listing mapping the store SKU"
+        if transition(session, order, FORWARDABLE, OrderStatus.ON_HOLD,
+                      hold_reason=HoldReason.UNKNOWN_SKU, hold_detail=detail):
+            record(session, order, "held", f"On hold (unknown_sku): the warehouse refused: {error.message}",
+                   reason="unknown_sku", field=error.field, remote=error.message)
+            announce(session, "order_held", order_id=order.id, merchant_id=order.merchant_id,
+                     reason="unknown_sku", detail=detail)
+        return
+    if transition(session, order, FORWARDABLE, OrderStatus.ERROR, error_code=error.code,
+                  error_message=error.message):
+        record(session, order, "rejected", f"The warehouse rejected the order: {error.message}",
+               remote=error.message, field=error.field)
+        raise_alert(session, provider_id=order.provider_id, merchant_id=order.merchant_id,
+                    store_id=store.id, order_id=order.id, code="warehouse_rejected",
+                    group_key=f"store:{store.id}:warehouse_rejected",
+                    message=f"The warehouse rejected orders of {store.name}: {error.message}")
+
+
+def _marks_sent(store: Store) -> bool:
+    cls = get_state().connectors.get(store.connector_id)
+    return Capability.MARK_ORDER_STATUS in cls.capabilities and store.settings.get("sent_status", "x") != ""
+
+
+def _words(error: Exception) -> str:
+    return error.message if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"

@@ -1,0 +1,225 @@
+"""Importing orders from a store: once per (store, external id), never lost.
+
+``import_order`` is idempotent: a second import of the same order (a duplicate webhook, the
+overlap of a polling sweep) changes nothing unless the store's copy changed in a way that
+matters (an edit while the order is still held, a cancellation). An order that cannot be read
+into DropStream's model is still kept, in ``error``, with the store's payload, so it is visible
+and can be reprocessed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dropstream.connectors.base import ConnectorError, RemoteNotFound
+from dropstream.connectors.types import Address, OrderData
+from dropstream.events import announce
+from dropstream.jobs.models import OutboxItem
+from dropstream.orders.holds import evaluate
+from dropstream.orders.models import Order, OrderAddress, OrderLine
+from dropstream.orders.statuses import NOT_YET_AT_WAREHOUSE, OrderStatus
+from dropstream.orders.timeline import record
+from dropstream.orders.transitions import transition
+from dropstream.stores.connections import store_connector
+from dropstream.stores.models import Store
+
+log = logging.getLogger(__name__)
+
+#: Largest line quantity stored as given (PostgreSQL integer range); larger ones are held.
+MAX_STORED_QUANTITY = 2**31 - 1
+#: Statuses in which an edit made in the store replaces DropStream's copy.
+EDITABLE = (OrderStatus.ON_HOLD, OrderStatus.ERROR, OrderStatus.IMPORTED)
+
+
+def import_order(session: Session, store: Store, data: OrderData) -> Order | None:
+    """Import (or update) one order read from ``store``. Returns the order, or None when there
+    is nothing to keep (cancelled before it was ever imported)."""
+    existing = _find(session, store, data.external_id)
+    if existing is not None:
+        return _update_existing(session, store, existing, data)
+    if data.cancelled:
+        return None
+    try:
+        with session.begin_nested():
+            order = _create(session, store, data)
+    except IntegrityError:
+        # Another worker imported it between our look and our insert: theirs stands.
+        return _find(session, store, data.external_id)
+    record(session, order, "imported", f"Imported order {order.number} from {store.name}.",
+           store_status=data.status_code)
+    announce(session, "order_imported", order_id=order.id, store_id=store.id,
+             merchant_id=store.merchant_id, external_id=order.external_id)
+    evaluate(session, order, store)
+    return order
+
+
+def keep_unreadable_order(session: Session, store: Store, external_id: str, number: str,
+                          raw: dict[str, Any], error: Exception) -> Order | None:
+    """An order the importer could not read: keep it in ``error`` with the store's payload."""
+    from dropstream.db import utcnow
+
+    existing = _find(session, store, external_id)
+    if existing is not None:
+        return existing
+    now = utcnow()
+    order = Order(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
+                  external_id=_clip(external_id, 100), number=_clip(number or external_id, 100),
+                  status=OrderStatus.ERROR, error_code="import_failed",
+                  error_message=_clip(f"{type(error).__name__}: {error}", 2000),
+                  placed_at=now, store_updated_at=now, source_payload=_clean(raw))
+    session.add(order)
+    session.flush()
+    record(session, order, "import_failed", f"Could not read the order: {order.error_message}. "
+           "It is kept here; Reprocess reads it from the store again.")
+    return order
+
+
+def refresh_order(session: Session, store: Store, external_id: str) -> Order | None:
+    """Re-read one order from the store (a webhook is only a hint) and import what it says."""
+    connector = store_connector(store)
+    try:
+        data = connector.fetch_order(external_id)
+    except RemoteNotFound as error:
+        order = _find(session, store, external_id)
+        if order is not None and transition(session, order, NOT_YET_AT_WAREHOUSE, OrderStatus.ERROR,
+                                            error_code="remote_not_found", error_message=error.message):
+            record(session, order, "deleted_in_store", "The order no longer exists in the store.",
+                   remote=error.message)
+        return order
+    if data is None:
+        return _find(session, store, external_id)
+    try:
+        with session.begin_nested():
+            return import_order(session, store, data)
+    except (ConnectorError, ValueError, TypeError, KeyError, ArithmeticError) as error:
+        log.warning("order %s of store %s could not be imported: %s", external_id, store.id, error)
+        return keep_unreadable_order(session, store, data.external_id, data.number, data.raw, error)
+
+
+def refresh_order_job(item: OutboxItem) -> None:
+    """Outbox handler ``order.refresh``: payload ``{"external_id": …}``, subject is the store."""
+    from dropstream.extensions import db
+
+    store = db.session.get(Store, item.store_id)
+    if store is not None:
+        refresh_order(db.session, store, str(item.payload["external_id"]))
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _find(session: Session, store: Store, external_id: str) -> Order | None:
+    return session.scalar(
+        select(Order).where(Order.store_id == store.id, Order.external_id == str(external_id))
+    )
+
+
+def _update_existing(session: Session, store: Store, order: Order, data: OrderData) -> Order:
+    if data.cancelled and order.status not in (OrderStatus.CANCELLED, OrderStatus.SHIPPED):
+        from dropstream.orders.cancellation import cancel_order
+
+        cancel_order(session, order, actor="store", reason="cancelled in the store")
+        return order
+    if data.updated_at <= order.store_updated_at:
+        return order  # a duplicate or an older copy: nothing to do
+    if order.status in EDITABLE:
+        _replace_contents(session, store, order, data)
+        record(session, order, "updated", "The order changed in the store; DropStream's copy was "
+               "replaced and validated again.", store_status=data.status_code)
+        evaluate(session, order, store)
+    else:
+        order.store_updated_at = data.updated_at
+        record(session, order, "changed_after_forward", "The order changed in the store after it "
+               f"was sent to the warehouse ({order.status.value}); the change was not forwarded. "
+               "Change it at the warehouse if it matters.", store_status=data.status_code)
+    return order
+
+
+def _create(session: Session, store: Store, data: OrderData) -> Order:
+    order = Order(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
+                  external_id=_clip(data.external_id, 100), status=OrderStatus.IMPORTED)
+    session.add(order)
+    _fill(order, data)
+    session.flush()
+    _add_contents(session, order, data)
+    session.flush()
+    return order
+
+
+def _replace_contents(session: Session, store: Store, order: Order, data: OrderData) -> None:
+    order.warehouse_lines.clear()
+    order.lines.clear()
+    for address in list(order.addresses):
+        if address.warehouse_order_id is None:
+            order.addresses.remove(address)
+    session.flush()
+    _fill(order, data)
+    _add_contents(session, order, data)
+    session.flush()
+
+
+def _fill(order: Order, data: OrderData) -> None:
+    order.number = _clip(data.number or data.external_id, 100)
+    order.store_status_code = _clip(data.status_code, 40)
+    order.placed_at = data.placed_at
+    order.store_updated_at = data.updated_at
+    order.customer_email = _clip(data.customer_email, 320)
+    order.currency = _clip(data.currency, 8)
+    order.note = _clean(data.note)
+    order.source_payload = _clean(data.raw)
+
+
+def _add_contents(session: Session, order: Order, data: OrderData) -> None:
+    ids = dict(provider_id=order.provider_id, merchant_id=order.merchant_id)
+    if data.billing_address is not None:
+        order.addresses.append(OrderAddress(**ids, role="billing", **_address_fields(data.billing_address)))
+    by_destination: dict[str, OrderAddress] = {}
+    for destination in data.destinations:
+        address = OrderAddress(**ids, role="shipping", external_id=_clip(destination.external_id, 100),
+                               shipping_method=_clip(destination.shipping_method, 255),
+                               **_address_fields(destination.address))
+        order.addresses.append(address)
+        by_destination[destination.external_id] = address
+    session.flush()
+    only_address = next(iter(by_destination.values())) if len(by_destination) == 1 else None
+    for line in data.lines:
+        address = by_destination.get(line.destination_id or "") or only_address
+        order.lines.append(OrderLine(
+            **ids, address_id=address.id if address else None,
+            external_id=_clip(line.external_id, 100),
+            sku=_clip(line.sku.strip(), 255) if line.sku and line.sku.strip() else None,
+            name=_clean(line.name), quantity=max(-MAX_STORED_QUANTITY, min(line.quantity, MAX_STORED_QUANTITY)),
+            unit_price=line.unit_price, kind=line.kind,
+            options=[[_clean(k), _clean(v)] for k, v in line.options],
+            parent_external_id=_clip(line.parent_external_id, 100) if line.parent_external_id else None,
+        ))
+
+
+def _address_fields(address: Address) -> dict[str, str]:
+    return dict(
+        name=_clip(address.name, 255), company=_clip(address.company, 255),
+        street1=_clip(address.street1, 255), street2=_clip(address.street2, 255),
+        city=_clip(address.city, 120), state=_clip(address.state, 120),
+        postal_code=_clip(address.postal_code, 40), country_code=_clip(address.country_code.upper(), 2),
+        phone=_clip(address.phone, 60), email=_clip(address.email, 320),
+    )
+
+
+def _clean(value: Any) -> Any:
+    """Strip NUL characters (PostgreSQL text and JSONB refuse them) everywhere in a value."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _clip(value: str | None, length: int) -> str:
+    return _clean(value or "")[:length]

@@ -1,0 +1,142 @@
+"""Validate an order and map it to the warehouse: lines through listings, shipping methods
+through shipping rules. What cannot be mapped becomes a hold with a reason and a fix.
+
+Mapping is a pure function of the order and the store's current listings and rules, so it can
+run again at any time (after a fix, on Reprocess) and always produces the same warehouse lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from dropstream.catalog.models import Listing, ShippingRule, shipping_match_key
+from dropstream.inventory.models import StockLevel
+from dropstream.orders.models import Order, OrderAddress, WarehouseLine
+from dropstream.orders.statuses import HoldReason
+from dropstream.stores.models import Store
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: HoldReason
+    field: str
+    message: str
+
+    @property
+    def detail(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class MappingResult:
+    problems: tuple[Problem, ...]
+    shippable: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+REQUIRED_ADDRESS_FIELDS = ("name", "street1", "city", "country_code")
+
+
+def map_order(session: Session, order: Order, store: Store) -> MappingResult:
+    """Rebuild ``order``'s warehouse lines and ship codes; report every problem found."""
+    order.warehouse_lines.clear()  # delete-orphan: the old mapping goes with this flush
+    problems: list[Problem] = []
+    shipping = {address.id: address for address in order.shipping_addresses}
+    listings = _listings_for(session, store, order)
+    known_skus = _known_warehouse_skus(session, store)
+    shipped_lines = [(index, line) for index, line in enumerate(order.lines) if line.ships]
+    if not shipped_lines:
+        return MappingResult((), shippable=False)
+
+    for index, line in shipped_lines:
+        path = f"lines[{index}]"
+        if line.quantity <= 0:
+            problems.append(Problem(HoldReason.INVALID_QUANTITY, f"{path}.quantity",
+                                    f"quantity {line.quantity} of {line.name or 'a line'} must be at least 1"))
+            continue
+        if line.address_id not in shipping:
+            problems.append(Problem(HoldReason.INVALID_ADDRESS, f"{path}.address",
+                                    "the line has no shipping address"))
+            continue
+        if not (line.sku or "").strip():
+            problems.append(Problem(HoldReason.NO_SKU, f"{path}.sku",
+                                    f"{line.name or 'a product'} has no SKU; give it one in the store"))
+            continue
+        listing = listings.get(line.sku)
+        components = listing.expand() if listing else [(line.sku, 1)]
+        for warehouse_sku, per_unit in components:
+            if known_skus is not None and warehouse_sku not in known_skus:
+                problems.append(Problem(
+                    HoldReason.UNKNOWN_SKU, f"{path}.sku",
+                    f"the warehouse does not know SKU {warehouse_sku!r}; add a listing for store "
+                    f"SKU {line.sku!r}",
+                ))
+                continue
+            order.warehouse_lines.append(WarehouseLine(
+                provider_id=order.provider_id, merchant_id=order.merchant_id,
+                order_line_id=line.id, address_id=line.address_id, warehouse_sku=warehouse_sku,
+                per_unit=per_unit, quantity=line.quantity * per_unit,
+            ))
+
+    used_addresses = {line.address_id for _, line in shipped_lines if line.address_id in shipping}
+    rules = _rules_for(session, store)
+    for position, address in enumerate(order.shipping_addresses):
+        if address.id not in used_addresses:
+            continue
+        path = f"shipping_addresses[{position}]"
+        missing = [name for name in REQUIRED_ADDRESS_FIELDS if not (getattr(address, name) or "").strip()]
+        if missing:
+            problems.append(Problem(HoldReason.INVALID_ADDRESS, f"{path}.{missing[0]}",
+                                    f"the shipping address has no {', '.join(missing)}"))
+        rule = rules.get(shipping_match_key(address.shipping_method)) or rules.get("")
+        address.ship_code = rule.warehouse_code if rule else None
+        if rule is None:
+            problems.append(Problem(
+                HoldReason.UNMAPPED_SHIPPING_METHOD, f"{path}.shipping_method",
+                f"no shipping rule maps {address.shipping_method!r}; add one (or a default rule)",
+            ))
+        if address.warehouse_ref is None:
+            address.warehouse_ref = _warehouse_reference(order, address)
+    return MappingResult(tuple(problems), shippable=True)
+
+
+def _warehouse_reference(order: Order, address: OrderAddress) -> str:
+    """Stable across retries and re-mapping; unique per consignment (ship-to address)."""
+    base = f"DS-{order.store_id}-{order.external_id}"
+    if len(order.shipping_addresses) == 1:
+        return base
+    return f"{base}-{address.external_id or address.id}"
+
+
+def _listings_for(session: Session, store: Store, order: Order) -> dict[str, Listing]:
+    skus = {line.sku for line in order.lines if line.sku}
+    if not skus:
+        return {}
+    rows = session.scalars(
+        select(Listing).options(selectinload(Listing.components))
+        .where(Listing.store_id == store.id, Listing.store_sku.in_(skus))
+    )
+    return {row.store_sku: row for row in rows}
+
+
+def _rules_for(session: Session, store: Store) -> dict[str, ShippingRule]:
+    rules = session.scalars(select(ShippingRule).where(ShippingRule.store_id == store.id))
+    return {("" if rule.is_default else rule.match_key): rule for rule in rules}
+
+
+def _known_warehouse_skus(session: Session, store: Store) -> set[str] | None:
+    """The merchant's SKUs at this warehouse, when the warehouse has reported stock (its
+    catalogue); None when unknown, in which case the warehouse itself judges SKUs on forward."""
+    if store.warehouse_id is None:
+        return None
+    skus = set(session.scalars(
+        select(StockLevel.warehouse_sku).where(
+            StockLevel.warehouse_id == store.warehouse_id, StockLevel.merchant_id == store.merchant_id)
+    ))
+    return skus or None

@@ -1,0 +1,18 @@
+"""Writing steps onto an order's timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from dropstream.orders.models import Order, OrderEvent
+
+
+def record(session: Session, order: Order, kind: str, message: str, **detail: Any) -> OrderEvent:
+    """Add one event; ``detail`` holds structured facts (remote status, field path, actor)."""
+    event = OrderEvent(provider_id=order.provider_id, merchant_id=order.merchant_id,
+                       order_id=order.id, kind=kind, message=message,
+                       detail={k: v for k, v in detail.items() if v is not None})
+    session.add(event)
+    return event

@@ -1,0 +1,35 @@
+"""Conditional status transitions: ``UPDATE orders SET status = … WHERE id = … AND status IN (…)``.
+
+Two workers racing on one order cannot both move it: the second update matches no row and the
+caller learns it lost (``False``), instead of overwriting the winner's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from dropstream.orders.models import Order
+from dropstream.orders.statuses import OrderStatus
+
+
+def transition(session: Session, order: Order, allowed_from: Iterable[OrderStatus],
+               to: OrderStatus, **values: Any) -> bool:
+    allowed = list(allowed_from)
+    session.flush()
+    moved = session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status.in_(allowed))
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved:
+        # The row is written; mirror it on the object without making the ORM write it again.
+        set_committed_value(order, "status", to)
+        for key, value in values.items():
+            set_committed_value(order, key, value)
+    return bool(moved)

@@ -1,0 +1,48 @@
+"""A tenant wired to the reference store and warehouse, ready for orders to flow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from dropstream.extensions import db
+from dropstream.orders.models import Order
+from dropstream.stores.credentials import write_credentials
+from dropstream.testing.reference import StoreSandbox, WarehouseSandbox, store_sandbox, warehouse_sandbox
+from tests.factories import ShippingRuleFactory
+from tests.tenancy import Tenant, make_tenant
+
+
+@dataclass
+class Loop:
+    tenant: Tenant
+    shop: StoreSandbox
+    wms: WarehouseSandbox
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        from dropstream.stores.models import Store
+
+        return db.session.get(Store, self.tenant.store.id)
+
+    def order(self, external_id: str) -> Order:
+        db.session.expire_all()
+        order = db.session.query(Order).filter_by(store_id=self.tenant.store.id, external_id=external_id).one()
+        return order
+
+
+def wire(name: str) -> Loop:
+    tenant = make_tenant(name, sandbox=name)
+    write_credentials(tenant.store, {"token": "store-token"})
+    write_credentials(tenant.warehouse, {"token": "wms-token"})
+    ShippingRuleFactory(provider_id=tenant.provider.id, merchant_id=tenant.merchant.id,
+                        store_id=tenant.store.id, store_method="Ground", match_key="ground",
+                        warehouse_code="GRND")
+    db.session.commit()
+    return Loop(tenant, store_sandbox(name), warehouse_sandbox(name))
+
+
+@pytest.fixture
+def loop(app: object) -> Loop:
+    return wire("acme")

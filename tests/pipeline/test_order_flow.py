@@ -1,0 +1,130 @@
+"""Orders flow from the store to the warehouse and shipments back, through the real queue."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from dropstream.extensions import db
+from dropstream.fulfillment.models import Shipment, ShipmentState
+from dropstream.orders.models import Order, OrderEvent
+from dropstream.orders.statuses import OrderStatus
+from dropstream.testing.jobs import run_until_idle
+from tests.pipeline.conftest import Loop
+
+
+def test_an_order_goes_to_the_warehouse_and_its_shipment_back_to_the_store(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 2}, {"sku": "MUG", "quantity": 1}])
+
+    run_until_idle()
+
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.AT_WAREHOUSE
+    [wms_order] = loop.wms.orders
+    assert wms_order["reference"] == f"DS-{loop.tenant.store.id}-{external_id}"
+    assert [(l["sku"], l["quantity"]) for l in wms_order["lines"]] == [("TSHIRT", 2), ("MUG", 1)]
+    assert wms_order["ship_code"] == "GRND"
+    assert loop.shop.orders[external_id]["status"] == "awaiting_shipment"
+
+    shipment = loop.wms.ship(wms_order["reference"])
+    run_until_idle()
+
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.SHIPPED
+    [posted] = loop.shop.shipments.values()
+    assert posted["tracking"] == shipment["tracking"] and posted["carrier"] == "UPS"
+    assert sorted(posted["lines"]) == [("1", 2), ("2", 1)]
+    assert loop.shop.orders[external_id]["status"] == "shipped"
+    kinds = [e.kind for e in order.events]
+    assert kinds[:3] == ["imported", "queued", "forwarded"]
+    assert "shipment_posted" in kinds
+
+
+def test_importing_the_same_order_again_changes_nothing(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 1}])
+    run_until_idle()
+    # The overlap window reads the order again on every sweep; nothing may duplicate.
+    for channel in loop.store.channels:
+        channel.next_run_at = None
+    db.session.commit()
+    run_until_idle()
+    run_until_idle()
+
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+    assert len(loop.wms.orders) == 1
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+
+
+def test_partial_shipments_are_posted_as_they_come(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 3}, {"sku": "B", "quantity": 1}])
+    run_until_idle()
+    reference = loop.wms.orders[0]["reference"]
+    line_a = loop.wms.orders[0]["lines"][0]["reference"]
+
+    loop.wms.ship(reference, {line_a: 1})
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.PARTIALLY_SHIPPED
+    assert loop.shop.orders[external_id]["status"] == "partially_shipped"
+
+    loop.wms.ship(reference)
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.SHIPPED
+    assert len(loop.shop.shipments) == 2
+    assert db.session.scalar(select(func.count()).select_from(Shipment).where(
+        Shipment.state == ShipmentState.POSTED)) == 2
+
+
+def test_a_shipment_is_never_posted_twice_even_when_the_first_outcome_was_lost(loop: Loop) -> None:
+    from dropstream.fulfillment.services import post_shipment
+
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    loop.wms.ship(loop.wms.orders[0]["reference"])
+    run_until_idle()
+    shipment = db.session.scalars(select(Shipment)).one()
+    # Pretend the store's reply was lost: DropStream still thinks the shipment is pending.
+    shipment.state = ShipmentState.PENDING
+    db.session.commit()
+
+    post_shipment(db.session, shipment)
+    db.session.commit()
+
+    assert len(loop.shop.shipments) == 1
+    assert loop.order(external_id).status is OrderStatus.SHIPPED
+
+
+def test_a_digital_only_order_is_skipped_with_a_reason(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "EBOOK", "quantity": 1, "kind": "digital"},
+                                          {"sku": None, "quantity": 1, "kind": "gift_certificate"}])
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.SKIPPED
+    assert loop.wms.orders == []
+    assert "Nothing to ship" in order.events[-1].message
+
+
+def test_an_order_to_two_addresses_becomes_two_warehouse_orders(loop: Loop) -> None:
+    from dropstream.testing.reference import default_address
+
+    external_id = loop.shop.create_order(
+        [{"sku": "A", "quantity": 1, "destination": "1"}, {"sku": "B", "quantity": 2, "destination": "2"}],
+        destinations=[{"id": "1", "shipping_method": "Ground", "address": default_address()},
+                      {"id": "2", "shipping_method": "ground ", "address": {**default_address(), "name": "Grace Hopper"}}],
+    )
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    references = sorted(o["reference"] for o in loop.wms.orders)
+    assert references == [f"DS-{loop.tenant.store.id}-{external_id}-1", f"DS-{loop.tenant.store.id}-{external_id}-2"]
+    for reference in references:
+        loop.wms.ship(reference)
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.SHIPPED
+    assert loop.shop.orders[external_id]["status"] == "shipped"
+
+
+def test_every_step_is_on_the_timeline(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    order = loop.order(external_id)
+    events = db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id)).all()
+    assert [e.kind for e in events] == ["imported", "queued", "forwarded", "store_status"]
+    assert all(e.message for e in events)
