@@ -1,0 +1,163 @@
+"""Transient failures retry with backoff and stay visible; failures that need a person stop and
+say so; nothing is lost or sent twice."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from dropstream.alerts.models import Alert
+from dropstream.extensions import db
+from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.orders import actions
+from dropstream.orders.statuses import OrderStatus
+from dropstream.stores.models import StoreState
+from dropstream.testing.jobs import make_due, run_until_idle
+from tests.pipeline.conftest import Loop
+
+
+def test_a_warehouse_outage_retries_with_backoff_then_succeeds(loop: Loop) -> None:
+    loop.wms.faults.queue += ["transient", "transient"]
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.RETRYING
+    retry = [e for e in order.events if e.kind == "retrying"][-1]
+    assert "503" in retry.message and "Next attempt at" in retry.message
+    item = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.forward")).one()
+    assert item.state is OutboxState.PENDING and item.attempts == 1 and item.last_error
+
+    make_due()
+    run_until_idle()
+    make_due()
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert len(loop.wms.orders) == 1
+
+
+def test_retries_run_out_into_a_visible_error_that_reprocess_fixes(loop: Loop) -> None:
+    loop.wms.faults.queue += ["transient"] * 8
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    for _ in range(8):
+        make_due()
+        run_until_idle()
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.ERROR
+    assert "503" in order.error_message
+    assert db.session.scalars(select(Alert.code)).all() == ["forward_failed"]
+
+    actions.reprocess(db.session, order, actor="user:1")
+    db.session.commit()
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+
+
+def test_a_lost_reply_never_creates_a_second_warehouse_order(loop: Loop) -> None:
+    # The WMS stores the order, then the connection drops: DropStream must look before creating.
+    loop.wms.deduplicate = False
+    loop.wms.lose_reply_next = 1
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.RETRYING
+    make_due()
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert len(loop.wms.orders) == 1
+    assert [e.kind for e in loop.order(external_id).events if e.kind.endswith("warehouse")] == ["found_at_warehouse"]
+
+
+def test_revoked_store_credentials_pause_the_store_instead_of_hammering(loop: Loop) -> None:
+    loop.shop.token = "rotated-by-merchant"
+    loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    calls_before = loop.shop.faults.calls
+    run_until_idle()
+    store = loop.store
+    assert store.state is StoreState.PAUSED
+    assert "credentials were refused" in store.state_reason or "refused" in store.state_reason
+    assert db.session.scalars(select(Alert.code)).all() == ["auth_failed"]
+    calls_after_pause = loop.shop.faults.calls
+    run_until_idle()
+    assert loop.shop.faults.calls == calls_after_pause, "a paused store must not be called again"
+    assert calls_after_pause - calls_before == 1
+
+    from dropstream.stores.channels import resume_store
+    from dropstream.stores.credentials import write_credentials
+
+    write_credentials(store, {"token": "rotated-by-merchant"})
+    resume_store(db.session, store)
+    db.session.commit()
+    run_until_idle()
+    assert len(loop.wms.orders) == 1
+    assert db.session.scalars(select(Alert).where(Alert.resolved_at.is_(None))).all() == []
+
+
+def test_an_order_that_cannot_be_read_is_kept_in_error_and_reprocessable(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    loop.shop.orders[external_id]["lines"][0]["price"] = "not-a-number"
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.ERROR and order.error_code == "import_failed"
+    assert order.source_payload  # the store's copy is kept
+
+    loop.shop.orders[external_id]["lines"][0]["price"] = "10.00"
+    loop.shop.set_status(external_id, "awaiting_fulfillment")
+    actions.reprocess(db.session, order, actor="user:1")
+    db.session.commit()
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+
+
+def test_cancelled_before_forwarding_never_reaches_the_warehouse(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}], shipping_method="Unmapped")
+    run_until_idle()
+    loop.shop.set_status(external_id, "cancelled")
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.CANCELLED
+    assert loop.wms.orders == []
+
+
+def test_a_store_cancel_after_forwarding_cancels_at_the_warehouse(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    loop.shop.set_status(external_id, "cancelled")
+    for channel in loop.store.channels:
+        channel.next_run_at = None
+    db.session.commit()
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.CANCELLED
+    assert loop.wms.orders[0]["status"] == "cancelled"
+
+
+def test_a_cancel_after_shipping_is_shown_as_too_late(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    loop.wms.ship(loop.wms.orders[0]["reference"])
+    order = loop.order(external_id)
+    actions.cancel(db.session, order, actor="user:1")
+    db.session.commit()
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.SHIPPED
+    assert any(e.kind == "cancel_too_late" for e in order.events)
+
+
+def test_manual_hold_and_release(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}], shipping_method="Unmapped")
+    run_until_idle()
+    order = loop.order(external_id)
+    import pytest
+
+    from dropstream.errors import InvalidTransition
+
+    with pytest.raises(InvalidTransition):
+        actions.hold(db.session, loop.order(external_id), actor="user:1") if order.status is OrderStatus.AT_WAREHOUSE else actions.release(db.session, _shipped(loop), actor="x")
+    db.session.rollback()
+    actions.release(db.session, loop.order(external_id), actor="user:1")
+    db.session.commit()
+    assert loop.order(external_id).status is OrderStatus.ON_HOLD  # still unmapped: stays held
+
+
+def _shipped(loop: Loop):  # type: ignore[no-untyped-def]
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    return loop.order(external_id)
