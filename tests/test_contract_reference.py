@@ -8,7 +8,12 @@ import pytest
 
 from dropstream.connectors.base import ConnectorContext
 from dropstream.testing.contract import StorefrontContract, WarehouseContract
-from dropstream.testing.reference import ReferenceStore, ReferenceWarehouse, store_sandbox, warehouse_sandbox
+from dropstream.testing.reference import (
+    ReferenceStore,
+    ReferenceWarehouse,
+    store_sandbox,
+    warehouse_sandbox,
+)
 
 
 class StoreHarness:
@@ -28,7 +33,7 @@ class StoreHarness:
         self.sandbox.add_product(sku, tracked)
 
     def inject_transient_failure(self) -> None:
-        self.sandbox.faults.queue.append("transient")
+        self.sandbox.faults.fail("transient")
 
     def store_shipments(self, external_id: str) -> list[dict[str, Any]]:
         return [s for s in self.sandbox.shipments.values() if s["order_id"] == external_id]
@@ -54,7 +59,7 @@ class WmsHarness:
         return len(self.sandbox.by_reference(reference))
 
     def inject_transient_failure(self) -> None:
-        self.sandbox.faults.queue.append("transient")
+        self.sandbox.faults.fail("transient")
 
 
 class TestReferenceStore(StorefrontContract):

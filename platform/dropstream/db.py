@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, TypeDecorator
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -63,3 +63,10 @@ class MerchantOwned(ProviderOwned):
     @declared_attr
     def merchant_id(cls) -> Mapped[int]:  # noqa: N805
         return mapped_column(Integer, ForeignKey("merchants.id", ondelete="CASCADE"), index=True)
+
+
+def StrEnum(enum_class: type, length: int = 32) -> Enum:  # noqa: N802 - reads as a column type
+    """An enum column storing the members' *values* (``"pending"``), as VARCHAR on every backend,
+    so raw SQL, partial-index predicates and row-level-security policies read naturally."""
+    return Enum(enum_class, native_enum=False, length=length, validate_strings=True,
+                values_callable=lambda members: [member.value for member in members])

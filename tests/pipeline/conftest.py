@@ -9,7 +9,12 @@ import pytest
 from dropstream.extensions import db
 from dropstream.orders.models import Order
 from dropstream.stores.credentials import write_credentials
-from dropstream.testing.reference import StoreSandbox, WarehouseSandbox, store_sandbox, warehouse_sandbox
+from dropstream.testing.reference import (
+    StoreSandbox,
+    WarehouseSandbox,
+    store_sandbox,
+    warehouse_sandbox,
+)
 from tests.factories import ShippingRuleFactory
 from tests.tenancy import Tenant, make_tenant
 
@@ -25,6 +30,15 @@ class Loop:
         from dropstream.stores.models import Store
 
         return db.session.get(Store, self.tenant.store.id)
+
+    def poll(self) -> None:
+        """Run every channel now (as its schedule would, later) and all the work it makes."""
+        from dropstream.testing.jobs import run_until_idle
+
+        for channel in self.store.channels:
+            channel.next_run_at = None
+        db.session.commit()
+        run_until_idle()
 
     def order(self, external_id: str) -> Order:
         db.session.expire_all()

@@ -16,7 +16,7 @@ from tests.pipeline.conftest import Loop
 
 
 def test_a_warehouse_outage_retries_with_backoff_then_succeeds(loop: Loop) -> None:
-    loop.wms.faults.queue += ["transient", "transient"]
+    loop.wms.faults.fail("transient", times=2, on="forward_order")
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
     order = loop.order(external_id)
@@ -35,7 +35,7 @@ def test_a_warehouse_outage_retries_with_backoff_then_succeeds(loop: Loop) -> No
 
 
 def test_retries_run_out_into_a_visible_error_that_reprocess_fixes(loop: Loop) -> None:
-    loop.wms.faults.queue += ["transient"] * 8
+    loop.wms.faults.fail("transient", times=8, on="forward_order")
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
     for _ in range(8):
@@ -111,7 +111,7 @@ def test_cancelled_before_forwarding_never_reaches_the_warehouse(loop: Loop) -> 
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}], shipping_method="Unmapped")
     run_until_idle()
     loop.shop.set_status(external_id, "cancelled")
-    run_until_idle()
+    loop.poll()
     assert loop.order(external_id).status is OrderStatus.CANCELLED
     assert loop.wms.orders == []
 
@@ -120,10 +120,7 @@ def test_a_store_cancel_after_forwarding_cancels_at_the_warehouse(loop: Loop) ->
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
     loop.shop.set_status(external_id, "cancelled")
-    for channel in loop.store.channels:
-        channel.next_run_at = None
-    db.session.commit()
-    run_until_idle()
+    loop.poll()
     assert loop.order(external_id).status is OrderStatus.CANCELLED
     assert loop.wms.orders[0]["status"] == "cancelled"
 
@@ -135,29 +132,38 @@ def test_a_cancel_after_shipping_is_shown_as_too_late(loop: Loop) -> None:
     order = loop.order(external_id)
     actions.cancel(db.session, order, actor="user:1")
     db.session.commit()
-    run_until_idle()
+    loop.poll()
     order = loop.order(external_id)
     assert order.status is OrderStatus.SHIPPED
     assert any(e.kind == "cancel_too_late" for e in order.events)
 
 
 def test_manual_hold_and_release(loop: Loop) -> None:
-    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}], shipping_method="Unmapped")
-    run_until_idle()
-    order = loop.order(external_id)
     import pytest
 
     from dropstream.errors import InvalidTransition
+    from dropstream.orders.statuses import HoldReason
 
-    with pytest.raises(InvalidTransition):
-        actions.hold(db.session, loop.order(external_id), actor="user:1") if order.status is OrderStatus.AT_WAREHOUSE else actions.release(db.session, _shipped(loop), actor="x")
-    db.session.rollback()
-    actions.release(db.session, loop.order(external_id), actor="user:1")
-    db.session.commit()
-    assert loop.order(external_id).status is OrderStatus.ON_HOLD  # still unmapped: stays held
-
-
-def _shipped(loop: Loop):  # type: ignore[no-untyped-def]
+    loop.wms.faults.fail("transient", on="forward_order")
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
-    return loop.order(external_id)
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.RETRYING
+
+    actions.hold(db.session, order, actor="user:7", note="customer asked to wait")
+    db.session.commit()
+    make_due()
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.ON_HOLD and order.hold_reason is HoldReason.MANUAL
+    assert loop.wms.orders == []
+
+    actions.release(db.session, order, actor="user:7")
+    db.session.commit()
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.AT_WAREHOUSE
+    with pytest.raises(InvalidTransition):
+        actions.release(db.session, order, actor="user:7")
+    with pytest.raises(InvalidTransition):
+        actions.hold(db.session, order, actor="user:7")

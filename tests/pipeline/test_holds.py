@@ -111,18 +111,18 @@ def test_bundles_expand_into_components_and_complete_only_when_all_ship(loop: Lo
 
     soap, towel = (l["reference"] for l in wms_order["lines"])
     loop.wms.ship(wms_order["reference"], {soap: 6})  # soap only: no complete box yet
-    run_until_idle()
+    loop.poll()
     assert loop.shop.shipments == {}
     assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
 
     loop.wms.ship(wms_order["reference"], {towel: 2})  # two complete boxes
-    run_until_idle()
+    loop.poll()
     [posted] = loop.shop.shipments.values()
     assert posted["lines"] == [("1", 2)]
     assert loop.order(external_id).status is OrderStatus.PARTIALLY_SHIPPED
 
     loop.wms.ship(wms_order["reference"])
-    run_until_idle()
+    loop.poll()
     assert loop.order(external_id).status is OrderStatus.SHIPPED
 
 

@@ -26,7 +26,7 @@ def test_an_order_goes_to_the_warehouse_and_its_shipment_back_to_the_store(loop:
     assert loop.shop.orders[external_id]["status"] == "awaiting_shipment"
 
     shipment = loop.wms.ship(wms_order["reference"])
-    run_until_idle()
+    loop.poll()
 
     order = loop.order(external_id)
     assert order.status is OrderStatus.SHIPPED
@@ -61,12 +61,12 @@ def test_partial_shipments_are_posted_as_they_come(loop: Loop) -> None:
     line_a = loop.wms.orders[0]["lines"][0]["reference"]
 
     loop.wms.ship(reference, {line_a: 1})
-    run_until_idle()
+    loop.poll()
     assert loop.order(external_id).status is OrderStatus.PARTIALLY_SHIPPED
     assert loop.shop.orders[external_id]["status"] == "partially_shipped"
 
     loop.wms.ship(reference)
-    run_until_idle()
+    loop.poll()
     assert loop.order(external_id).status is OrderStatus.SHIPPED
     assert len(loop.shop.shipments) == 2
     assert db.session.scalar(select(func.count()).select_from(Shipment).where(
@@ -79,7 +79,7 @@ def test_a_shipment_is_never_posted_twice_even_when_the_first_outcome_was_lost(l
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
     loop.wms.ship(loop.wms.orders[0]["reference"])
-    run_until_idle()
+    loop.poll()
     shipment = db.session.scalars(select(Shipment)).one()
     # Pretend the store's reply was lost: DropStream still thinks the shipment is pending.
     shipment.state = ShipmentState.PENDING
@@ -116,7 +116,7 @@ def test_an_order_to_two_addresses_becomes_two_warehouse_orders(loop: Loop) -> N
     assert references == [f"DS-{loop.tenant.store.id}-{external_id}-1", f"DS-{loop.tenant.store.id}-{external_id}-2"]
     for reference in references:
         loop.wms.ship(reference)
-    run_until_idle()
+    loop.poll()
     assert loop.order(external_id).status is OrderStatus.SHIPPED
     assert loop.shop.orders[external_id]["status"] == "shipped"
 

@@ -11,6 +11,7 @@ from dropstream.connectors.base import (
     RemoteNotFound,
     StorefrontConnector,
     TransientError,
+    UnreadableOrderError,
     WarehouseConnector,
     redact,
 )
@@ -19,6 +20,6 @@ from dropstream.connectors.types import __all__ as _types_all  # type: ignore[at
 
 __all__ = [
     "AuthError", "Capability", "Connector", "ConnectorContext", "ConnectorError", "ConnectorRole",
-    "RejectedError", "RemoteNotFound", "StorefrontConnector", "TransientError",
+    "RejectedError", "RemoteNotFound", "StorefrontConnector", "TransientError", "UnreadableOrderError",
     "WarehouseConnector", "redact", *_types_all,
 ]

@@ -31,6 +31,7 @@ from dropstream.connectors.types import (
     ShipmentPage,
     ShipMethod,
     StockSnapshot,
+    UnreadableOrder,
     WarehouseOrder,
     WarehouseOrderAck,
 )
@@ -100,6 +101,16 @@ class RejectedError(ConnectorError):
     code = "rejected"
 
 
+class UnreadableOrderError(ConnectorError):
+    """``fetch_order`` read an order but could not turn it into :class:`OrderData`."""
+
+    code = "unreadable_order"
+
+    def __init__(self, order: UnreadableOrder) -> None:
+        super().__init__(f"order {order.external_id} could not be read: {order.error}")
+        self.order = order
+
+
 class RemoteNotFound(ConnectorError):
     """The remote object no longer exists (e.g. the store order was deleted)."""
 
@@ -155,7 +166,9 @@ class StorefrontConnector(Connector):
 
     def fetch_orders(self, cursor: str | None) -> OrderPage:
         """Orders at the store's monitored status changed since ``cursor`` (None: the
-        configured backfill start). Pages may overlap earlier ones; the core de-duplicates.
+        configured backfill start), and cancelled orders (``cancelled=True``) so cancellations
+        are seen. Pages may overlap earlier ones; the core de-duplicates. An order that cannot
+        be mapped goes into ``OrderPage.unreadable``; it must never fail the page.
 
         :raises TransientError: retry later. :raises AuthError: credentials need a person.
         """
@@ -167,6 +180,7 @@ class StorefrontConnector(Connector):
         :returns: the order, or ``None`` if it is not at the monitored status (the core then
             leaves it alone unless it was already imported, e.g. to see a cancellation).
         :raises RemoteNotFound: the order no longer exists.
+        :raises UnreadableOrderError: the order exists but its data cannot be mapped.
         """
         raise NotImplementedError
 

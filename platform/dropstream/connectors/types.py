@@ -80,11 +80,24 @@ class OrderData:
 
 
 @dataclass(frozen=True)
+class UnreadableOrder:
+    """An order the connector could not turn into :class:`OrderData` (malformed vendor data).
+    The core keeps it, in ``error`` with the store's payload, instead of losing it."""
+
+    external_id: str
+    number: str
+    error: str
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
 class OrderPage:
     orders: tuple[OrderData, ...]
     #: Where the next call resumes; stored only once the page has been imported.
     cursor: str | None
     more: bool = False
+    #: Orders on this page that could not be read; they never fail the rest of the page.
+    unreadable: tuple[UnreadableOrder, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -243,6 +256,7 @@ __all__ = [
     "Destination",
     "OrderLine",
     "OrderData",
+    "UnreadableOrder",
     "OrderPage",
     "WarehouseLine",
     "WarehouseOrder",

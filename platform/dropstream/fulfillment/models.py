@@ -6,10 +6,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dropstream.db import JSONType, MerchantOwned, Timestamped, UTCDateTime
+from dropstream.db import JSONType, MerchantOwned, StrEnum, Timestamped, UTCDateTime
 from dropstream.extensions import db
 
 
@@ -39,7 +39,7 @@ class Shipment(MerchantOwned, Timestamped, db.Model):
     #: ``[{"line_reference": "12", "sku": "ABC", "quantity": 2}, …]`` as the warehouse reported.
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     state: Mapped[ShipmentState] = mapped_column(
-        Enum(ShipmentState, native_enum=False, length=20), default=ShipmentState.PENDING
+        StrEnum(ShipmentState, 20), default=ShipmentState.PENDING
     )
     store_shipment_id: Mapped[str | None] = mapped_column(String(120))
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dropstream.db import MerchantOwned, UTCDateTime, utcnow
+from dropstream.db import MerchantOwned, StrEnum, UTCDateTime, utcnow
 from dropstream.extensions import db
 
 
@@ -47,7 +47,7 @@ class InventoryItem(MerchantOwned, db.Model):
     pushed_quantity: Mapped[int | None] = mapped_column(Integer)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     state: Mapped[ItemState] = mapped_column(
-        Enum(ItemState, native_enum=False, length=20), default=ItemState.PENDING
+        StrEnum(ItemState, 20), default=ItemState.PENDING
     )
     reason: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str | None] = mapped_column(Text)

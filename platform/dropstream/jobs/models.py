@@ -6,10 +6,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dropstream.db import JSONType, MerchantOwned, UTCDateTime, utcnow
+from dropstream.db import JSONType, MerchantOwned, StrEnum, UTCDateTime, utcnow
 from dropstream.extensions import db
 
 
@@ -44,7 +44,7 @@ class OutboxItem(MerchantOwned, db.Model):
     queue: Mapped[str] = mapped_column(String(32), default="default")
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     state: Mapped[OutboxState] = mapped_column(
-        Enum(OutboxState, native_enum=False, length=16), default=OutboxState.PENDING
+        StrEnum(OutboxState, 16), default=OutboxState.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

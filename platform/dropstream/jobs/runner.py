@@ -59,8 +59,8 @@ def run_outbox_item(outbox_id: int) -> str:
                 log.exception("outbox item %s (%s) failed unexpectedly", outbox_id, item.kind)
             return _retry_or_give_up(session, outbox_id, error)
     finally:
+        # The session itself is closed by the caller's app-context teardown (worker, thread).
         activate(session, None)
-        session.remove()
 
 
 def _finish(session: Session, item: OutboxItem, state: OutboxState, error: str | None = None) -> None:

@@ -29,9 +29,9 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUES, burst: bool = False,
                            "no `dropstream worker` is needed.")
 
     class AppContextWorker(SimpleWorker):
-        def perform_job(self, job: Any, queue: Any) -> bool:
+        def perform_job(self, *args: Any, **kwargs: Any) -> bool:
             with app.app_context():
-                return super().perform_job(job, queue)
+                return super().perform_job(*args, **kwargs)
 
     worker = AppContextWorker([queue.queue(name) for name in queues], connection=queue.connection)
     return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="WARNING")

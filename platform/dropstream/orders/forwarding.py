@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from dropstream.alerts.services import raise_alert
 from dropstream.connectors.base import Capability, ConnectorError, RejectedError
-from dropstream.connectors.types import Address, WarehouseLine as WarehouseLineData, WarehouseOrder
+from dropstream.connectors.types import Address, WarehouseOrder
+from dropstream.connectors.types import WarehouseLine as WarehouseLineData
 from dropstream.db import utcnow
 from dropstream.events import announce
 from dropstream.extensions import db

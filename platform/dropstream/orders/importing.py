@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dropstream.connectors.base import ConnectorError, RemoteNotFound
+from dropstream.connectors.base import ConnectorError, RemoteNotFound, UnreadableOrderError
 from dropstream.connectors.types import Address, OrderData
 from dropstream.events import announce
 from dropstream.jobs.models import OutboxItem
@@ -59,7 +59,7 @@ def import_order(session: Session, store: Store, data: OrderData) -> Order | Non
 
 
 def keep_unreadable_order(session: Session, store: Store, external_id: str, number: str,
-                          raw: dict[str, Any], error: Exception) -> Order | None:
+                          raw: dict[str, Any], error: Exception | str) -> Order | None:
     """An order the importer could not read: keep it in ``error`` with the store's payload."""
     from dropstream.db import utcnow
 
@@ -70,7 +70,7 @@ def keep_unreadable_order(session: Session, store: Store, external_id: str, numb
     order = Order(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
                   external_id=_clip(external_id, 100), number=_clip(number or external_id, 100),
                   status=OrderStatus.ERROR, error_code="import_failed",
-                  error_message=_clip(f"{type(error).__name__}: {error}", 2000),
+                  error_message=_clip(error if isinstance(error, str) else f"{type(error).__name__}: {error}", 2000),
                   placed_at=now, store_updated_at=now, source_payload=_clean(raw))
     session.add(order)
     session.flush()
@@ -91,6 +91,9 @@ def refresh_order(session: Session, store: Store, external_id: str) -> Order | N
             record(session, order, "deleted_in_store", "The order no longer exists in the store.",
                    remote=error.message)
         return order
+    except UnreadableOrderError as error:
+        return keep_unreadable_order(session, store, error.order.external_id, error.order.number,
+                                     error.order.raw, error.order.error)
     if data is None:
         return _find(session, store, external_id)
     try:
@@ -125,7 +128,8 @@ def _update_existing(session: Session, store: Store, order: Order, data: OrderDa
 
         cancel_order(session, order, actor="store", reason="cancelled in the store")
         return order
-    if data.updated_at <= order.store_updated_at:
+    never_read = order.error_code == "import_failed"
+    if data.updated_at <= order.store_updated_at and not never_read:
         return order  # a duplicate or an older copy: nothing to do
     if order.status in EDITABLE:
         _replace_contents(session, store, order, data)

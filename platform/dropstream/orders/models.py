@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -19,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dropstream.connectors.types import LineKind
-from dropstream.db import JSONType, MerchantOwned, Timestamped, UTCDateTime, utcnow
+from dropstream.db import JSONType, MerchantOwned, StrEnum, Timestamped, UTCDateTime, utcnow
 from dropstream.extensions import db
 from dropstream.orders.statuses import HoldReason, OrderStatus
 
@@ -36,8 +35,8 @@ class Order(MerchantOwned, Timestamped, db.Model):
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
     external_id: Mapped[str] = mapped_column(String(100))
     number: Mapped[str] = mapped_column(String(100), index=True)
-    status: Mapped[OrderStatus] = mapped_column(Enum(OrderStatus, native_enum=False, length=32))
-    hold_reason: Mapped[HoldReason | None] = mapped_column(Enum(HoldReason, native_enum=False, length=40))
+    status: Mapped[OrderStatus] = mapped_column(StrEnum(OrderStatus, 32))
+    hold_reason: Mapped[HoldReason | None] = mapped_column(StrEnum(HoldReason, 40))
     #: What is wrong and how to fix it, naming the field (``lines[2].sku``).
     hold_detail: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(64))
@@ -119,7 +118,7 @@ class OrderLine(MerchantOwned, db.Model):
     quantity: Mapped[int] = mapped_column(Integer)
     quantity_shipped: Mapped[int] = mapped_column(Integer, default=0)
     unit_price: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal("0"))
-    kind: Mapped[LineKind] = mapped_column(Enum(LineKind, native_enum=False, length=20))
+    kind: Mapped[LineKind] = mapped_column(StrEnum(LineKind, 20))
     options: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     parent_external_id: Mapped[str | None] = mapped_column(String(100))
 

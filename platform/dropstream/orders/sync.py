@@ -43,6 +43,10 @@ def sync_orders(session: Session, store: Store, channel: StoreChannel) -> SyncOu
                 order = keep_unreadable_order(session, store, data.external_id, data.number, data.raw, error)
             if order is not None:
                 outcome.imported += 1
+        for unreadable in page.unreadable:
+            outcome.seen += 1
+            keep_unreadable_order(session, store, unreadable.external_id, unreadable.number,
+                                  unreadable.raw, unreadable.error)
         channel.cursor = page.cursor
         session.commit()
         if not page.more:

@@ -6,10 +6,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dropstream.db import JSONType, MerchantOwned, ProviderOwned, Timestamped, UTCDateTime
+from dropstream.db import JSONType, MerchantOwned, ProviderOwned, StrEnum, Timestamped, UTCDateTime
 from dropstream.extensions import db
 
 
@@ -73,7 +73,7 @@ class Store(HasCredentials, MerchantOwned, Timestamped, db.Model):
     #: The store's account at its warehouse (validated by the warehouse's ``account_schema``).
     warehouse_account: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     state: Mapped[StoreState] = mapped_column(
-        Enum(StoreState, native_enum=False, length=20), default=StoreState.SETTING_UP
+        StrEnum(StoreState, 20), default=StoreState.SETTING_UP
     )
     state_reason: Mapped[str | None] = mapped_column(Text)
     #: Units held back from every pushed quantity (oversell guard).
@@ -97,7 +97,7 @@ class StoreChannel(MerchantOwned, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
-    channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=20))
+    channel: Mapped[Channel] = mapped_column(StrEnum(Channel, 20))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     interval_seconds: Mapped[int] = mapped_column(Integer, default=300)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dropstream.db import ProviderOwned, Timestamped, UTCDateTime
+from dropstream.db import ProviderOwned, StrEnum, Timestamped, UTCDateTime
 from dropstream.extensions import db
 
 
@@ -52,7 +52,7 @@ class User(ProviderOwned, Timestamped, db.Model):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str | None] = mapped_column(String(300))
-    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=32))
+    role: Mapped[Role] = mapped_column(StrEnum(Role, 32))
     # Set for merchant roles only: the one merchant this user may see.
     merchant_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("merchants.id", ondelete="CASCADE"), index=True

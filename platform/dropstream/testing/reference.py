@@ -27,6 +27,7 @@ from dropstream.connectors.base import (
     RemoteNotFound,
     StorefrontConnector,
     TransientError,
+    UnreadableOrderError,
     WarehouseConnector,
 )
 from dropstream.connectors.types import (
@@ -49,6 +50,7 @@ from dropstream.connectors.types import (
     ShipMethod,
     StockLevelData,
     StockSnapshot,
+    UnreadableOrder,
     WarehouseOrder,
     WarehouseOrderAck,
 )
@@ -64,17 +66,23 @@ def now() -> datetime:
 
 
 class _Faults:
-    """Faults to inject on the next calls: ``transient``, ``auth``, ``rejected``."""
+    """Faults to inject: ``fail("transient", times=2, on="forward_order")`` makes the next two
+    calls of that operation (or of any, without ``on``) fail that way."""
 
     def __init__(self) -> None:
-        self.queue: list[str] = []
+        self.queue: list[tuple[str, str | None]] = []
         self.calls = 0
 
-    def check(self) -> None:
+    def fail(self, kind: str, times: int = 1, on: str | None = None) -> None:
+        self.queue += [(kind, on)] * times
+
+    def check(self, operation: str) -> None:
         self.calls += 1
-        if not self.queue:
+        match = next((f for f in self.queue if f[1] in (None, operation)), None)
+        if match is None:
             return
-        fault = self.queue.pop(0)
+        self.queue.remove(match)
+        fault = match[0]
         if fault == "transient":
             raise TransientError("reference sandbox: injected 503 Service Unavailable", remote_status=503)
         if fault == "auth":
@@ -169,9 +177,9 @@ class ReferenceStore(StorefrontConnector):
     def sandbox(self) -> StoreSandbox:
         return store_sandbox(self.context.settings["sandbox"])
 
-    def _call(self) -> StoreSandbox:
+    def _call(self, operation: str = "") -> StoreSandbox:
         sandbox = self.sandbox
-        sandbox.faults.check()
+        sandbox.faults.check(operation)
         if self.context.credentials.get("token") != sandbox.token:
             raise AuthError("reference sandbox: token rejected (401)", remote_status=401)
         return sandbox
@@ -182,7 +190,7 @@ class ReferenceStore(StorefrontConnector):
 
     def setup_checks(self) -> list[SetupCheck]:
         try:
-            sandbox = self._call()
+            sandbox = self._call("setup_checks")
         except AuthError as error:
             return [SetupCheck("credentials", "Credentials are valid", False, error.message,
                                "Enter the store's current token.")]
@@ -196,7 +204,7 @@ class ReferenceStore(StorefrontConnector):
         ]
 
     def fetch_orders(self, cursor: str | None) -> OrderPage:
-        sandbox = self._call()
+        sandbox = self._call("fetch_orders")
         since = datetime.fromisoformat(cursor) - OVERLAP if cursor else datetime.min.replace(tzinfo=UTC)
         with sandbox.lock:
             changed = sorted(
@@ -206,20 +214,32 @@ class ReferenceStore(StorefrontConnector):
                 key=lambda o: (o["updated_at"], o["id"]),
             )
             page = changed[:PAGE_SIZE]
-            orders = tuple(self._to_order(o) for o in page)
+            read = [self._read(o) for o in page]
         if not page:
             return OrderPage((), cursor, more=False)
-        return OrderPage(orders, page[-1]["updated_at"].isoformat(), more=len(changed) > PAGE_SIZE)
+        return OrderPage(tuple(o for o in read if isinstance(o, OrderData)), page[-1]["updated_at"].isoformat(),
+                         more=len(changed) > PAGE_SIZE,
+                         unreadable=tuple(o for o in read if isinstance(o, UnreadableOrder)))
+
+    def _read(self, order: dict[str, Any]) -> OrderData | UnreadableOrder:
+        try:
+            return self._to_order(order)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+            return UnreadableOrder(order["id"], order.get("number", ""), f"{type(error).__name__}: {error}",
+                                   raw={"id": order["id"], "status": order.get("status")})
 
     def fetch_order(self, external_id: str) -> OrderData | None:
-        sandbox = self._call()
+        sandbox = self._call("fetch_order")
         with sandbox.lock:
             order = sandbox.orders.get(external_id)
             if order is None or order["deleted"]:
                 raise RemoteNotFound(f"reference sandbox: order {external_id} not found", remote_status=404)
             if order["status"] not in (self.monitored, "cancelled"):
                 return None
-            return self._to_order(order)
+            read = self._read(order)
+        if isinstance(read, UnreadableOrder):
+            raise UnreadableOrderError(read)
+        return read
 
     def _to_order(self, order: dict[str, Any]) -> OrderData:
         return OrderData(
@@ -245,7 +265,7 @@ class ReferenceStore(StorefrontConnector):
         target = self.context.settings.get("sent_status", "awaiting_shipment") if status == "sent" else status
         if not target:
             return
-        sandbox = self._call()
+        sandbox = self._call("mark_order_status")
         with sandbox.lock:
             if external_id not in sandbox.orders:
                 raise RemoteNotFound(f"reference sandbox: order {external_id} not found", remote_status=404)
@@ -253,7 +273,7 @@ class ReferenceStore(StorefrontConnector):
                 sandbox.set_status(external_id, target)
 
     def post_fulfillment(self, fulfillment: FulfillmentData) -> FulfillmentResult:
-        sandbox = self._call()
+        sandbox = self._call("post_fulfillment")
         with sandbox.lock:
             for shipment_id, shipment in sandbox.shipments.items():
                 if shipment["key"] == fulfillment.key:
@@ -280,7 +300,7 @@ class ReferenceStore(StorefrontConnector):
             return FulfillmentResult(shipment_id)
 
     def push_inventory(self, updates: Sequence[InventoryUpdate]) -> list[InventoryResult]:
-        sandbox = self._call()
+        sandbox = self._call("push_inventory")
         results = []
         with sandbox.lock:
             for update in updates:
@@ -374,23 +394,23 @@ class ReferenceWarehouse(WarehouseConnector):
     def sandbox(self) -> WarehouseSandbox:
         return warehouse_sandbox(self.context.settings["sandbox"])
 
-    def _call(self) -> WarehouseSandbox:
+    def _call(self, operation: str = "") -> WarehouseSandbox:
         sandbox = self.sandbox
-        sandbox.faults.check()
+        sandbox.faults.check(operation)
         if self.context.credentials.get("token") != sandbox.token:
             raise AuthError("reference WMS: token rejected (401)", remote_status=401)
         return sandbox
 
     def setup_checks(self) -> list[SetupCheck]:
         try:
-            self._call()
+            self._call("setup_checks")
         except AuthError as error:
             return [SetupCheck("credentials", "Credentials are valid", False, error.message,
                                "Enter the WMS's current token.")]
         return [SetupCheck("credentials", "Credentials are valid", True, "The WMS accepted the token.")]
 
     def forward_order(self, order: WarehouseOrder) -> WarehouseOrderAck:
-        sandbox = self._call()
+        sandbox = self._call("forward_order")
         with sandbox.lock:
             existing = sandbox.by_reference(order.reference)
             if existing and sandbox.deduplicate:
@@ -415,7 +435,7 @@ class ReferenceWarehouse(WarehouseConnector):
             return WarehouseOrderAck(order.reference, warehouse_id)
 
     def cancel_order(self, reference: str, warehouse_order_id: str | None) -> CancelOutcome:
-        sandbox = self._call()
+        sandbox = self._call("cancel_order")
         with sandbox.lock:
             orders = sandbox.by_reference(reference)
             if not orders:
@@ -427,7 +447,7 @@ class ReferenceWarehouse(WarehouseConnector):
             return CancelOutcome.CANCELLED
 
     def fetch_shipments(self, cursor: str | None) -> ShipmentPage:
-        sandbox = self._call()
+        sandbox = self._call("fetch_shipments")
         start = int(cursor or 0)
         with sandbox.lock:
             page = sandbox.shipments[start:start + PAGE_SIZE]
@@ -441,7 +461,7 @@ class ReferenceWarehouse(WarehouseConnector):
         )
 
     def fetch_inventory(self, cursor: str | None, full: bool = False) -> StockSnapshot:
-        sandbox = self._call()
+        sandbox = self._call("fetch_inventory")
         with sandbox.lock:
             if full or cursor is None:
                 skus = list(sandbox.stock)
@@ -453,7 +473,7 @@ class ReferenceWarehouse(WarehouseConnector):
         return StockSnapshot(levels, new_cursor, complete=full or cursor is None)
 
     def ship_methods(self) -> list[ShipMethod]:
-        return list(self._call().methods)
+        return list(self._call("ship_methods").methods)
 
 
 # ------------------------------------------------------------------------------------------------
