@@ -68,7 +68,8 @@ def add_work(
 
 
 def _insert_ignoring_pending_duplicate(session: Session):  # type: ignore[no-untyped-def]
-    pending = OutboxItem.state == OutboxState.PENDING
+    # A literal predicate: it must match the partial index's text, also in prepared statements.
+    pending = text("state = 'pending'")
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:

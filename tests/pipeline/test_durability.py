@@ -1,0 +1,110 @@
+"""The database is the truth and the queue is disposable: lost jobs are re-driven, leases keep a
+job from running twice, webhooks are stored once, and no store starves the others."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from dropstream.db import utcnow
+from dropstream.extensions import db
+from dropstream.jobs.models import InboxEvent, OutboxItem, OutboxState
+from dropstream.jobs.outbox import STORE_IN_FLIGHT_CAP, add_work, lease, relay_due_work
+from dropstream.jobs.runner import run_outbox_item
+from dropstream.orders.inbox import receive_order_hint
+from dropstream.orders.statuses import OrderStatus
+from dropstream.state import get_state
+from dropstream.testing.jobs import run_until_idle
+from tests.pipeline.conftest import Loop, wire
+
+
+def _forget_queue() -> None:
+    """What a flushed Redis (or a killed embedded process) does to dispatched jobs."""
+    queue = get_state().queue
+    if hasattr(queue, "drain"):
+        queue.drain()
+    else:
+        queue.connection.flushdb()
+
+
+def test_work_whose_job_was_lost_is_dispatched_again(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
+                       external_id=external_id, payload={"id": external_id})
+    db.session.commit()
+    _forget_queue()
+    assert relay_due_work() == 0, "a freshly dispatched item is left to its worker"
+
+    # Once its dispatch lease runs out, the relay hands it out again.
+    db.session.execute(update(OutboxItem).values(dispatched_at=utcnow() - timedelta(minutes=5)))
+    db.session.commit()
+    run_until_idle(channels=False)
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert len(loop.wms.orders) == 1
+
+
+def test_a_leased_item_is_not_run_by_a_second_worker(loop: Loop) -> None:
+    add_work(db.session, kind="store.rescan_holds", subject_id=loop.tenant.store.id,
+             store_id=loop.tenant.store.id, merchant_id=loop.tenant.merchant.id,
+             provider_id=loop.tenant.provider.id)
+    db.session.commit()
+    item_id = db.session.scalars(select(OutboxItem.id)).one()
+    assert lease(db.session, item_id) is not None
+    assert run_outbox_item(item_id) == "skipped"  # a duplicate job finds the lease taken
+
+    # A crashed worker's lease expires and the work is done by another.
+    db.session.execute(update(OutboxItem).values(leased_until=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert run_outbox_item(item_id) == "done"
+    assert run_outbox_item(item_id) == "skipped"
+
+
+def test_the_same_webhook_delivered_many_times_is_stored_and_acted_on_once(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    results = [receive_order_hint(db.session, loop.store, event_key="hash-abc", topic="order.statusUpdated",
+                                  external_id=external_id, payload={"id": external_id}) for _ in range(5)]
+    db.session.commit()
+    assert results == [True, False, False, False, False]
+    assert len(db.session.scalars(select(InboxEvent)).all()) == 1
+    run_until_idle(channels=False)
+    assert len(loop.wms.orders) == 1
+
+
+def test_asking_twice_for_pending_work_adds_it_once(loop: Loop) -> None:
+    for _ in range(3):
+        add_work(db.session, kind="store.rescan_holds", subject_id=loop.tenant.store.id,
+                 store_id=loop.tenant.store.id, merchant_id=loop.tenant.merchant.id,
+                 provider_id=loop.tenant.provider.id)
+    db.session.commit()
+    assert len(db.session.scalars(select(OutboxItem)).all()) == 1
+    run_until_idle(channels=False)
+    add_work(db.session, kind="store.rescan_holds", subject_id=loop.tenant.store.id,
+             store_id=loop.tenant.store.id, merchant_id=loop.tenant.merchant.id,
+             provider_id=loop.tenant.provider.id)
+    db.session.commit()
+    states = sorted(s.value for s in db.session.scalars(select(OutboxItem.state)))
+    assert states == ["done", "pending"], "once done, the same work can be asked for again"
+
+
+def test_a_backlog_on_one_store_does_not_starve_another(loop: Loop) -> None:
+    other = wire("globex")
+    busy_store, quiet_store = loop.tenant.store, other.tenant.store
+    for n in range(40):
+        add_work(db.session, kind="store.rescan_holds", subject_id=busy_store.id, store_id=busy_store.id,
+                 merchant_id=busy_store.merchant_id, provider_id=busy_store.provider_id,
+                 dedupe_key=f"burst-{n}")
+    add_work(db.session, kind="store.rescan_holds", subject_id=quiet_store.id, store_id=quiet_store.id,
+             merchant_id=quiet_store.merchant_id, provider_id=quiet_store.provider_id)
+    db.session.commit()
+    dispatched = db.session.execute(select(OutboxItem.store_id).where(OutboxItem.dispatched_at.is_not(None))).scalars().all()
+    assert dispatched.count(busy_store.id) == STORE_IN_FLIGHT_CAP
+    assert quiet_store.id in dispatched, "the quiet store's work goes out at once"
+    _forget_queue()
+    db.session.execute(update(OutboxItem).values(dispatched_at=None))
+    db.session.commit()
+    relay_due_work(limit=10)
+    first_round = db.session.execute(select(OutboxItem.store_id).where(OutboxItem.dispatched_at.is_not(None))).scalars().all()
+    assert quiet_store.id in first_round and first_round.count(busy_store.id) <= STORE_IN_FLIGHT_CAP
+    run_until_idle(channels=False)
+    assert set(db.session.scalars(select(OutboxItem.state))) == {OutboxState.DONE}
