@@ -17,7 +17,8 @@ def test_no_credentials_is_401_with_challenge(client, tenant):
 
 def test_unknown_malformed_and_revoked_keys_are_401(client, tenant):
     for header in ("Bearer ds_not-a-real-key-at-all-0000000000000", "Bearer ", "Basic abc",
-                   "Bearer " + "x" * 5000):
+                   "Bearer " + "x" * 5000, "Bearer ds_0123456789\x00abcdefghijklmnopqrstuvwxyz",
+                   "Bearer ds_0123456789ééééééééééééééééééééééééé"):
         assert_error(client.get(f"{PREFIX}/stores", headers={"Authorization": header}), 401)
     key = db.session.scalars(db.select(ApiKey)).first()
     key.revoked_at = utcnow()
@@ -91,6 +92,20 @@ def test_viewer_reads_but_cannot_write(viewer, tenant):
                              json={"store_sku": "A", "warehouse_sku": "B"}), 403)
     assert_error(viewer.post("/orders/bulk", json={"action": "hold", "ids": [1]}), 403)
     assert viewer.delete("/session").status_code == 204  # signing out is always allowed
+
+
+def test_merchant_user_cannot_see_another_merchants_store(client, tenant):
+    from tests.factories import MerchantFactory, StoreFactory
+
+    neighbour = MerchantFactory(provider_id=tenant.provider.id)
+    store = StoreFactory(provider_id=tenant.provider.id, merchant_id=neighbour.id,
+                         warehouse_id=tenant.warehouse.id)
+    db.session.commit()
+    for role in (Role.MERCHANT_ADMIN, Role.MERCHANT_VIEWER):
+        user = As(client, tenant, role)
+        assert_error(user.get(f"/stores/{store.id}"), 404, "not_found")
+        assert store.id not in [s["id"] for s in user.get("/stores").get_json()["items"]]
+    assert As(client, tenant, Role.PROVIDER_STAFF).get(f"/stores/{store.id}").status_code == 200
 
 
 def test_merchant_users_cannot_manage_merchants_or_users(client, tenant):

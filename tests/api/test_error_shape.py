@@ -49,6 +49,7 @@ BAD_REQUESTS = [
     ("GET", "/orders?status=nonsense", {}, 422, "validation_error", "status.0"),
     ("GET", "/orders?placed_from=yesterday", {}, 422, "validation_error", "placed_from"),
     ("GET", "/orders?placed_to=9999-12-31", {}, 200, None, None),
+    ("GET", "/orders?placed_from=0001-01-01T00:00:00%2B14:00", {}, 422, "validation_error", "placed_from"),
     ("GET", "/orders?q=%00", {}, 422, "validation_error", "q"),
     ("GET", "/orders?q=" + "x" * 201, {}, 422, "validation_error", "q"),
     ("POST", "/orders/bulk", {"json": {"action": "explode", "ids": [1]}}, 422, "validation_error", "action"),

@@ -39,12 +39,19 @@ def test_create_store_with_channels(admin, tenant):
     assert SECRET not in admin.get(f"/stores/{body['id']}").get_data(as_text=True)
 
 
-def test_merchant_admin_creates_for_its_own_merchant(merchant_admin, tenant):
+def test_merchant_admin_creates_for_its_own_merchant_without_a_warehouse(merchant_admin, tenant):
     body = new_store(tenant)
     del body["merchant_id"]
+    # The warehouse account decides whose stock and shipments the WMS reports: provider only.
+    error = assert_error(merchant_admin.post("/stores", json=body), 403, "forbidden")
+    assert "warehouse_id" in error["fields"]
+    del body["warehouse_id"], body["warehouse_account"]
     response = merchant_admin.post("/stores", json=body)
     assert response.status_code == 201, response.get_json()
-    assert response.get_json()["merchant_id"] == tenant.merchant.id
+    created = response.get_json()
+    assert created["merchant_id"] == tenant.merchant.id and created["warehouse_id"] is None
+    for change in ({"warehouse_id": tenant.warehouse.id}, {"warehouse_account": {"customer_code": "X"}}):
+        assert_error(merchant_admin.patch(f"/stores/{created['id']}", json=change), 403)
 
 
 def test_provider_users_must_name_the_merchant(admin, tenant):
@@ -78,11 +85,11 @@ def test_external_id_is_unique(admin, tenant):
     assert "external_id" in error["fields"]
 
 
-def test_update_store(merchant_admin, tenant):
+def test_update_store(staff, tenant):
     second = WarehouseFactory(provider_id=tenant.provider.id, settings={"sandbox": "b"})
     db.session.commit()
     url = f"/stores/{tenant.store.id}"
-    response = merchant_admin.patch(url, json={
+    response = staff.patch(url, json={
         "name": "Renamed", "warehouse_id": second.id, "warehouse_account": {"customer_code": "Z"},
         "settings": {"sent_status": ""}, "credentials": {"token": SECRET}, "safety_buffer": 3})
     assert response.status_code == 200, response.get_json()
@@ -90,7 +97,7 @@ def test_update_store(merchant_admin, tenant):
     assert (body["name"], body["warehouse_id"], body["safety_buffer"]) == ("Renamed", second.id, 3)
     assert body["settings"]["sandbox"] == "default" and body["settings"]["sent_status"] == ""
     assert body["credentials_set"] and SECRET not in response.get_data(as_text=True)
-    unlinked = merchant_admin.patch(url, json={"warehouse_id": None}).get_json()
+    unlinked = staff.patch(url, json={"warehouse_id": None}).get_json()
     assert unlinked["warehouse_id"] is None and unlinked["warehouse_account"] == {}
     assert not any(c["supported"] for c in unlinked["channels"])
     assert all("warehouse" in c["unsupported_reason"] for c in unlinked["channels"])
@@ -147,3 +154,21 @@ def test_list_filters(admin, tenant):
     assert page["pagination"] == {"page": 1, "per_page": 50, "total": 1, "pages": 1}
     assert admin.get("/stores?per_page=1&page=2").get_json()["pagination"]["total"] == 2
     assert db.session.get(Store, tenant.store.id).state is StoreState.ACTIVE
+
+
+def test_an_uninstalled_connector_or_unreadable_credentials_are_explained(admin, tenant):
+    store = db.session.get(Store, tenant.store.id)
+    store.connector_id = "gone-plugin"
+    store.credentials_ciphertext = "not-a-fernet-token"
+    db.session.commit()
+    body = admin.get(f"/stores/{store.id}").get_json()
+    assert not any(c["supported"] for c in body["channels"])
+    assert "not installed" in body["channels"][0]["unsupported_reason"]
+    assert_error(admin.post(f"/stores/{store.id}/setup-checks"), 409, "connector_missing")
+    assert_error(admin.post(f"/stores/{store.id}/channels/orders/run"), 409, "not_supported")
+    assert admin.patch(f"/stores/{store.id}", json={"name": "Still renamable"}).status_code == 200
+    assert "connector_id" in assert_error(admin.patch(f"/stores/{store.id}", json={"settings": {}}), 422)["fields"]
+    store = db.session.get(Store, tenant.store.id)
+    store.connector_id = "reference-store"
+    db.session.commit()
+    assert_error(admin.post(f"/stores/{store.id}/setup-checks"), 409, "credentials_unreadable")

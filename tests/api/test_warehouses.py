@@ -72,3 +72,13 @@ def test_staff_manage_merchants_read(staff, merchant_admin, tenant):
 
 def test_a_warehouse_in_use_cannot_be_deleted(admin, tenant):
     assert_error(admin.delete(f"/warehouses/{tenant.warehouse.id}"), 409, "in_use")
+
+
+def test_rejected_credentials_are_not_echoed(admin, caplog):
+    response = admin.post("/warehouses", json={
+        "name": "W", "connector_id": "reference-wms", "settings": {"sandbox": "x"},
+        "credentials": {"token": 12345, "api_secret": SECRET}})
+    error = assert_error(response, 422, "validation_error")
+    assert {"credentials.token", "credentials.api_secret"} <= set(error["fields"])
+    assert SECRET not in response.get_data(as_text=True)
+    assert SECRET not in caplog.text

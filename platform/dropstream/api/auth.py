@@ -35,6 +35,8 @@ CSRF_HEADER = "X-CSRF-Token"
 #: Largest request body the API reads (CSV imports are the big ones).
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
+MAX_KEY_LENGTH = 200
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -83,6 +85,7 @@ def require_provider_admin() -> None:
 def before_api_request() -> None:
     if not request.path.startswith("/api/"):
         return
+    g.pop("principal", None)  # an app context may outlive a request (tests, CLI): start clean
     request.max_content_length = current_app.config.get("API_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
     if request.url_rule is None:
         return  # routing will answer 404/405 in the envelope
@@ -99,7 +102,7 @@ def before_api_request() -> None:
 
 
 def teardown_api_request(error: BaseException | None = None) -> None:
-    if "principal" in g:
+    if g.pop("principal", None) is not None:
         tenant_scope.activate(db.session, None)
 
 
@@ -127,10 +130,13 @@ def _from_bearer() -> Principal | None:
     if not header:
         return None
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    # Keys are short URL-safe text: anything else cannot match and must not reach the database.
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_KEY_LENGTH or not token.isascii() \
+            or not token.isprintable():
         raise Unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
     with unscoped(db.session):
-        user = authenticate_api_key(db.session, token.strip())
+        user = authenticate_api_key(db.session, token)
         if user is None:
             db.session.rollback()
             raise Unauthorized("This API key is unknown, revoked, or its user is deactivated.")

@@ -21,6 +21,8 @@ from werkzeug.exceptions import HTTPException
 from dropstream.connectors.base import ConnectorError
 from dropstream.errors import AppError, error_body, flatten_fields
 from dropstream.extensions import db
+from dropstream.plugins import UnknownConnector
+from dropstream.security.secrets import SecretError
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,22 @@ def handle_connector_error(error: ConnectorError) -> Any:
     return _respond(502, error.code, f"The remote system failed: {error.message}")
 
 
+def handle_unknown_connector(error: UnknownConnector) -> Any:
+    if not _in_api():
+        raise error
+    # A row names a connector whose plugin is no longer installed: an operator problem, not a bug.
+    return _respond(409, "connector_missing",
+                    f"The connector {error.args[0]!r} is not installed; install or enable its plugin.")
+
+
+def handle_secret_error(error: SecretError) -> Any:
+    if not _in_api():
+        raise error
+    return _respond(409, "credentials_unreadable",
+                    "The stored credentials cannot be decrypted with the configured keys; "
+                    "enter them again.")
+
+
 def handle_unexpected(error: BaseException) -> Any:
     if not _in_api():
         if isinstance(error, HTTPException):
@@ -141,6 +159,8 @@ def init_error_handlers(app: Flask) -> None:
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(DataError, handle_data_error)
     app.register_error_handler(ConnectorError, handle_connector_error)
+    app.register_error_handler(UnknownConnector, handle_unknown_connector)
+    app.register_error_handler(SecretError, handle_secret_error)
     app.register_error_handler(Exception, _handle_exception)
 
 

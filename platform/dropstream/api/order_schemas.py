@@ -50,9 +50,11 @@ class Instant(fields.Field):
                     return datetime.max.replace(tzinfo=UTC)
                 return datetime.combine(day, time(), tzinfo=UTC)
             moment = datetime.fromisoformat(value)
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         except ValueError:
             raise ValidationError("Not a valid date or date-time (ISO 8601).") from None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+14:00 lies before year 1 in UTC
+            raise ValidationError("Out of range.") from None
 
 
 class WarehouseLineSchema(Schema):

@@ -179,7 +179,7 @@ class OrderRelease(MethodView):
 
 @blp.route("/<id:order_id>/hold")
 class OrderHold(MethodView):
-    @blp.arguments(HoldSchema)
+    @blp.arguments(HoldSchema, required=False)
     @blp.response(200, OrderDetailSchema)
     def post(self, data: dict[str, Any], order_id: int) -> dict[str, Any]:
         """Hold an order

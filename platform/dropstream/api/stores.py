@@ -74,10 +74,10 @@ class StoreCreateSchema(Schema):
                                               "create stores for their own merchant."})
     external_id = Text(200, allow_none=True, metadata={
         "description": "The store's id at its platform (BigCommerce: the store hash)."})
-    warehouse_id = Id(allow_none=True)
+    warehouse_id = Id(allow_none=True, metadata={"description": "Provider staff only."})
     settings = fields.Dict(keys=fields.String(), load_default=dict)
     credentials = fields.Dict(keys=fields.String(), load_only=True, metadata=CREDENTIALS_DOC)
-    warehouse_account = fields.Dict(keys=fields.String(), load_default=dict, metadata={
+    warehouse_account = fields.Dict(keys=fields.String(), metadata={
         "description": "The store's account at its warehouse, validated by the warehouse "
                        "connector's account schema."})
     safety_buffer = fields.Integer(strict=True, load_default=0, validate=validate.Range(0, MAX_INT))
@@ -86,7 +86,7 @@ class StoreCreateSchema(Schema):
 class StoreUpdateSchema(Schema):
     name = Text(200, min_length=1)
     external_id = Text(200, allow_none=True)
-    warehouse_id = Id(allow_none=True)
+    warehouse_id = Id(allow_none=True, metadata={"description": "Provider staff only."})
     settings = fields.Dict(keys=fields.String(), metadata={
         "description": "Merged over the stored settings, then validated whole."})
     credentials = fields.Dict(keys=fields.String(), load_only=True, metadata=CREDENTIALS_DOC)
@@ -188,7 +188,8 @@ class Stores(MethodView):
 
         Validates ``settings``/``credentials`` with the storefront connector's schemas and
         ``warehouse_account`` with the linked warehouse's; creates the store's three channels.
-        The store starts in ``setting_up``: run its set-up checks next.
+        The store starts in ``setting_up``: run its set-up checks next. Only provider staff
+        link a warehouse (``warehouse_id``, ``warehouse_account``).
         """
         store = services.create_store(db.session, current_scope(), data)
         db.session.commit()
@@ -238,7 +239,7 @@ class StoreSetupChecks(MethodView):
 
 @blp.route(f"/<id:store_id>/channels/{CHANNEL_PATH}")
 class StoreChannelItem(MethodView):
-    @blp.arguments(ChannelUpdateSchema)
+    @blp.arguments(ChannelUpdateSchema, required=False)
     @blp.response(200, ChannelSchema)
     def patch(self, data: dict[str, Any], store_id: int, channel: str) -> dict[str, Any]:
         """Switch a channel on or off, pause it, or change its interval"""
@@ -250,7 +251,7 @@ class StoreChannelItem(MethodView):
 
 @blp.route(f"/<id:store_id>/channels/{CHANNEL_PATH}/run")
 class StoreChannelRun(MethodView):
-    @blp.arguments(RunSchema)
+    @blp.arguments(RunSchema, required=False)
     @blp.response(202, ChannelSchema)
     def post(self, data: dict[str, Any], store_id: int, channel: str) -> dict[str, Any]:
         """Run a channel now
@@ -270,7 +271,7 @@ class StoreChannelRun(MethodView):
 
 @blp.route("/<id:store_id>/pause")
 class StorePause(MethodView):
-    @blp.arguments(PauseSchema)
+    @blp.arguments(PauseSchema, required=False)
     @blp.response(200, StoreSchema)
     def post(self, data: dict[str, Any], store_id: int) -> dict[str, Any]:
         """Pause a store

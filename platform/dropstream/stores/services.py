@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dropstream.connectors.base import Capability, ConnectorClass, ConnectorRole
-from dropstream.errors import Conflict, NotFound, ValidationFailed, flatten_fields
+from dropstream.errors import Conflict, Forbidden, NotFound, ValidationFailed, flatten_fields
 from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
 from dropstream.stores.channels import REQUIREMENTS
@@ -160,6 +160,15 @@ def delete_warehouse(session: Session, scope: TenantScope, warehouse: Warehouse)
 # ------------------------------------------------------------------------------------------------
 
 
+def _check_warehouse_link_allowed(scope: TenantScope, data: dict[str, Any]) -> None:
+    """Only provider staff link a store to a warehouse: the warehouse account decides whose
+    stock and shipments the WMS reports, so a merchant choosing it could read another
+    merchant's (at the WMS, outside DropStream's tenant scope)."""
+    if scope.merchant_id is not None and ("warehouse_id" in data or "warehouse_account" in data):
+        raise Forbidden("Only the fulfillment provider's staff link a store to a warehouse.",
+                        fields={"warehouse_id": ["Set by the provider's staff."]})
+
+
 def create_store(session: Session, scope: TenantScope, data: dict[str, Any]) -> Store:
     """Create a merchant's store from ``name``, ``connector_id``, ``settings``, optional
     ``credentials``, ``external_id``, ``warehouse_id``, ``warehouse_account``,
@@ -167,7 +176,9 @@ def create_store(session: Session, scope: TenantScope, data: dict[str, Any]) -> 
 
     :raises ValidationFailed: any field, named by its path (``settings.sandbox``).
     :raises Conflict: the store (connector + external id) is connected already.
+    :raises Forbidden: a merchant user tried to choose the warehouse link.
     """
+    _check_warehouse_link_allowed(scope, data)
     errors = _Errors()
     merchant = errors.check(lambda: _merchant_for(session, scope, data.get("merchant_id")))
     cls = errors.check(lambda: connector_class(data["connector_id"], ConnectorRole.STOREFRONT))
@@ -203,6 +214,7 @@ def create_store(session: Session, scope: TenantScope, data: dict[str, Any]) -> 
 def update_store(session: Session, scope: TenantScope, store: Store, data: dict[str, Any]) -> Store:
     """Change a store. ``settings`` merge over the stored ones; ``credentials`` replace them;
     a new ``warehouse_id`` re-validates ``warehouse_account`` against that warehouse."""
+    _check_warehouse_link_allowed(scope, data)
     errors = _Errors()
     cls = None
     if "settings" in data or "credentials" in data:  # renaming needs no installed connector
