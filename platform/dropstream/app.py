@@ -64,6 +64,7 @@ def create_app(
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+            event.listen(db.engine, "begin", _sqlite_begin_immediate)
 
     pm, loaded = build_plugin_manager(
         allow=settings["PLUGINS_ALLOW"], disable=settings["PLUGINS_DISABLE"],
@@ -108,6 +109,10 @@ def _dispatch_outbox_after_commit(session_class: Any) -> None:
 
 
 def _after_commit(session: Any) -> None:
+    # SQLAlchemy also fires after_commit when a SAVEPOINT is released; only the outermost
+    # commit makes rows visible to workers.
+    if session.in_nested_transaction():
+        return
     from dropstream import events
     from dropstream.jobs import outbox
 
@@ -116,6 +121,10 @@ def _after_commit(session: Any) -> None:
 
 
 def _after_rollback(session: Any, previous_transaction: Any) -> None:
+    if previous_transaction.nested:
+        # A rolled-back savepoint: the outer transaction's work still stands. (Ids it added
+        # that vanished with the savepoint are dispatched harmlessly: no row, nothing to run.)
+        return
     from dropstream import events
     from dropstream.jobs import outbox
 
@@ -124,11 +133,20 @@ def _after_rollback(session: Any, previous_transaction: Any) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, issue BEGIN (savepoints need it; see below).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # The embedded default runs worker threads beside the web app. A deferred transaction that
+    # later writes can fail at once with "database is locked"; taking the write lock up front
+    # makes writers queue behind the busy timeout instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _configure_logging(app: Flask) -> None:

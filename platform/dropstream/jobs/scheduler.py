@@ -56,20 +56,34 @@ def start_in_process(app: Flask, tick_seconds: float = TICK_SECONDS) -> threadin
 
 
 def wait_idle(app: Flask, timeout: float = 30.0) -> bool:
-    """Wait until no outbox work is due or running (demo and tests). Returns False on timeout."""
-    from sqlalchemy import func, select
+    """Wait until no channel is due and no outbox work is due or running (the demo and tests).
+    Returns False on timeout."""
+    from sqlalchemy import func, or_, select
 
     from dropstream.db import utcnow
     from dropstream.jobs.models import OutboxItem, OutboxState
+    from dropstream.stores.models import Store, StoreChannel, StoreState
 
     deadline = time.monotonic() + timeout
+    quiet_checks = 0
     while time.monotonic() < deadline:
         with app.app_context():
-            busy = db.session.scalar(
-                select(func.count()).select_from(OutboxItem).where(
-                    OutboxItem.state == OutboxState.PENDING, OutboxItem.run_after <= utcnow()))
+            now = utcnow()
+            with unscoped(db.session):
+                busy = db.session.scalar(
+                    select(func.count()).select_from(OutboxItem).where(
+                        OutboxItem.state == OutboxState.PENDING,
+                        or_(OutboxItem.run_after <= now, OutboxItem.leased_until > now)))
+                due_channels = db.session.scalar(
+                    select(func.count()).select_from(StoreChannel)
+                    .join(Store, Store.id == StoreChannel.store_id)
+                    .where(Store.state == StoreState.ACTIVE, StoreChannel.enabled.is_(True),
+                           StoreChannel.paused.is_(False),
+                           or_(StoreChannel.next_run_at.is_(None), StoreChannel.next_run_at <= now)))
             db.session.remove()
-        if not busy:
+        # Two quiet looks in a row: work finishing between them would have made new work due.
+        quiet_checks = quiet_checks + 1 if not busy and not due_channels else 0
+        if quiet_checks >= 2:
             return True
-        time.sleep(0.05)
+        time.sleep(0.1)
     return False
