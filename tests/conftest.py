@@ -104,3 +104,25 @@ def client(app: object) -> object:
 @pytest.fixture
 def runner(app: object) -> object:
     return app.test_cli_runner()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path: object) -> Iterator[str]:
+    """An empty database of the same kind as the session's (a new PostgreSQL database when
+    ``DATABASE_URL`` is set, else a new SQLite file), for tests that build a schema themselves
+    (migrations, the demo); dropped afterwards."""
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path}/fresh.db"
+        return
+    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"dropstream_fresh_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
