@@ -1,0 +1,1 @@
+"""DropStream's BigCommerce storefront connector (a plugin, installed as its own distribution)."""

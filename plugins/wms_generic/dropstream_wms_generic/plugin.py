@@ -1,0 +1,14 @@
+"""Hook implementations of the generic WMS plugin (only hookimpls here, so discovery stays cheap)."""
+
+from __future__ import annotations
+
+from dropstream import hookimpl
+from dropstream.connectors.base import ConnectorClass
+
+
+@hookimpl
+def register_connectors() -> list[ConnectorClass]:
+    """No connector yet: the generic WMS warehouse connector (forward and cancel orders,
+    shipments, stock, and its sandbox) lands with its own issue. Until then this shell proves
+    the plugin is installed and discovered through its entry point."""
+    return []
