@@ -9,7 +9,7 @@ from dropstream.alerts.models import Alert
 from dropstream.extensions import db
 from dropstream.fulfillment.models import Shipment, ShipmentState
 from dropstream.inventory.models import InventoryItem, StockLevel
-from dropstream.orders.models import Order, OrderEvent, WarehouseLine
+from dropstream.orders.models import OrderEvent, WarehouseLine
 from dropstream.orders.statuses import HoldReason, OrderStatus
 from dropstream.tenants.models import Role
 from tests.factories import (

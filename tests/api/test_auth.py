@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.tenants.models import ApiKey, Role
-from dropstream.db import utcnow
 from tests.api.conftest import PREFIX, As, assert_error
 from tests.factories import PASSWORD
 
@@ -55,6 +55,8 @@ def test_browser_session_needs_csrf_for_unsafe_methods(client, tenant):
     assert response.status_code == 201, response.get_json()
     token = response.get_json()["csrf_token"]
     assert PASSWORD not in response.get_data(as_text=True)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
     assert client.get(f"{PREFIX}/stores").status_code == 200
     store_url = f"{PREFIX}/stores/{tenant.store.id}"

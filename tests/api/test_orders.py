@@ -33,7 +33,7 @@ def test_list_filters_and_search(admin, tenant):
     assert len(numbers(admin.get("/orders?placed_to=2026-11-01"))) == 2  # the whole day
     assert numbers(admin.get("/orders?placed_to=2026-11-01T11:00:00Z")) == []
     assert len(numbers(admin.get("/orders?created_from=2020-01-01T00:00:00%2B02:00"))) == 2
-    item = admin.get(f"/orders?status=on_hold").get_json()["items"][0]
+    item = admin.get("/orders?status=on_hold").get_json()["items"][0]
     assert item["hold_explanation"] == HOLD_EXPLANATIONS[HoldReason.UNKNOWN_SKU]
     assert item["status_explanation"] == OrderStatus.ON_HOLD.explanation
     assert data.ids["order_id"]

@@ -77,7 +77,9 @@ def init_api(app: Flask) -> DropStreamApi:
                                              "unsafe requests also need X-CSRF-Token."},
         }},
     })
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default is None, not unset
+        # Browsers then send the session cookie on no cross-site POST: CSRF's first fence.
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
     app.url_map.converters["id"] = IdConverter
     api = DropStreamApi(app)

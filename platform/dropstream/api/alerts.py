@@ -8,10 +8,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from dropstream.alerts.models import Alert
 from dropstream.api.auth import current_scope, require_provider
 from dropstream.api.common import QueryId, Text
 from dropstream.api.pagination import PageArgs, page_schema, paginate
-from dropstream.alerts.models import Alert
 from dropstream.db import utcnow
 from dropstream.extensions import db
 

@@ -89,16 +89,15 @@ def before_api_request() -> None:
     request.max_content_length = current_app.config.get("API_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
     if request.url_rule is None:
         return  # routing will answer 404/405 in the envelope
-    guard_json_body()
-    if _is_public():
-        return
-    resolved = _from_bearer() or _from_session()
-    if resolved is None:
-        raise Unauthorized("Sign in, or send an API key as 'Authorization: Bearer <key>'.")
-    g.principal = resolved
-    tenant_scope.activate(db.session, resolved.scope)
-    if request.method not in SAFE_METHODS and not resolved.role.can_write and not _always_allowed():
-        raise Forbidden("Your role can view but not change anything.")
+    if not _is_public():
+        resolved = _from_bearer() or _from_session()
+        if resolved is None:
+            raise Unauthorized("Sign in, or send an API key as 'Authorization: Bearer <key>'.")
+        g.principal = resolved
+        tenant_scope.activate(db.session, resolved.scope)
+        if request.method not in SAFE_METHODS and not resolved.role.can_write and not _always_allowed():
+            raise Forbidden("Your role can view but not change anything.")
+    guard_json_body()  # after authentication: strangers' bodies are not even parsed
 
 
 def teardown_api_request(error: BaseException | None = None) -> None:

@@ -40,12 +40,12 @@ def id_converter_schema(converter: BaseConverter) -> dict[str, Any]:
     return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
-def Id(**kwargs: Any) -> fields.Integer:  # noqa: N802  (reads like a field class)
+def Id(**kwargs: Any) -> fields.Integer:
     """An id given in a body or query string."""
     return fields.Integer(strict=True, validate=validate.Range(1, MAX_ID), **kwargs)
 
 
-def QueryId(**kwargs: Any) -> fields.Integer:  # noqa: N802
+def QueryId(**kwargs: Any) -> fields.Integer:
     """An id in a query string (a string there, so not strict)."""
     return fields.Integer(validate=validate.Range(1, MAX_ID), **kwargs)
 
@@ -57,11 +57,11 @@ class Trimmed(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
-def Sku(**kwargs: Any) -> Trimmed:  # noqa: N802
+def Sku(**kwargs: Any) -> Trimmed:
     return Trimmed(validate=validate.Length(min=1, max=255), **kwargs)
 
 
-def Text(max_length: int, *, min_length: int = 0, **kwargs: Any) -> fields.String:  # noqa: N802
+def Text(max_length: int, *, min_length: int = 0, **kwargs: Any) -> fields.String:
     """A string bounded like the column it lands in (PostgreSQL refuses longer ones)."""
     return fields.String(validate=validate.Length(min=min_length, max=max_length), **kwargs)
 

@@ -228,9 +228,9 @@ def update_store(session: Session, scope: TenantScope, store: Store, data: dict[
             lambda: validate_with(cls.credentials_schema, data["credentials"], "credentials"))
     warehouse, account = store.warehouse, store.warehouse_account
     if "warehouse_id" in data or "warehouse_account" in data:
-        warehouse_id = data["warehouse_id"] if "warehouse_id" in data else store.warehouse_id
-        given = data["warehouse_account"] if "warehouse_account" in data else (
-            store.warehouse_account if warehouse_id is not None else {})  # unlinking drops it
+        warehouse_id = data.get("warehouse_id", store.warehouse_id)
+        # Unlinking the warehouse drops the account at it unless a new one is given.
+        given = data.get("warehouse_account", store.warehouse_account if warehouse_id else {})
         warehouse, account = _warehouse_and_account(session, scope, errors, warehouse_id, given or {})
     errors.raise_if_any("store")
     if "external_id" in data:
