@@ -172,3 +172,11 @@ def test_an_uninstalled_connector_or_unreadable_credentials_are_explained(admin,
     store.connector_id = "reference-store"
     db.session.commit()
     assert_error(admin.post(f"/stores/{store.id}/setup-checks"), 409, "credentials_unreadable")
+
+
+def test_blank_external_ids_do_not_collide(admin, tenant):
+    for name in ("One", "Two"):
+        response = admin.post("/stores", json=new_store(tenant, name=name, external_id=" "))
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["external_id"] is None
+    assert admin.patch(f"/stores/{tenant.store.id}", json={"external_id": ""}).get_json()["external_id"] is None

@@ -191,10 +191,11 @@ def create_store(session: Session, scope: TenantScope, data: dict[str, Any]) -> 
     warehouse, account = _warehouse_and_account(
         session, scope, errors, data.get("warehouse_id"), data.get("warehouse_account") or {})
     errors.raise_if_any("store")
-    _check_external_id(session, data["connector_id"], data.get("external_id"), None)
+    external_id = (data.get("external_id") or "").strip() or None  # blank means "not known yet"
+    _check_external_id(session, data["connector_id"], external_id, None)
     store = Store(
         provider_id=scope.provider_id, merchant_id=merchant.id, name=data["name"],
-        connector_id=data["connector_id"], external_id=data.get("external_id"),
+        connector_id=data["connector_id"], external_id=external_id,
         warehouse_id=warehouse.id if warehouse else None, settings=settings or {},
         warehouse_account=account, safety_buffer=data.get("safety_buffer", 0),
         state=StoreState.SETTING_UP,
@@ -234,8 +235,9 @@ def update_store(session: Session, scope: TenantScope, store: Store, data: dict[
         warehouse, account = _warehouse_and_account(session, scope, errors, warehouse_id, given or {})
     errors.raise_if_any("store")
     if "external_id" in data:
-        _check_external_id(session, store.connector_id, data["external_id"], store.id)
-        store.external_id = data["external_id"]
+        external_id = (data["external_id"] or "").strip() or None
+        _check_external_id(session, store.connector_id, external_id, store.id)
+        store.external_id = external_id
     for key in ("name", "safety_buffer"):
         if key in data:
             setattr(store, key, data[key])
