@@ -7,6 +7,9 @@ from a missing one (404). Activating a scope on the session (:func:`activate`) a
 backstop: every ORM SELECT in that session, relationship loads included, gets the tenant criteria
 added by ``with_loader_criteria``, so a query written by hand cannot read across tenants either.
 PostgreSQL row-level security is the last line behind both.
+
+The backstop filters what is *loaded*; ``session.get`` can return an object this session loaded
+earlier without a query, so tenant-scoped code always uses ``scope.get``.
 """
 
 from __future__ import annotations

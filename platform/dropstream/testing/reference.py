@@ -76,7 +76,7 @@ class _Faults:
     def fail(self, kind: str, times: int = 1, on: str | None = None) -> None:
         self.queue += [(kind, on)] * times
 
-    def check(self, operation: str) -> None:
+    def check(self, operation: str, token: str = "") -> None:
         self.calls += 1
         match = next((f for f in self.queue if f[1] in (None, operation)), None)
         if match is None:
@@ -87,6 +87,9 @@ class _Faults:
             raise TransientError("reference sandbox: injected 503 Service Unavailable", remote_status=503)
         if fault == "auth":
             raise AuthError("reference sandbox: token rejected (401)", remote_status=401)
+        if fault == "leaky":
+            # A remote that echoes the request's credential in its error, as some do.
+            raise TransientError(f"reference sandbox: 502 from upstream for token={token}", remote_status=502)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -179,7 +182,7 @@ class ReferenceStore(StorefrontConnector):
 
     def _call(self, operation: str = "") -> StoreSandbox:
         sandbox = self.sandbox
-        sandbox.faults.check(operation)
+        sandbox.faults.check(operation, str(self.context.credentials.get("token", "")))
         if self.context.credentials.get("token") != sandbox.token:
             raise AuthError("reference sandbox: token rejected (401)", remote_status=401)
         return sandbox
@@ -396,7 +399,7 @@ class ReferenceWarehouse(WarehouseConnector):
 
     def _call(self, operation: str = "") -> WarehouseSandbox:
         sandbox = self.sandbox
-        sandbox.faults.check(operation)
+        sandbox.faults.check(operation, str(self.context.credentials.get("token", "")))
         if self.context.credentials.get("token") != sandbox.token:
             raise AuthError("reference WMS: token rejected (401)", remote_status=401)
         return sandbox
