@@ -28,7 +28,8 @@ logger = logging.getLogger("alembic.env")
 
 migrate = current_app.extensions["migrate"]
 engine = migrate.db.engine
-config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+url = engine.url.render_as_string(hide_password=False)
+config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # ini files treat % specially
 
 
 def target_metadata() -> MetaData:

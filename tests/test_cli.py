@@ -24,7 +24,7 @@ from dropstream.security.keys import hash_api_key
 from dropstream.security.secrets import SecretBox, SecretError
 from dropstream.state import get_state
 from dropstream.stores.credentials import read_credentials, write_credentials
-from dropstream.stores.models import Store
+from dropstream.stores.models import Store, Warehouse
 from dropstream.tenants.models import ApiKey, Merchant, Provider, Role, User
 from dropstream.tenants.services import authenticate_api_key
 from dropstream.testing import plugin as reference_plugin
@@ -54,21 +54,24 @@ def test_create_provider_merchant_users_and_an_api_key(runner: Any) -> None:
     provider = db.session.scalar(select(Provider))
     assert (provider.name, provider.slug) == ("Acme Fulfillment", "acme-fulfillment")
 
-    result = ok(invoke(runner, "merchants", "create", "--provider", "acme-fulfillment", "Bob's Goods"))
+    result = ok(invoke(runner, "merchants", "create", "--provider", "acme-fulfillment",
+                       "Bob's Goods"))
     merchant = db.session.scalar(select(Merchant))
     assert f"id {merchant.id}" in result.output and merchant.provider_id == provider.id
 
-    ok(invoke(runner, "users", "create", "--provider", "acme-fulfillment", "--role", "provider_admin",
-              "Admin@Acme.test", input=f"{PASSWORD}\n{PASSWORD}\n"))
-    ok(invoke(runner, "users", "create", "--provider", "acme-fulfillment", "--merchant", str(merchant.id),
-              "--role", "merchant_viewer", "--password-stdin", "viewer@bob.test", input=f"{PASSWORD}\n"))
+    ok(invoke(runner, "users", "create", "--provider", "acme-fulfillment",
+              "--role", "provider_admin", "Admin@Acme.test", input=f"{PASSWORD}\n{PASSWORD}\n"))
+    ok(invoke(runner, "users", "create", "--provider", "acme-fulfillment",
+              "--merchant", str(merchant.id), "--role", "merchant_viewer", "--password-stdin",
+              "viewer@bob.test", input=f"{PASSWORD}\n"))
     users = {u.email: u for u in db.session.scalars(select(User))}
     assert users["admin@acme.test"].role is Role.PROVIDER_ADMIN
     assert users["admin@acme.test"].merchant_id is None
     assert users["viewer@bob.test"].merchant_id == merchant.id
     assert PASSWORD not in (users["admin@acme.test"].password_hash or "")
 
-    result = ok(invoke(runner, "api-keys", "create", "--user", "admin@acme.test", "--name", "deploy"))
+    result = ok(invoke(runner, "api-keys", "create", "--user", "admin@acme.test",
+                       "--name", "deploy"))
     plaintext = result.stdout.strip()
     assert plaintext.startswith("ds_") and "\n" not in plaintext
     assert "cannot be shown again" in result.stderr
@@ -93,17 +96,21 @@ def test_the_password_prompt_asks_twice(runner: Any) -> None:
 @pytest.mark.parametrize(
     ("args", "input", "message"),
     [
-        (["merchants", "create", "--provider", "nope", "Shop"], None, "No provider with slug 'nope'."),
-        (["providers", "create", "Acme again", "--slug", "acme"], None, "A provider with slug 'acme' exists already."),
+        (["merchants", "create", "--provider", "nope", "Shop"], None,
+         "No provider with slug 'nope'."),
+        (["providers", "create", "Acme again", "--slug", "acme"], None,
+         "A provider with slug 'acme' exists already."),
         (["users", "create", "--provider", "acme", "--role", "merchant_admin", "--password-stdin",
           "m@acme.test"], f"{PASSWORD}\n", "Merchant users need a merchant."),
         (["users", "create", "--provider", "acme", "--merchant", "999", "--role", "merchant_admin",
-          "--password-stdin", "m@acme.test"], f"{PASSWORD}\n", "Provider 'acme' has no merchant 999."),
+          "--password-stdin", "m@acme.test"], f"{PASSWORD}\n",
+         "Provider 'acme' has no merchant 999."),
         (["users", "create", "--provider", "acme", "--role", "provider_admin", "--password-stdin",
           "a@acme.test"], "short\n", "Passwords need at least 12 characters."),
         (["users", "create", "--provider", "acme", "--role", "provider_admin", "--password-stdin",
           "a@acme.test"], "\n", "--password-stdin: standard input has no password."),
-        (["api-keys", "create", "--user", "ghost@acme.test"], None, "No user with e-mail 'ghost@acme.test'."),
+        (["api-keys", "create", "--user", "ghost@acme.test"], None,
+         "No user with e-mail 'ghost@acme.test'."),
     ],
 )
 def test_mistakes_are_reported_without_a_traceback(runner: Any, args: list[str], input: str | None,
@@ -157,7 +164,8 @@ def test_keys_rotate_lets_the_old_key_be_removed(app: Flask, app_config: dict[st
         assert "store-token" not in result.output
 
     with app_with_keys(app_config, [new]):
-        store, warehouse = db.session.get(Store, store_id), db.session.get(type(tenant.warehouse), warehouse_id)
+        store = db.session.get(Store, store_id)
+        warehouse = db.session.get(Warehouse, warehouse_id)
         assert read_credentials(store) == {"token": "store-token"}
         assert read_credentials(warehouse) == {"token": "wms-token"}
         # Without rotation the old ciphertext would be unreadable now.
@@ -177,7 +185,8 @@ def test_keys_rotate_changes_nothing_if_a_value_cannot_be_decrypted(
     with app_with_keys(app_config, [Fernet.generate_key().decode()]) as wrong:
         result = invoke(wrong.test_cli_runner(), "keys", "rotate")
         assert result.exit_code == 1
-        assert f"stores row {tenant.store.id}" in result.output and "Nothing was changed" in result.output
+        assert f"stores row {tenant.store.id}" in result.output
+        assert "Nothing was changed" in result.output
         assert db.session.get(Store, tenant.store.id).credentials_ciphertext == sealed
 
 
@@ -199,7 +208,8 @@ def test_a_ciphertext_copied_to_another_row_does_not_open(app: Flask) -> None:
 
 def _dropstream(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-c", "from dropstream.cli import main; main()", *args]
-    return subprocess.run(command, env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(command, env={**os.environ, **env}, cwd=cwd, capture_output=True,
+                          text=True, check=False)
 
 
 def test_help_and_keys_generate_work_before_the_configuration_does(tmp_path: Path) -> None:

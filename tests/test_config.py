@@ -127,7 +127,7 @@ def test_importing_every_module_has_no_side_effects(tmp_path: Path) -> None:
         "PYTHONDONTWRITEBYTECODE": "1",  # the interpreter's caches are not ours to count
     }
     result = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING, *packages], cwd=workdir,
-                            env=env, capture_output=True, text=True)
+                            env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert "dropstream.app" in report["modules"] and "dropstream.cli" in report["modules"]

@@ -64,9 +64,9 @@ def _hook_test_names() -> set[str]:
 @pytest.mark.parametrize("hook", hookspecs.hook_names())
 def test_every_hook_has_a_test(hook: str) -> None:
     names = _hook_test_names()
-    assert any(name == f"test_hook_{hook}" or name.startswith(f"test_hook_{hook}_") for name in names), (
-        f"no test named test_hook_{hook} in {', '.join(str(r.relative_to(ROOT)) for r in TEST_ROOTS)}"
-    )
+    where = ", ".join(str(root.relative_to(ROOT)) for root in TEST_ROOTS)
+    assert any(name == f"test_hook_{hook}" or name.startswith(f"test_hook_{hook}_")
+               for name in names), f"no test named test_hook_{hook} in {where}"
 
 
 # -------------------------------------------------------------------------------------------------
@@ -74,9 +74,10 @@ def test_every_hook_has_a_test(hook: str) -> None:
 # -------------------------------------------------------------------------------------------------
 
 
-def _app(app_config: dict[str, object], plugins: list[tuple[str, object]], env: dict[str, str] | None = None,
-         load_entry_points: bool = False) -> Flask:
-    return create_app(app_config, env=env or {}, plugins=plugins, load_entry_points=load_entry_points)
+def _app(app_config: dict[str, object], plugins: list[tuple[str, object]],
+         env: dict[str, str] | None = None, load_entry_points: bool = False) -> Flask:
+    return create_app(app_config, env=env or {}, plugins=plugins,
+                      load_entry_points=load_entry_points)
 
 
 @contextmanager
@@ -181,8 +182,8 @@ THIRDPARTY_SOURCE = textwrap.dedent('''
 
         def setup_checks(self):
             accepted = self.context.credentials.get("api_key") == "tp-secret-key"
-            return [SetupCheck("credentials", f"API key accepted by {self.context.settings['shop']}",
-                               accepted)]
+            shop = self.context.settings["shop"]
+            return [SetupCheck("credentials", f"API key accepted by {shop}", accepted)]
 
         def fetch_orders(self, cursor):
             raise TransientError(f"503 from upstream for key {self.context.credentials['api_key']}")
@@ -224,7 +225,8 @@ def test_a_third_party_plugin_is_discovered_and_its_connector_used_like_a_refere
     thirdparty()
     other = _app(app_config, [("reference", reference_plugin)], load_entry_points=True)
     plugin = _loaded(other)["thirdparty_demo"]
-    assert (plugin.module, plugin.distribution, plugin.version) == (THIRDPARTY_MODULE, "thirdparty-demo", "0.1")
+    assert plugin.module == THIRDPARTY_MODULE
+    assert (plugin.distribution, plugin.version) == ("thirdparty-demo", "0.1")
     assert get_state(other).connectors.origin("thirdparty-store") == "thirdparty_demo"
 
     with running(other):
@@ -249,7 +251,8 @@ def test_the_allow_list_loads_only_the_named_plugins(
     app_config: dict[str, object], thirdparty: Callable[..., None],
 ) -> None:
     thirdparty()
-    only = _app(app_config, [], env={"DROPSTREAM_PLUGINS": "thirdparty_demo"}, load_entry_points=True)
+    only = _app(app_config, [], env={"DROPSTREAM_PLUGINS": "thirdparty_demo"},
+                load_entry_points=True)
     assert list(_loaded(only)) == ["thirdparty_demo"]
     others = _app(app_config, [], env={"DROPSTREAM_PLUGINS": "bigcommerce, wms_generic"},
                   load_entry_points=True)
@@ -291,8 +294,8 @@ def test_plugins_command_lists_plugins_with_their_connectors(
     assert "reference: dropstream.testing.plugin (registered by the application)" in result.output
     assert "    reference-wms [warehouse] " in result.output
     assert ("thirdparty_demo: thirdparty_demo_plugin (thirdparty-demo 0.1)\n"
-            "    thirdparty-store [storefront] Third-party demo store; capabilities: import_orders\n"
-            ) in result.output
+            "    thirdparty-store [storefront] Third-party demo store; "
+            "capabilities: import_orders\n") in result.output
 
     report = {p["name"]: p for p in json.loads(runner.invoke(cli, ["plugins", "--json"]).output)}
     assert report["thirdparty_demo"]["connectors"] == [{

@@ -103,8 +103,8 @@ def serve(app: Flask, host: str, port: int) -> None:
     # Our own thread rather than start_in_process(): stopping cleanly means joining it, so no
     # tick is cut off holding a database connection.
     stop = threading.Event()
-    scheduler = threading.Thread(target=run_scheduler, args=(app, stop), name="dropstream-scheduler",
-                                 daemon=True)
+    scheduler = threading.Thread(target=run_scheduler, args=(app, stop),
+                                 name="dropstream-scheduler", daemon=True)
     scheduler.start()
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)

@@ -19,5 +19,7 @@ def service_errors() -> Iterator[None]:
         yield
     except AppError as error:
         db.session.rollback()
-        details = "; ".join(f"{field}: {', '.join(messages)}" for field, messages in error.fields.items())
-        raise click.ClickException(f"{error.message} ({details})" if details else error.message) from None
+        details = "; ".join(f"{field}: {', '.join(messages)}"
+                            for field, messages in error.fields.items())
+        message = f"{error.message} ({details})" if details else error.message
+        raise click.ClickException(message) from None

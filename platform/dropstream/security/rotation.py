@@ -1,4 +1,4 @@
-"""Re-encrypting every stored credential under the current first key (``dropstream keys rotate``)."""
+"""Re-encrypting every stored credential under the first key (``dropstream keys rotate``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hook implementations of the BigCommerce plugin (only hookimpls here, so discovery stays cheap)."""
+"""Hook implementations of the BigCommerce plugin (only these here: discovery stays cheap)."""
 
 from __future__ import annotations
 
