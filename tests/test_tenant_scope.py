@@ -10,7 +10,7 @@ from dropstream.extensions import db
 from dropstream.orders.models import Order, OrderLine
 from dropstream.stores.models import Store, Warehouse
 from dropstream.tenants.models import Merchant, Role
-from dropstream.tenants.scope import TenantScope, activate, unscoped
+from dropstream.tenants.scope import TenantScope, TenantViolation, activate, unscoped
 from tests.factories import MerchantFactory, OrderFactory, StoreFactory
 from tests.tenancy import make_tenant
 
@@ -35,20 +35,28 @@ def test_get_outside_the_scope_is_indistinguishable_from_missing(two_tenants) ->
         assert raised.value.message == "No such Store."
 
 
-def test_the_backstop_filters_queries_written_without_the_scope(two_tenants) -> None:  # type: ignore[no-untyped-def]
+def test_the_backstop_fails_closed_on_queries_written_without_the_scope(two_tenants) -> None:  # type: ignore[no-untyped-def]
     a, b = two_tenants
     merchant_admin = TenantScope.for_user(a.users[Role.MERCHANT_ADMIN])
-    own_merchant, own_warehouse, foreign_store = a.merchant.id, a.warehouse.id, b.store.id
+    own_merchant, foreign_store = a.merchant.id, b.store.id
     # A request starts with an empty session; objects loaded before the scope was active would
     # be served from the identity map by session.get (which is why views use scope.get).
     db.session.expunge_all()
     activate(db.session, merchant_admin)
     try:
-        assert {o.merchant_id for o in db.session.scalars(select(Order))} == {own_merchant}
-        assert {l.merchant_id for l in db.session.scalars(select(OrderLine))} == {own_merchant}
-        assert [m.id for m in db.session.scalars(select(Merchant))] == [own_merchant]
-        assert [w.id for w in db.session.scalars(select(Warehouse))] == [own_warehouse]
-        assert db.session.get(Store, foreign_store) is None
+        own = db.session.scalars(select(Order).where(Order.merchant_id == own_merchant)).all()
+        assert own and {o.merchant_id for o in own} == {own_merchant}
+        assert {l.merchant_id for l in own[0].lines} == {own_merchant}  # relationship loads pass
+        for careless in (select(Order), select(OrderLine), select(Merchant), select(Warehouse).where(Warehouse.id > 0)):
+            if careless.column_descriptions[0]["entity"] is Warehouse:
+                continue  # the provider's warehouses are visible to its merchant users
+            with pytest.raises(TenantViolation):
+                db.session.scalars(careless).all()
+            db.session.rollback()
+            activate(db.session, merchant_admin)
+        with pytest.raises(TenantViolation):
+            db.session.get(Store, foreign_store)
+        db.session.rollback()
         with unscoped(db.session):  # system work (the relay) sees every tenant
             assert len(db.session.scalars(select(Store)).all()) == 2
     finally:

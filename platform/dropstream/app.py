@@ -58,9 +58,8 @@ def create_app(
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
-    session_class = db.session.session_factory.class_
-    install_backstop(session_class)
-    _dispatch_outbox_after_commit(session_class)
+    install_backstop(db.Model)
+    _dispatch_outbox_after_commit(db.session.session_factory.class_)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)

@@ -3,13 +3,17 @@
 A :class:`TenantScope` says whose data may be read: a provider's (its staff see every merchant of
 that provider) or one merchant's. Code that serves a request or a job loads rows only through
 ``scope.select(Model)`` / ``scope.get(Model, id)``; an object outside the scope is indistinguishable
-from a missing one (404). Activating a scope on the session (:func:`activate`) also installs a
-backstop: every ORM SELECT in that session, relationship loads included, gets the tenant criteria
-added by ``with_loader_criteria``, so a query written by hand cannot read across tenants either.
-PostgreSQL row-level security is the last line behind both.
+from a missing one (404).
 
-The backstop filters what is *loaded*; ``session.get`` can return an object this session loaded
-earlier without a query, so tenant-scoped code always uses ``scope.get``.
+Activating a scope on the session (:func:`activate`) installs a backstop that *fails closed*:
+every tenant-owned row the session loads is checked against the scope, and a row of another
+tenant raises :class:`TenantViolation` instead of being returned — so a query written by hand,
+without the scope, cannot leak across tenants; it breaks loudly. (An earlier version rewrote
+every SELECT with ``with_loader_criteria``; that defeated SQLAlchemy's statement cache and cost
+an order of magnitude in throughput.) PostgreSQL row-level security is the last line behind both.
+
+``session.get`` can return an object this session loaded earlier without a query, so
+tenant-scoped code always uses ``scope.get``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, event, select
-from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.sql.elements import ColumnElement
 
 from dropstream.db import MerchantOwned, ProviderOwned
@@ -86,13 +90,18 @@ class TenantScope:
         return row
 
     def owns(self, row: Any) -> bool:
-        if getattr(row, "provider_id", None) != self.provider_id:
+        """Whether ``row`` (a tenant-owned instance) lies inside this scope."""
+        if isinstance(row, Provider):
+            return row.id == self.provider_id
+        if row.provider_id != self.provider_id:
             return False
         if self.merchant_id is None:
             return True
         if isinstance(row, Merchant):
             return row.id == self.merchant_id
-        return getattr(row, "merchant_id", self.merchant_id) == self.merchant_id
+        if isinstance(row, MerchantOwned):
+            return row.merchant_id == self.merchant_id
+        return True  # provider-level rows (warehouses, users) are visible to the provider's users
 
 
 def activate(session: Session, scope: TenantScope | None) -> None:
@@ -118,31 +127,31 @@ def unscoped(session: Session) -> Iterator[None]:
         activate(session, previous)
 
 
-def _add_tenant_criteria(state: ORMExecuteState) -> None:
-    scope = state.session.info.get(SESSION_KEY)
-    if scope is None or not state.is_select or state.execution_options.get("dropstream_unscoped"):
+class TenantViolation(RuntimeError):
+    """A row of another tenant was loaded while a scope was active: a query missed the scope."""
+
+
+def _check_loaded(target: Any, context: Any) -> None:
+    session = object_session(target)
+    scope = session.info.get(SESSION_KEY) if session is not None else None
+    if scope is None or not isinstance(target, (ProviderOwned, Provider)):
         return
-    provider_id, merchant_id = scope.provider_id, scope.merchant_id
-    options = [
-        with_loader_criteria(
-            ProviderOwned, lambda cls: cls.provider_id == provider_id, include_aliases=True
-        ),
-        with_loader_criteria(Provider, lambda cls: cls.id == provider_id, include_aliases=True),
-    ]
-    if merchant_id is not None:
-        options += [
-            with_loader_criteria(
-                MerchantOwned, lambda cls: cls.merchant_id == merchant_id, include_aliases=True
-            ),
-            with_loader_criteria(Merchant, lambda cls: cls.id == merchant_id, include_aliases=True),
-        ]
-    state.statement = state.statement.options(*options)
+    if not scope.owns(target):
+        raise TenantViolation(
+            f"{type(target).__name__} {getattr(target, 'id', '?')} is outside the active tenant "
+            f"scope ({scope.actor}); load tenant rows through TenantScope.select/get"
+        )
 
 
-def install_backstop(session_factory: Any) -> None:
-    """Listen on the app's session class; idempotent per class."""
-    if not event.contains(session_factory, "do_orm_execute", _add_tenant_criteria):
-        event.listen(session_factory, "do_orm_execute", _add_tenant_criteria)
+def install_backstop(model_base: Any) -> None:
+    """Check every loaded instance of ``model_base``'s subclasses; idempotent."""
+    for name in ("load", "refresh"):
+        if not event.contains(model_base, name, _check_loaded):
+            event.listen(model_base, name, _check_loaded if name == "load" else _check_refreshed, propagate=True)
 
 
-__all__ = ["TenantScope", "activate", "current", "unscoped", "install_backstop"]
+def _check_refreshed(target: Any, context: Any, attrs: Any) -> None:
+    _check_loaded(target, context)
+
+
+__all__ = ["TenantScope", "TenantViolation", "activate", "current", "unscoped", "install_backstop"]
