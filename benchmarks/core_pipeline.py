@@ -113,7 +113,7 @@ def main() -> int:
         submitted = time.monotonic() - started
         idle = wait_idle(app, timeout=args.timeout)
         elapsed = time.monotonic() - started
-        stop.set()
+        stop.stop()
         queue.close()
 
         db.session.expire_all()

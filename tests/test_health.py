@@ -24,3 +24,13 @@ def test_healthz_says_503_when_the_queue_is_unreachable(app_config) -> None:  # 
     assert response.status_code == 503
     assert response.get_json() == {"status": "unavailable", "database": "ok",
                                    "queue": {"backend": "rq", "status": "unreachable"}}
+
+
+def test_the_api_docs_page_works_without_internet_access(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "cdn." not in html and "/assets/swagger-ui/swagger-ui-bundle.js" in html
+    with client.get("/assets/swagger-ui/swagger-ui-bundle.js") as script:
+        assert script.status_code == 200 and len(script.get_data()) > 100_000
+    assert client.get("/assets/swagger-ui/../../../etc/passwd").status_code == 404

@@ -1,5 +1,6 @@
 """Flask extensions, created unbound and bound to an app in ``create_app``.
 
+(The flask-smorest ``Api`` keeps its app, so it is built per app in ``dropstream.api``.)
 Per the Flask extension rules, none of them holds an app: each keeps its per-app state in
 ``app.extensions``, so two differently configured apps can live in one process (the tests do).
 """
@@ -7,7 +8,6 @@ Per the Flask extension rules, none of them holds an app: each keeps its per-app
 from __future__ import annotations
 
 from flask_migrate import Migrate
-from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -28,4 +28,3 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-api = Api()

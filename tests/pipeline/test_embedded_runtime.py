@@ -38,7 +38,7 @@ def test_orders_flow_through_worker_threads_exactly_once(app: object) -> None:
     try:
         assert wait_idle(app, timeout=60)  # type: ignore[arg-type]
     finally:
-        stop.set()
+        stop.stop()
         queue.close()
 
     db.session.expire_all()

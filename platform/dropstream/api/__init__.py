@@ -13,9 +13,9 @@ from marshmallow import Schema, fields
 
 from dropstream.api.common import IdConverter, id_converter_schema
 
-#: The Swagger UI page loads its script from here; point it at a self-hosted copy to browse the
-#: docs without internet access (the JSON document itself is always served locally).
-SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+#: Swagger UI's scripts and styles, served by DropStream itself from the swagger-ui-bundle
+#: package, so the docs page works on a machine with no internet access.
+SWAGGER_UI_URL = "/assets/swagger-ui/"
 
 
 class ErrorDetailSchema(Schema):
@@ -88,7 +88,15 @@ def init_api(app: Flask) -> DropStreamApi:
                    orders, shipments, inventory, alerts):
         api.register_blueprint(module.blp)
 
+    app.add_url_rule(f"{SWAGGER_UI_URL}<path:filename>", "swagger-ui-assets", _swagger_ui_asset)
     app.before_request(auth.before_api_request)
     app.teardown_request(auth.teardown_api_request)
     errors.init_error_handlers(app)  # after Api(), replacing its HTTPException handler
     return api
+
+
+def _swagger_ui_asset(filename: str):  # type: ignore[no-untyped-def]
+    from flask import send_from_directory
+    from swagger_ui_bundle import swagger_ui_path
+
+    return send_from_directory(str(swagger_ui_path), filename, max_age=86400)

@@ -7,7 +7,6 @@ in-process. The sandboxes and a connected store join it with the connector issue
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import click
@@ -94,24 +93,19 @@ def api_docs_url(app: Flask, base: str) -> str | None:
 
 def serve(app: Flask, host: str, port: int) -> None:
     """Serve ``app`` with the in-process job threads and scheduler; stop them all on Ctrl-C."""
-    from dropstream.jobs.scheduler import run_scheduler
+    from dropstream.jobs.scheduler import start_in_process
 
     queue = get_state(app).queue
     start = getattr(queue, "start", None)  # RQ has no in-process threads: workers run apart
     if callable(start):
         start()
-    # Our own thread rather than start_in_process(): stopping cleanly means joining it, so no
-    # tick is cut off holding a database connection.
-    stop = threading.Event()
-    scheduler = threading.Thread(target=run_scheduler, args=(app, stop),
-                                 name="dropstream-scheduler", daemon=True)
-    scheduler.start()
+    # Stopping joins the scheduler thread, so no tick is cut off holding a connection.
+    scheduler = start_in_process(app)
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     except KeyboardInterrupt:
         pass  # Ctrl-C before werkzeug's loop (which handles it itself) was running
     finally:
-        stop.set()
-        scheduler.join(timeout=30)
+        scheduler.stop(timeout=30)
         queue.close()
         click.echo("DropStream stopped.")

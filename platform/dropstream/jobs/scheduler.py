@@ -47,12 +47,28 @@ def run_scheduler(app: Flask, stop: threading.Event | None = None, tick_seconds:
         stop.wait(tick_seconds)
 
 
-def start_in_process(app: Flask, tick_seconds: float = TICK_SECONDS) -> threading.Event:
-    """Start the scheduler in a daemon thread (the embedded default). Set the returned event to stop it."""
-    stop = threading.Event()
-    threading.Thread(target=run_scheduler, args=(app, stop, tick_seconds),
-                     name="dropstream-scheduler", daemon=True).start()
-    return stop
+class InProcessScheduler:
+    """The scheduler running in a thread of this process (the embedded default)."""
+
+    def __init__(self, app: Flask, tick_seconds: float = TICK_SECONDS) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=run_scheduler, args=(app, self._stop, tick_seconds),
+                                        name="dropstream-scheduler", daemon=True)
+
+    def start(self) -> InProcessScheduler:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current tick and wait for it (so no connection is left mid-use)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+
+def start_in_process(app: Flask, tick_seconds: float = TICK_SECONDS) -> InProcessScheduler:
+    """Start the scheduler in a daemon thread; call ``stop()`` on the result to end it."""
+    return InProcessScheduler(app, tick_seconds).start()
 
 
 def wait_idle(app: Flask, timeout: float = 30.0) -> bool:

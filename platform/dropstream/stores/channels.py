@@ -17,6 +17,7 @@ from dropstream.errors import InvalidTransition, ValidationFailed
 from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem
 from dropstream.jobs.outbox import add_work, release_for_store
+from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
 from dropstream.stores.models import Channel, Store, StoreChannel, StoreState
 
@@ -36,11 +37,14 @@ def supported(store: Store, channel: Channel) -> bool:
     """Both sides can do it (else the channel shows "not supported" instead of failing)."""
     registry = get_state().connectors
     store_side, warehouse_side = REQUIREMENTS[channel]
-    if store_side not in registry.get(store.connector_id).capabilities:
-        return False
     if store.warehouse is None:
         return False
-    return warehouse_side in registry.get(store.warehouse.connector_id).capabilities
+    try:
+        store_capabilities = registry.get(store.connector_id).capabilities
+        warehouse_capabilities = registry.get(store.warehouse.connector_id).capabilities
+    except UnknownConnector:
+        return False  # its plugin is not installed (or disabled): nothing can run
+    return store_side in store_capabilities and warehouse_side in warehouse_capabilities
 
 
 def run_now(session: Session, channel: StoreChannel, full: bool = False) -> None:

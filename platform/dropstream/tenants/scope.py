@@ -33,6 +33,7 @@ from dropstream.tenants.models import Merchant, Provider, Role
 
 Model = TypeVar("Model")
 SESSION_KEY = "dropstream.tenant_scope"
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class TenantScope:
             object_id = int(object_id)
         except (TypeError, ValueError):
             raise NotFound(model.__name__) from None
+        if not 0 < object_id <= MAX_ID:  # beyond PostgreSQL's integer: no such row, not a 500
+            raise NotFound(model.__name__)
         row = session.scalars(self.select(model, model.id == object_id)).first()  # type: ignore[attr-defined]
         if row is None:
             raise NotFound(model.__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,10 +13,12 @@ from dropstream.db import utcnow
 from dropstream.errors import Conflict, ValidationFailed
 from dropstream.security.keys import generate_api_key, key_matches, key_prefix
 from dropstream.tenants.models import ApiKey, Merchant, Provider, Role, User
+from dropstream.tenants.scope import unscoped
 
 #: Compared against when no user matches, so an unknown e-mail takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 12
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def create_provider(session: Session, name: str, slug: str | None = None) -> Provider:
@@ -51,7 +54,9 @@ def create_user(
             f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.",
             fields={"password": [f"at least {MIN_PASSWORD_LENGTH} characters"]},
         )
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
+    with unscoped(session):  # e-mails are unique across providers, so look across them
+        taken = session.scalar(select(User.id).where(User.email == email)) is not None
+    if taken:
         raise Conflict("A user with this e-mail exists already.", fields={"email": ["taken"]})
     user = User(
         provider_id=provider.id, merchant_id=merchant.id if merchant else None, email=email,
@@ -92,5 +97,8 @@ def authenticate_api_key(session: Session, plaintext: str) -> User | None:
         return None
     if not key.user.is_active:
         return None
-    key.last_used_at = utcnow()
+    now = utcnow()
+    # Stamped at most once a minute: a write on every request would cost each GET a commit.
+    if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
+        key.last_used_at = now
     return key.user
