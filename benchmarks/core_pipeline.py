@@ -27,6 +27,29 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 
+def scratch_database(workdir: Path):  # type: ignore[no-untyped-def]
+    """A new, empty database for this run (never the one DATABASE_URL names: the benchmark
+    drops and creates tables), and a function that removes it."""
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        return f"sqlite:///{workdir / 'bench.db'}", lambda: None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"dropstream_bench_{os.getpid()}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--merchants", type=int, default=5)
@@ -51,7 +74,7 @@ def main() -> int:
     from dropstream.testing.reference import store_sandbox, warehouse_sandbox
 
     workdir = Path(tempfile.mkdtemp(prefix="dropstream-bench-"))
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
+    database_url, drop_database = scratch_database(workdir)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": None,
                       "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
                       "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
@@ -139,6 +162,7 @@ def main() -> int:
             "duplicated_at_warehouse": sum(n - 1 for n in wms_refs.values()),
         }
         db.engine.dispose()
+    drop_database()
     print(json.dumps(result, indent=2))
     return 0 if result["lost"] == 0 and result["duplicated_at_warehouse"] == 0 else 1
 
