@@ -1,0 +1,1 @@
+"""Network access from DropStream to the outside: the guarded outbound HTTP session."""

@@ -1,0 +1,170 @@
+"""Outbound HTTP to addresses a tenant configured (a WMS URL) or a connector's API.
+
+A tenant-supplied URL must never reach this machine's or the provider network's internals (SSRF).
+:class:`OutboundSession` is a ``requests.Session`` that enforces an :class:`OutboundPolicy`:
+
+* ``https`` only — plain ``http`` only to an explicitly allowed loopback sandbox;
+* no user-info in URLs, only allowed ports (443 unless the policy says otherwise);
+* the host is resolved *once*, every address is checked (private, loopback, link-local, multicast,
+  reserved, IPv4-mapped and other non-global addresses are refused), and the connection is made
+  to the checked address itself, so a DNS answer cannot change between check and connect;
+* redirects are never followed, every request has connect and read timeouts, and a response
+  larger than ``max_response_bytes`` is refused.
+
+A refusal raises :class:`UnsafeURL` *before* any socket is opened, with a message that says why.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+Resolver = Callable[[str, int], list[str]]
+
+
+class UnsafeURL(ValueError):
+    """The URL or the address it resolves to is not allowed by the outbound policy."""
+
+
+class ResponseTooLarge(requests.RequestException):
+    """The remote sent more than the policy's ``max_response_bytes``."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+@dataclass(frozen=True)
+class OutboundPolicy:
+    #: Allow plain http and any port to 127.0.0.0/8 and ::1 (the sandboxes of the demo and tests).
+    allow_loopback: bool = False
+    allowed_ports: frozenset[int] = frozenset({443})
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_response_bytes: int = 10 * 1024 * 1024
+    resolver: Resolver = field(default=system_resolver, compare=False)
+
+    def check_url(self, url: str) -> None:
+        """Refuse ``url`` unless its scheme, user-info, host and port are acceptable (without
+        resolving the host; addresses are checked at connect time)."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as error:
+            raise UnsafeURL(f"malformed URL: {error}") from None
+        if parts.scheme not in ("https", "http"):
+            raise UnsafeURL(f"scheme {parts.scheme or '(none)'!r} is not allowed: use https")
+        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+            raise UnsafeURL("credentials in the URL are not allowed; configure them as credentials")
+        host = parts.hostname
+        if not host:
+            raise UnsafeURL("the URL has no host")
+        literal = _ip_literal(host)
+        loopback_literal = literal is not None and literal.is_loopback
+        if literal is not None:
+            self.check_address(str(literal))
+        if parts.scheme == "http" and not (self.allow_loopback and (loopback_literal or host == "localhost")):
+            raise UnsafeURL("plain http is not allowed: use https")
+        effective_port = port or (443 if parts.scheme == "https" else 80)
+        loopback_target = self.allow_loopback and (loopback_literal or host == "localhost")
+        if effective_port not in self.allowed_ports and not loopback_target:
+            raise UnsafeURL(f"port {effective_port} is not allowed (allowed: {sorted(self.allowed_ports)})")
+
+    def check_address(self, address: str) -> None:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        mapped = getattr(ip, "ipv4_mapped", None) or getattr(ip, "sixtofour", None)
+        for candidate in filter(None, (ip, mapped)):
+            if candidate.is_loopback and self.allow_loopback:
+                continue
+            if not candidate.is_global or candidate.is_multicast:
+                raise UnsafeURL(f"address {address} is not a public address")
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP written in any form browsers and resolvers accept (``2130706433``, ``0x7f.1``,
+    ``0177.0.0.1``), or None for a name."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    try:
+        # inet_aton accepts the legacy forms (decimal, octal, hex, short dotted) exactly as the
+        # C resolver would, so it catches every spelling of a private address.
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def _guarded_connection(base: type, policy: OutboundPolicy) -> type:
+    class GuardedConnection(base):  # type: ignore[misc, valid-type]
+        def _new_conn(self) -> socket.socket:
+            addresses = policy.resolver(self._dns_host, self.port)
+            if not addresses:
+                raise UnsafeURL(f"{self._dns_host} does not resolve")
+            for address in addresses:  # every answer must be acceptable, not just the first
+                policy.check_address(address)
+            sock = socket.create_connection((addresses[0], self.port), timeout=self.timeout)
+            for option in self.socket_options or ():
+                sock.setsockopt(*option)
+            return sock
+
+    return GuardedConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def __init__(self, policy: OutboundPolicy) -> None:
+        self._policy = policy
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        http_pool = type("GuardedHTTPPool", (HTTPConnectionPool,),
+                         {"ConnectionCls": _guarded_connection(HTTPConnection, self._policy)})
+        https_pool = type("GuardedHTTPSPool", (HTTPSConnectionPool,),
+                          {"ConnectionCls": _guarded_connection(HTTPSConnection, self._policy)})
+        self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+
+
+class OutboundSession(requests.Session):
+    """A ``requests.Session`` that enforces an :class:`OutboundPolicy` on every request."""
+
+    def __init__(self, policy: OutboundPolicy | None = None) -> None:
+        super().__init__()
+        self.policy = policy or OutboundPolicy()
+        self.trust_env = False  # no proxies or .netrc from the environment
+        adapter = _GuardedAdapter(self.policy)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.policy.check_url(url)
+        kwargs["allow_redirects"] = False
+        kwargs.setdefault("timeout", (self.policy.connect_timeout, self.policy.read_timeout))
+        kwargs["stream"] = True
+        response = super().request(method, url, **kwargs)
+        try:
+            declared = int(response.headers.get("Content-Length") or 0)
+        except ValueError:
+            declared = 0
+        if declared > self.policy.max_response_bytes:
+            response.close()
+            raise ResponseTooLarge(f"response of {declared} bytes exceeds the {self.policy.max_response_bytes}-byte limit")
+        body = bytearray()
+        for chunk in response.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > self.policy.max_response_bytes:
+                response.close()
+                raise ResponseTooLarge(f"response exceeds the {self.policy.max_response_bytes}-byte limit")
+        response._content = bytes(body)
+        response.close()
+        return response
