@@ -32,8 +32,13 @@ if TYPE_CHECKING:
     import click
     from flask import Blueprint
 
+    from sqlalchemy.orm import Session
+
     from dropstream.connectors.base import ConnectorClass
     from dropstream.connectors.types import InventoryResult
+    from dropstream.demo_support import DemoCatalog, DemoContext, DemoProduct
+    from dropstream.stores.models import Store, Warehouse
+    from dropstream.tenants.models import Merchant, Provider
 
 hookspec = pluggy.HookspecMarker("dropstream")
 hookimpl = pluggy.HookimplMarker("dropstream")
@@ -148,6 +153,65 @@ def inventory_pushed(store_id: int, merchant_id: int, results: list[InventoryRes
     :param merchant_id: the tenant.
     :param results: one :class:`~dropstream.connectors.types.InventoryResult` per item, including
         the skipped ones with their reason.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# The demo: how a connector plugin takes part in `dropstream demo` (the core never imports it).
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def demo_start_services(demo: DemoContext) -> None:
+    """Start this plugin's sandbox (a real HTTP server standing in for the remote system) for the
+    demo, on a free loopback port, and register it with ``demo.add_service(name, url, stop)``.
+
+    :param demo: the run's context: the app, the public address DropStream listens on (for
+        webhooks and callbacks), a seeded random generator, and the services started so far.
+    """
+
+
+@hookspec(firstresult=True)
+def demo_create_warehouse(demo: DemoContext, session: Session, provider: Provider,
+                          catalog: DemoCatalog) -> Warehouse | None:
+    """Create (flushed, not committed) a warehouse of ``provider`` connected to this plugin's
+    sandbox, stocked with ``catalog.warehouse_stock()``.
+
+    :param demo: the run's context (see :func:`demo_start_services`).
+    :param session: the database session to add the warehouse to.
+    :param provider: the demo's fulfillment provider, owner of the warehouse.
+    :param catalog: the demo's products; the sandbox stocks their warehouse SKUs.
+    :returns: the warehouse, or ``None`` to let another plugin provide it.
+    """
+
+
+@hookspec(firstresult=True)
+def demo_create_store(demo: DemoContext, session: Session, merchant: Merchant,
+                      warehouse: Warehouse, catalog: DemoCatalog) -> Store | None:
+    """Create a store for ``merchant`` in this plugin's sandbox with ``catalog``'s products, and
+    its DropStream store row linked to ``warehouse``, connected and active (credentials set,
+    webhooks registered). The core adds the listings and shipping rules.
+
+    :param demo: the run's context (see :func:`demo_start_services`).
+    :param session: the database session to add the store to (flushed, not committed).
+    :param merchant: the merchant owning the store.
+    :param warehouse: the warehouse the store's orders go to.
+    :param catalog: the products to create in the sandbox store.
+    :returns: the store, or ``None`` to let another plugin provide it.
+    """
+
+
+@hookspec(firstresult=True)
+def demo_place_order(demo: DemoContext, store: Store, lines: list[tuple[DemoProduct, int]],
+                     shipping_method: str) -> str | None:
+    """Place an order in ``store``'s sandbox that reaches the status DropStream monitors (so the
+    sandbox's webhook announces it), with ``lines`` as ``(product, quantity)``.
+
+    :param demo: the run's context (see :func:`demo_start_services`).
+    :param store: the DropStream store whose sandbox store gets the order.
+    :param lines: the products ordered and their quantities.
+    :param shipping_method: the shipping method the shopper chose (a name from the catalog).
+    :returns: the store's order id, or ``None`` if ``store`` is not this plugin's.
     """
 
 
