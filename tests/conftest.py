@@ -60,6 +60,8 @@ def _test_config(database_url: str, instance: object) -> dict[str, object]:
         "ENCRYPTION_KEYS": list(TEST_KEYS),
         "INSTANCE_PATH": str(instance),
         "PUBLIC_BASE_URL": "http://dropstream.test",
+        # Connectors under test talk to sandboxes on loopback.
+        "ALLOW_LOOPBACK": True,
         "TESTING": True,
     }
 

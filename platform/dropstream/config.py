@@ -39,6 +39,8 @@ ENVIRONMENT = {
     "DROPSTREAM_DISABLE_PLUGINS": "Comma-separated plugin names not to load.",
     "DROPSTREAM_INSTANCE_PATH": "Folder for the SQLite file and local keys. Default: ./instance.",
     "DROPSTREAM_LOG_LEVEL": "Logging level (default INFO).",
+    "DROPSTREAM_ALLOW_LOOPBACK": "'1' lets connectors call http://127.0.0.1 (local sandboxes: the "
+    "demo, tests). Never set it in production.",
 }
 
 LOCAL_KEYS_FILE = "local-keys.json"
@@ -75,6 +77,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PLUGINS_ALLOW": _csv(env.get("DROPSTREAM_PLUGINS")) or None,
         "PLUGINS_DISABLE": _csv(env.get("DROPSTREAM_DISABLE_PLUGINS")),
         "LOG_LEVEL": (env.get("DROPSTREAM_LOG_LEVEL") or "INFO").upper(),
+        "ALLOW_LOOPBACK": (env.get("DROPSTREAM_ALLOW_LOOPBACK") or "").strip().lower() in ("1", "true", "yes"),
     }
     url = settings["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgres://") or url.startswith("postgresql://"):
@@ -111,6 +114,8 @@ def finalize_secrets(config: dict[str, Any]) -> None:
             "anything but a trial.",
             Path(config["INSTANCE_PATH"]) / LOCAL_KEYS_FILE,
         )
+    if production and config.get("ALLOW_LOOPBACK"):
+        raise ConfigError("DROPSTREAM_ALLOW_LOOPBACK is for local sandboxes; unset it in production.")
     if len(config["SECRET_KEY"]) < 32:
         raise ConfigError("SECRET_KEY is shorter than 32 characters: use a longer random value.")
     for position, key in enumerate(config["ENCRYPTION_KEYS"], start=1):

@@ -168,3 +168,11 @@ class OutboundSession(requests.Session):
         response._content = bytes(body)
         response.close()
         return response
+
+
+def app_policy(app: Any = None, **overrides: Any) -> OutboundPolicy:
+    """The policy for the current app: loopback sandboxes only where the app allows them."""
+    from flask import current_app
+
+    config = (app or current_app).config
+    return OutboundPolicy(allow_loopback=bool(config.get("ALLOW_LOOPBACK")), **overrides)
