@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import click
 from flask import Flask
 from sqlalchemy import event
 
@@ -89,6 +90,9 @@ def create_app(
             app.register_blueprint(blueprint)
     # Plugin commands join this app's own group, which the `dropstream` FlaskGroup merges in
     # when it loads the app: same plugins as the app, nothing registered process-wide.
+    # Sandboxes of every plugin share one group: `dropstream sandbox bigcommerce`, `… wms`.
+    app.cli.add_command(click.Group("sandbox", help="Run a sandbox standing in for a remote "
+                                    "system (for the demo, tests and benchmarks)."))
     pm.hook.register_commands(cli=app.cli)
     return app
 

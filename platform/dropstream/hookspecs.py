@@ -79,9 +79,11 @@ def register_blueprints() -> list[Blueprint]:
 def register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``dropstream`` command line.
 
-    :param cli: the root ``dropstream`` group; call ``cli.add_command(...)`` on it. Commands run
-        inside an application context (use ``flask.cli.with_appcontext`` when they need one).
-        The BigCommerce plugin adds ``dropstream sandbox bigcommerce`` this way.
+    :param cli: the application's command group, merged into ``dropstream``; call
+        ``cli.add_command(...)`` on it. Commands run inside an application context (use
+        ``flask.cli.with_appcontext`` when they need one). A sandbox command goes into the shared
+        group ``cli.commands["sandbox"]``: the BigCommerce plugin adds
+        ``dropstream sandbox bigcommerce`` this way.
     """
 
 
