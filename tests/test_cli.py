@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from dropstream.app import create_app
 from dropstream.cli import cli
-from dropstream.cli import demo as demo_module
 from dropstream.extensions import db
 from dropstream.security.keys import hash_api_key
 from dropstream.security.secrets import SecretBox, SecretError
@@ -245,46 +244,3 @@ def test_scheduler_runs_the_scheduler_for_this_app(app: Flask, runner: Any,
     monkeypatch.setattr("dropstream.jobs.scheduler.run_scheduler", calls.append)
     ok(invoke(runner, "scheduler"))
     assert calls == [app]
-
-
-# -------------------------------------------------------------------------------------------------
-# The demo
-# -------------------------------------------------------------------------------------------------
-
-
-def test_demo_migrates_seeds_serves_and_stops_cleanly(
-    app_config: dict[str, object], fresh_database_url: str, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    app = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": fresh_database_url}, env={},
-                     load_entry_points=False)
-    served: list[tuple[str, int]] = []
-
-    def fake_run_simple(host: str, port: int, application: Flask, **options: Any) -> None:
-        served.append((host, port))
-        queue = get_state(application).queue
-        assert getattr(queue, "_threads", None) != [], "in-process job threads not started"
-        raise KeyboardInterrupt  # the operator pressed Ctrl-C
-
-    monkeypatch.setattr(demo_module, "run_simple", fake_run_simple)
-    runner = app.test_cli_runner()
-    try:
-        first = ok(invoke(runner, "demo", "--port", "5999"))
-        second = ok(invoke(runner, "demo", "--port", "5999"))
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-    assert served == [("127.0.0.1", 5999)] * 2
-    assert "DropStream stopped." in first.output
-
-    keys = [line.split()[2] for out in (first.output, second.output)
-            for line in out.splitlines() if line.strip().startswith("API key")]
-    assert len(keys) == 2 and keys[0] != keys[1]
-    with app.app_context():
-        # Seeded once, however often the demo starts; each start's key works.
-        assert db.session.scalar(select(Provider).where(Provider.slug == "demo")) is not None
-        assert len(db.session.scalars(select(User)).all()) == 1
-        assert all(authenticate_api_key(db.session, key) is not None for key in keys)
-        db.session.remove()
-        if hasattr(get_state(app).queue, "_threads"):
-            assert get_state(app).queue._threads == []  # type: ignore[attr-defined]
-        db.engine.dispose()

@@ -1,111 +1,54 @@
-"""``dropstream demo``: DropStream on the embedded default in one command.
+"""``dropstream demo``: the whole loop on one machine, with nothing to configure.
 
-For now it migrates the database, seeds a demo provider, merchant and admin, prints a fresh API
-key and the API docs address, and serves the application with its job threads and scheduler
-in-process. The sandboxes and a connected store join it with the connector issues.
+It builds its own application (loopback sandboxes allowed, a fresh SQLite file unless
+``DATABASE_URL`` is set), migrates it and hands over to :mod:`dropstream.demo.runtime`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from pathlib import Path
 
 import click
 import flask_migrate
-from flask import Flask, current_app, url_for
-from flask.cli import with_appcontext
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-from werkzeug.serving import run_simple
 
-from dropstream.extensions import db
-from dropstream.state import get_state
-from dropstream.tenants import services
-from dropstream.tenants.models import Merchant, Provider, Role, User
-
-DEMO_PROVIDER_SLUG = "demo"
-DEMO_ADMIN_EMAIL = "admin@demo.test"
-#: flask-smorest's documentation endpoints, the most readable first.
-DOC_ENDPOINTS = ("api-docs.openapi_swagger_ui", "api-docs.openapi_redoc",
-                 "api-docs.openapi_rapidoc", "api-docs.openapi_json")
-
-
-@dataclass
-class DemoTenant:
-    provider: Provider
-    merchant: Merchant
-    admin: User
-    api_key: str
-
-
-def seed_demo(session: Session) -> DemoTenant:
-    """Create the demo provider, merchant and admin once; issue a new API key on every call
-    (a key is only ever shown when it is made)."""
-    provider = session.scalar(select(Provider).where(Provider.slug == DEMO_PROVIDER_SLUG))
-    if provider is None:
-        provider = services.create_provider(session, "Demo Fulfillment", DEMO_PROVIDER_SLUG)
-    merchant = session.scalar(select(Merchant).where(Merchant.provider_id == provider.id)
-                              .order_by(Merchant.id))
-    if merchant is None:
-        merchant = services.create_merchant(session, provider, "Demo Goods", "owner@demo.test")
-    admin = session.scalar(select(User).where(User.email == DEMO_ADMIN_EMAIL))
-    if admin is None:
-        # No password: the console's sign-in comes later, and a printed password would leak.
-        admin = services.create_user(session, provider=provider, email=DEMO_ADMIN_EMAIL,
-                                     role=Role.PROVIDER_ADMIN, password=None, name="Demo admin")
-    _key, plaintext = services.issue_api_key(session, admin, "demo")
-    return DemoTenant(provider, merchant, admin, plaintext)
+from dropstream.config import load_settings
 
 
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@with_appcontext
-def demo_command(host: str, port: int) -> None:
-    """Migrate the database, seed a demo tenant and serve DropStream until Ctrl-C.
+@click.option("--orders-per-minute", default=30.0, show_default=True, type=float,
+              help="How many orders the demo's shoppers place.")
+@click.option("--workers", default=2, show_default=True, type=int,
+              help="`dropstream worker` processes to start when REDIS_URL is set.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Random seed of the shoppers.")
+@click.option("--duration", type=float, default=None, help="Stop by itself after this many seconds.")
+def demo_command(host: str, port: int, orders_per_minute: float, workers: int, seed: int,
+                 duration: float | None) -> None:
+    """Run DropStream with the store and warehouse sandboxes and let orders flow, until Ctrl-C.
 
-    Prints a new API key for the demo admin (shown once) and the API docs address.
+    On the embedded default (no DATABASE_URL / REDIS_URL) everything runs in this process on a
+    fresh SQLite file; with them set, it uses PostgreSQL and real `dropstream worker` processes.
+    Prints the console and API addresses, a login and an API key.
     """
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    flask_migrate.upgrade()
-    tenant = seed_demo(db.session)
-    db.session.commit()
-    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    click.echo("DropStream demo")
-    click.echo(f"  provider  {tenant.provider.name} (slug {tenant.provider.slug})")
-    click.echo(f"  merchant  {tenant.merchant.name} (id {tenant.merchant.id})")
-    click.echo(f"  admin     {tenant.admin.email}")
-    click.echo(f"  API key   {tenant.api_key}  (shown once; send it as 'Authorization: Bearer …')")
-    click.echo(f"  API docs  {api_docs_url(app, base) or 'not available in this build'}")
-    click.echo(f"  health    {base}/healthz")
-    click.echo("Press Ctrl-C to stop.")
-    # End this thread's transaction: on SQLite an open one would lock out the job threads.
-    db.session.remove()
-    serve(app, host, port)
+    from dropstream.app import create_app
+    from dropstream.demo.runtime import DemoOptions, run_demo
+
+    public = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    overrides: dict[str, object] = {"ALLOW_LOOPBACK": True, "PUBLIC_BASE_URL": public}
+    if not os.environ.get("DATABASE_URL"):
+        overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{fresh_sqlite_file()}"
+    app = create_app(overrides)
+    with app.app_context():
+        flask_migrate.upgrade()
+    run_demo(app, DemoOptions(host=host, port=port, orders_per_minute=orders_per_minute,
+                              seed=seed, workers=workers, duration=duration), say=click.echo)
 
 
-def api_docs_url(app: Flask, base: str) -> str | None:
-    with app.test_request_context(base_url=base):
-        for endpoint in DOC_ENDPOINTS:
-            if endpoint in app.view_functions:
-                return url_for(endpoint, _external=True)
-    return None
-
-
-def serve(app: Flask, host: str, port: int) -> None:
-    """Serve ``app`` with the in-process job threads and scheduler; stop them all on Ctrl-C."""
-    from dropstream.jobs.scheduler import start_in_process
-
-    queue = get_state(app).queue
-    start = getattr(queue, "start", None)  # RQ has no in-process threads: workers run apart
-    if callable(start):
-        start()
-    # Stopping joins the scheduler thread, so no tick is cut off holding a connection.
-    scheduler = start_in_process(app)
-    try:
-        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C before werkzeug's loop (which handles it itself) was running
-    finally:
-        scheduler.stop(timeout=30)
-        queue.close()
-        click.echo("DropStream stopped.")
+def fresh_sqlite_file() -> Path:
+    """The demo's own database in the instance folder, emptied at every start."""
+    path = Path(load_settings()["INSTANCE_PATH"]) / "demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
