@@ -82,8 +82,12 @@ def create_app(
 
     from dropstream.api import init_api
     from dropstream.health import bp as health_bp
+    from dropstream.observability import metrics
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(metrics.bp)
+    metrics.observe_requests(app)
+    app.before_request(_begin_log_context)
     init_api(app)
     for blueprints in pm.hook.register_blueprints():
         for blueprint in blueprints or []:
@@ -102,6 +106,14 @@ def _engine_options(url: str) -> dict[str, Any]:
         # Worker threads share the file with the web process: wait for locks instead of failing.
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+
+
+def _begin_log_context() -> None:
+    from uuid import uuid4
+
+    from dropstream.observability import context
+
+    context.start(request_id=uuid4().hex[:12])
 
 
 def _dispatch_outbox_after_commit(session_class: Any) -> None:
@@ -153,6 +165,8 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 
 
 def _configure_logging(app: Flask) -> None:
+    from dropstream.observability import logs
+
     level = getattr(logging, app.config["LOG_LEVEL"], logging.INFO)
-    logging.getLogger("dropstream").setLevel(level)
+    logs.configure(level, json_lines=app.config.get("LOG_FORMAT") == "json")
     app.logger.setLevel(level)

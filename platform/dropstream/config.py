@@ -39,8 +39,14 @@ ENVIRONMENT = {
     "DROPSTREAM_DISABLE_PLUGINS": "Comma-separated plugin names not to load.",
     "DROPSTREAM_INSTANCE_PATH": "Folder for the SQLite file and local keys. Default: ./instance.",
     "DROPSTREAM_LOG_LEVEL": "Logging level (default INFO).",
+    "DROPSTREAM_LOG_FORMAT": "'json' for one JSON object per log line (with tenant and job ids); "
+    "default 'text'.",
+    "METRICS_TOKEN": "When set, /metrics requires 'Authorization: Bearer <token>'.",
     "DROPSTREAM_ALLOW_LOOPBACK": "'1' lets connectors call http://127.0.0.1 (local sandboxes: the "
     "demo, tests). Never set it in production.",
+    "SMTP_URL": "Mail server for invitations and alert digests, e.g. smtp://user:password@host:587 "
+    "(STARTTLS) or smtps://…:465. Unset: the console shows invitation links instead.",
+    "MAIL_FROM": "Sender address of DropStream's e-mails. Default: dropstream@localhost.",
 }
 
 LOCAL_KEYS_FILE = "local-keys.json"
@@ -77,7 +83,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PLUGINS_ALLOW": _csv(env.get("DROPSTREAM_PLUGINS")) or None,
         "PLUGINS_DISABLE": _csv(env.get("DROPSTREAM_DISABLE_PLUGINS")),
         "LOG_LEVEL": (env.get("DROPSTREAM_LOG_LEVEL") or "INFO").upper(),
+        "LOG_FORMAT": (env.get("DROPSTREAM_LOG_FORMAT") or "text").strip().lower(),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
         "ALLOW_LOOPBACK": (env.get("DROPSTREAM_ALLOW_LOOPBACK") or "").strip().lower() in ("1", "true", "yes"),
+        "SMTP_URL": env.get("SMTP_URL") or None,
+        "MAIL_FROM": env.get("MAIL_FROM") or "dropstream@localhost",
     }
     url = settings["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgres://") or url.startswith("postgresql://"):

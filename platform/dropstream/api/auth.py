@@ -25,6 +25,7 @@ from marshmallow import Schema, fields
 from dropstream.api.common import Text, guard_json_body
 from dropstream.errors import Forbidden, Unauthorized
 from dropstream.extensions import db
+from dropstream.observability import context as log_context
 from dropstream.tenants import scope as tenant_scope
 from dropstream.tenants.models import Role, User
 from dropstream.tenants.scope import TenantScope, unscoped
@@ -95,6 +96,8 @@ def before_api_request() -> None:
             raise Unauthorized("Sign in, or send an API key as 'Authorization: Bearer <key>'.")
         g.principal = resolved
         tenant_scope.activate(db.session, resolved.scope)
+        log_context.add(provider_id=resolved.scope.provider_id, merchant_id=resolved.scope.merchant_id,
+                        user_id=resolved.user.id)
         if request.method not in SAFE_METHODS and not resolved.role.can_write and not _always_allowed():
             raise Forbidden("Your role can view but not change anything.")
     guard_json_body()  # after authentication: strangers' bodies are not even parsed

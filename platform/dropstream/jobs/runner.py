@@ -10,6 +10,7 @@ unexpected exception) reschedules it with backoff and jitter until its attempts 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
@@ -21,6 +22,8 @@ from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.jobs.outbox import backoff_delay, lease
 from dropstream.jobs.registry import JOBS, resolve
+from dropstream.observability import context as log_context
+from dropstream.observability import metrics
 from dropstream.tenants.scope import TenantScope, activate, unscoped
 
 log = logging.getLogger(__name__)
@@ -33,31 +36,50 @@ def run_outbox_item(outbox_id: int) -> str:
 
     This is the job function queues carry; its only argument is an id, never a secret.
     """
+    started = time.perf_counter()
+    kind = "unknown"
+    outcome = "skipped"
+    with log_context.bound(job_id=outbox_id):
+        try:
+            kind, outcome = _run(outbox_id)
+            return outcome
+        finally:
+            if outcome != "skipped":
+                metrics.JOBS.labels(kind, outcome).inc()
+                metrics.JOB_SECONDS.labels(kind).observe(time.perf_counter() - started)
+
+
+def _run(outbox_id: int) -> tuple[str, str]:
     session = db.session
     try:
         with unscoped(session):
             item = lease(session, outbox_id)
         if item is None:
-            return "skipped"
-        spec = JOBS.get(item.kind)
+            return "unknown", "skipped"
+        kind = item.kind
+        spec = JOBS.get(kind)
         if spec is None:
-            _finish(session, item, OutboxState.DEAD, f"no handler for work of kind {item.kind!r}")
-            return "dead"
+            _finish(session, item, OutboxState.DEAD, f"no handler for work of kind {kind!r}")
+            return kind, "dead"
         activate(session, TenantScope.for_merchant(item.provider_id, item.merchant_id,
-                                                   actor=f"job:{item.kind}:{item.id}"))
-        try:
-            resolve(spec.run)(item)
-            _finish(session, item, OutboxState.DONE)
-            return "done"
-        except AuthError as error:
-            session.rollback()
-            _auth_failed(session, outbox_id, error)
-            return "paused"
-        except Exception as error:  # noqa: BLE001 - every failure is recorded, none is lost
-            session.rollback()
-            if not isinstance(error, TransientError):
-                log.exception("outbox item %s (%s) failed unexpectedly", outbox_id, item.kind)
-            return _retry_or_give_up(session, outbox_id, error)
+                                                   actor=f"job:{kind}:{item.id}"))
+        with log_context.bound(job_kind=kind, provider_id=item.provider_id,
+                               merchant_id=item.merchant_id, store_id=item.store_id):
+            try:
+                resolve(spec.run)(item)
+                _finish(session, item, OutboxState.DONE)
+                return kind, "done"
+            except AuthError as error:
+                session.rollback()
+                _auth_failed(session, outbox_id, error)
+                return kind, "paused"
+            except Exception as error:  # noqa: BLE001 - every failure is recorded, none is lost
+                session.rollback()
+                if not isinstance(error, TransientError):
+                    log.exception("outbox item %s (%s) failed unexpectedly", outbox_id, kind)
+                else:
+                    log.info("outbox item %s (%s) will be retried: %s", outbox_id, kind, _describe(error))
+                return kind, _retry_or_give_up(session, outbox_id, error)
     finally:
         # The session itself is closed by the caller's app-context teardown (worker, thread).
         activate(session, None)

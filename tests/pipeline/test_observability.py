@@ -1,0 +1,47 @@
+"""Metrics and structured logs make runs observable: jobs counted and timed, database gauges at
+scrape time, every log line of a job carrying its tenant and job ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from dropstream.extensions import db
+from dropstream.observability.logs import ContextFilter, JsonFormatter
+from dropstream.testing.jobs import run_until_idle
+from tests.pipeline.conftest import Loop
+
+
+def test_metrics_count_jobs_and_read_order_states(client, loop: Loop) -> None:  # type: ignore[no-untyped-def]
+    loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    loop.shop.create_order([{"sku": "", "quantity": 1}])  # held: no SKU
+    run_until_idle()
+    db.session.commit()  # end this test's read transaction (on SQLite it would block the request)
+    body = client.get("/metrics").get_data(as_text=True)
+    assert 'dropstream_orders{status="at_warehouse"} 1.0' in body
+    assert 'dropstream_orders{status="on_hold"} 1.0' in body
+    assert 'dropstream_jobs_total{kind="order.forward",outcome="done"}' in body
+    assert "dropstream_job_seconds_bucket" in body
+    assert 'dropstream_outbox_items{state="done"}' in body
+    assert "store-token" not in body and "wms-token" not in body
+
+
+def test_metrics_can_require_a_token(app, client) -> None:  # type: ignore[no-untyped-def]
+    app.config["METRICS_TOKEN"] = "scrape-secret"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
+
+
+def test_job_log_lines_carry_tenant_and_job_ids(loop: Loop, caplog: pytest.LogCaptureFixture) -> None:
+    handler_filter = ContextFilter()
+    caplog.handler.addFilter(handler_filter)
+    caplog.set_level(logging.INFO, logger="dropstream")
+    loop.wms.faults.fail("transient", on="forward_order")
+    loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    [record] = [r for r in caplog.records if "will be retried" in r.getMessage()]
+    assert record.merchant_id == loop.tenant.merchant.id and record.job_kind == "order.forward"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["merchant_id"] == loop.tenant.merchant.id and line["job_id"] and line["level"] == "info"
