@@ -1,0 +1,262 @@
+"""The generic WMS connector against its sandbox, over real HTTP: the connector contract suite,
+then what the contract leaves to each connector (auth modes, look-before-create, typed errors,
+paging, refusals naming the field)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from wms_support import ACCOUNT, TOKEN, app, connector, wms  # noqa: F401
+
+from dropstream.connectors.base import AuthError, RejectedError, TransientError
+from dropstream.connectors.types import Address, CancelOutcome, WarehouseLine, WarehouseOrder
+from dropstream.testing.contract import WarehouseContract
+from dropstream_wms_generic.connector import GenericWmsConnector
+from dropstream_wms_generic.sandbox import WmsSandbox
+from tests.conftest import _schema, app_config, database_url  # noqa: F401
+
+
+class Harness:
+    def __init__(self, sandbox: WmsSandbox) -> None:
+        self.sandbox = sandbox
+
+    def connector(self) -> GenericWmsConnector:
+        return connector(self.sandbox)
+
+    def connector_with_bad_credentials(self) -> GenericWmsConnector:
+        return connector(self.sandbox, {"token": "not-the-token"})
+
+    def ship(self, reference: str) -> None:
+        self.sandbox.ship(reference)
+
+    def set_stock(self, sku: str, quantity: int) -> None:
+        self.sandbox.set_stock(ACCOUNT, {sku: quantity})
+
+    def orders_with_reference(self, reference: str) -> int:
+        return len(self.sandbox.orders(reference=reference))
+
+    def inject_transient_failure(self) -> None:
+        self.sandbox.inject("error", status=503)
+
+
+class TestGenericWmsContract(WarehouseContract):
+    @pytest.fixture
+    def harness(self, app: Any, wms: WmsSandbox) -> Harness:  # noqa: F811
+        return Harness(wms)
+
+
+def order(reference: str, *skus: str, ship_code: str = "GRND") -> WarehouseOrder:
+    return WarehouseOrder(
+        reference=reference, order_number=reference, placed_at=datetime.now(UTC),
+        ship_to=Address(name="Ada Lovelace", street1="12 Analytical Row", city="London",
+                        postal_code="N1 9GU", country_code="GB"),
+        ship_code=ship_code,
+        lines=tuple(WarehouseLine(str(n), sku, 2, sku) for n, sku in enumerate(skus or ("WH-1",), 1)),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Auth towards the WMS
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("settings", "credentials"), [
+    ({"auth_mode": "bearer"}, {"token": TOKEN}),
+    ({"auth_mode": "basic"}, {"username": "dropstream", "password": "wms-password"}),
+    ({"auth_mode": "api_key", "api_key_header": "X-Wms-Key"}, {"api_key": "wms-api-key"}),
+])
+def test_each_auth_mode_is_accepted_and_a_wrong_secret_is_an_auth_error(
+        app: Any, wms: WmsSandbox, settings: dict[str, str], credentials: dict[str, str]) -> None:  # noqa: F811
+    wms.set_credentials(api_key_header="X-Wms-Key")
+    assert connector(wms, credentials, **settings).forward_order(order("AUTH-1")).created
+    wrong = {key: value + "-wrong" for key, value in credentials.items()}
+    with pytest.raises(AuthError) as refused:
+        connector(wms, wrong, **settings).fetch_shipments(None)
+    assert "-wrong" not in refused.value.message
+
+
+# ------------------------------------------------------------------------------------------------
+# Exactly one warehouse order per reference
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_wms_that_does_not_deduplicate_is_asked_before_every_create(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms.configure(dedupe=False)
+    wms_connector = connector(wms, dedupes_references=False)
+
+    first = wms_connector.forward_order(order("NODEDUPE-1"))
+    again = wms_connector.forward_order(order("NODEDUPE-1"))
+
+    assert (first.created, again.created) == (True, False)
+    assert again.warehouse_order_id == first.warehouse_order_id
+    assert len(wms.orders(reference="NODEDUPE-1")) == 1
+    assert [r["operation"] for r in wms.requests()] == ["find_orders", "create_order", "find_orders"]
+
+
+def test_a_lost_reply_is_looked_up_instead_of_failing(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms.configure(dedupe=False)
+    wms.inject("lose_reply", on="create_order")
+
+    ack = connector(wms, dedupes_references=False).forward_order(order("LOST-1"))
+
+    assert ack.created is False and ack.warehouse_order_id == wms.orders(reference="LOST-1")[0]["id"]
+    assert len(wms.orders(reference="LOST-1")) == 1
+
+
+def test_when_the_lookup_fails_too_the_retry_finds_the_order(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms.inject("lose_reply", on="create_order")
+    wms.inject("error", on="find_orders", status=502)
+    wms_connector = connector(wms)
+
+    with pytest.raises(TransientError):
+        wms_connector.forward_order(order("LOST-2"))
+    retried = wms_connector.forward_order(order("LOST-2"))
+
+    assert retried.created is False
+    assert len(wms.orders(reference="LOST-2")) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Typed errors
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_refusal_carries_the_wms_code_and_field(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms.configure(strict_skus=True)
+    wms.set_stock(ACCOUNT, {"KNOWN": 5})
+    with pytest.raises(RejectedError) as unknown:
+        connector(wms).forward_order(order("REJ-1", "KNOWN", "NOPE"))
+    assert (unknown.value.code, unknown.value.field) == ("unknown_sku", "lines[1].sku")
+    assert "NOPE" in unknown.value.message
+
+    with pytest.raises(RejectedError) as method:
+        connector(wms).forward_order(order("REJ-2", "KNOWN", ship_code="TELEPORT"))
+    assert (method.value.code, method.value.field) == ("unknown_ship_method", "ship_method")
+    assert wms.orders() == []
+
+
+def test_an_order_the_protocol_cannot_carry_is_refused_before_any_call(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    bad = order("BAD-1")
+    bad = WarehouseOrder(**{**bad.__dict__, "ship_to": Address(name="", street1="x", city="y",
+                                                                country_code="GB")})
+    with pytest.raises(RejectedError) as refused:
+        connector(wms).forward_order(bad)
+    assert refused.value.field == "ship_to.name"
+    assert wms.requests() == []
+
+
+def test_no_account_is_a_refusal_naming_the_store_setting(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    with pytest.raises(RejectedError) as refused:
+        connector(wms, default_account="").forward_order(order("NOACC-1"))
+    assert refused.value.field == "warehouse_account.customer_code"
+
+
+@pytest.mark.parametrize(("fault", "expected"), [
+    ({"kind": "error", "status": 503, "retry_after": 42}, "answered 503"),
+    ({"kind": "error", "status": 429, "retry_after": 7}, "answered 429"),
+    ({"kind": "drop"}, "connection failed"),
+    ({"kind": "garbage"}, "not JSON"),
+])
+def test_outages_are_transient_and_honour_retry_after(app: Any, wms: WmsSandbox,  # noqa: F811
+                                                      fault: dict[str, Any], expected: str) -> None:
+    wms.inject(**fault)
+    with pytest.raises(TransientError) as failed:
+        connector(wms).fetch_shipments(None)
+    assert expected in failed.value.message
+    assert failed.value.retry_after == fault.get("retry_after")
+
+
+def test_slowness_past_the_timeout_is_transient(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms.inject("slow", seconds=1.5)
+    with pytest.raises(TransientError) as failed:
+        connector(wms, timeout_seconds=1).ship_methods()
+    assert failed.value.code == "timeout"
+
+
+def test_an_outage_window_refuses_everything_until_it_ends(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms.outage(60)
+    for call in (lambda c: c.ship_methods(), lambda c: c.fetch_inventory(None, full=True)):
+        with pytest.raises(TransientError):
+            call(connector(wms))
+    wms.outage(0)
+    assert connector(wms).ship_methods()
+
+
+def test_a_reply_that_breaks_the_schema_is_transient_and_says_where(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms.set_ship_methods([{"code": "GRND"}])
+    with wms.state.lock:
+        wms.state.ship_methods[0]["code"] = ""  # a WMS bug: an empty code
+    with pytest.raises(TransientError) as failed:
+        connector(wms).ship_methods()
+    assert "items[0].code" in failed.value.message and failed.value.code == "malformed_response"
+
+
+# ------------------------------------------------------------------------------------------------
+# Feeds: shipments and stock, paged; cancellation; the catalogue
+# ------------------------------------------------------------------------------------------------
+
+
+def test_shipments_are_read_page_by_page_and_only_for_the_account(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms.add_account("OTHER")
+    for n in range(5):
+        connector(wms).forward_order(order(f"PAGE-{n}"))
+        wms.ship(f"PAGE-{n}")
+    connector(wms, default_account="OTHER").forward_order(order("NOT-MINE"))
+    wms.ship("NOT-MINE")
+    wms_connector = connector(wms, shipments_page_size=2)
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = wms_connector.fetch_shipments(cursor)
+        seen += [s.order_reference for s in page.shipments]
+        cursor, pages = page.cursor, pages + 1
+        if not page.more:
+            break
+    assert seen == [f"PAGE-{n}" for n in range(5)] and pages == 3
+    assert wms_connector.fetch_shipments(cursor).shipments == ()
+
+
+def test_stock_full_snapshot_pages_then_changes_since_the_snapshot(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms.set_stock(ACCOUNT, {f"SKU-{n}": n for n in range(5)})
+    wms_connector = connector(wms, stock_page_size=2)
+
+    levels, cursor = {}, None
+    snapshot = wms_connector.fetch_inventory(None, full=True)
+    while True:
+        levels.update({level.sku: level.quantity for level in snapshot.levels})
+        cursor = snapshot.cursor
+        if not snapshot.more:
+            break
+        snapshot = wms_connector.fetch_inventory(cursor, full=True)
+    assert levels == {f"SKU-{n}": n for n in range(5)} and snapshot.complete
+
+    wms.set_stock(ACCOUNT, {"SKU-3": 30})
+    changes = wms_connector.fetch_inventory(cursor)
+    assert [(l.sku, l.quantity) for l in changes.levels] == [("SKU-3", 30)] and not changes.complete
+    assert wms_connector.fetch_inventory(changes.cursor).levels == ()
+
+
+def test_cancel_finds_the_order_by_reference_and_reports_each_outcome(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    wms_connector = connector(wms)
+    assert wms_connector.cancel_order("NEVER-SENT", None) is CancelOutcome.NOT_FOUND
+    wms_connector.forward_order(order("CANCEL-1"))
+    assert wms_connector.cancel_order("CANCEL-1", None) is CancelOutcome.CANCELLED
+    assert wms.orders(reference="CANCEL-1")[0]["status"] == "cancelled"
+    assert wms_connector.cancel_order("CANCEL-1", "WO-999999") is CancelOutcome.NOT_FOUND
+
+
+def test_ship_methods_come_from_the_wms_or_from_the_saved_catalogue(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    codes = [m.code for m in connector(wms).ship_methods()]
+    assert "GRND" in codes and "DHL_EXPRESS" in codes
+    saved = connector(wms, ship_methods_endpoint=False,
+                      ship_methods=[{"code": "PALLET", "name": "Pallet freight", "carrier": "XPO"}])
+    assert [(m.code, m.carrier) for m in saved.ship_methods()] == [("PALLET", "XPO")]
+    assert [r["operation"] for r in wms.requests()] == ["ship_methods"]
+
+
+def test_setup_checks_name_the_unknown_account(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    checks = {c.key: c for c in connector(wms, default_account="GHOST").setup_checks()}
+    assert checks["credentials"].passed
+    assert not checks["account"].passed and "customer_code" in checks["account"].fix
