@@ -89,6 +89,9 @@ def create_app(
     metrics.observe_requests(app)
     app.before_request(_begin_log_context)
     init_api(app)
+    from dropstream.console import init_console
+
+    init_console(app)
     for blueprints in pm.hook.register_blueprints():
         for blueprint in blueprints or []:
             app.register_blueprint(blueprint)

@@ -2,6 +2,7 @@
 
 from dropstream.alerts import models as _alerts  # noqa: F401
 from dropstream.catalog import models as _catalog  # noqa: F401
+from dropstream.console import models as _console  # noqa: F401
 from dropstream.fulfillment import models as _fulfillment  # noqa: F401
 from dropstream.inventory import models as _inventory  # noqa: F401
 from dropstream.jobs import models as _jobs  # noqa: F401

@@ -25,12 +25,14 @@ def raise_alert(
                       code=code, message=message, store_id=store_id, order_id=order_id,
                       severity=severity, occurrences=1, first_seen_at=now, last_seen_at=now)
         session.add(alert)
+        _alert_opened(session, provider_id, merchant_id)
         return alert
     if alert.resolved_at is not None:
         alert.resolved_at = None
         alert.first_seen_at = now
         alert.occurrences = 0
         alert.notified_at = None
+        _alert_opened(session, provider_id, merchant_id)
     alert.occurrences += 1
     alert.last_seen_at = now
     alert.message = message
@@ -48,3 +50,10 @@ def resolve_alerts(session: Session, *, merchant_id: int, group_key: str | None 
         .values(resolved_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def _alert_opened(session: Session, provider_id: int, merchant_id: int) -> None:
+    # People who asked for alert e-mails get one digest per batch (the console owns them).
+    from dropstream.console.digest import schedule_digest
+
+    schedule_digest(session, provider_id, merchant_id)

@@ -27,6 +27,7 @@ from dropstream.connectors.types import (
     InventoryUpdate,
     OrderData,
     OrderPage,
+    OrderStatusChoice,
     SetupCheck,
     ShipmentPage,
     ShipMethod,
@@ -163,6 +164,21 @@ class Connector:
 
 class StorefrontConnector(Connector):
     role = ConnectorRole.STOREFRONT
+    #: The settings field holding the store status DropStream imports orders at, when the store
+    #: chooses it (the console's set-up wizard offers :meth:`order_statuses` for it).
+    monitored_status_setting: ClassVar[str | None] = None
+    #: The Flask endpoint (in the connector's blueprint) that starts its app-install (OAuth)
+    #: flow, when it offers one: the console's set-up wizard shows "Install app" linking there.
+    install_endpoint: ClassVar[str | None] = None
+
+    def order_statuses(self) -> list[OrderStatusChoice]:
+        """Optional: the store's own order statuses, read from the store (custom labels
+        included), for choosing the monitored status. Leave unimplemented if the store has no
+        such list; the wizard then asks for the code as text.
+
+        :raises AuthError: credentials need a person. :raises TransientError: retry later.
+        """
+        raise NotImplementedError
 
     def fetch_orders(self, cursor: str | None) -> OrderPage:
         """Orders at the store's monitored status changed since ``cursor`` (None: the

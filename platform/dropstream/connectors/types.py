@@ -237,6 +237,15 @@ class InventoryResult:
 
 
 @dataclass(frozen=True)
+class OrderStatusChoice:
+    """One of the store's own order statuses: ``code`` as the connector's settings store it
+    (BigCommerce: the status id), ``name`` as the store shows it (a custom label if renamed)."""
+
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
 class SetupCheck:
     """One set-up check: did it pass, what was found, and how to fix it in words."""
 
@@ -274,5 +283,6 @@ __all__ = [
     "InventoryUpdate",
     "InventoryOutcome",
     "InventoryResult",
+    "OrderStatusChoice",
     "SetupCheck",
 ]

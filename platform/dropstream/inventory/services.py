@@ -45,7 +45,7 @@ def sync_inventory(session: Session, store: Store, channel: StoreChannel, full: 
         cursor = snapshot.cursor
         if not snapshot.more:
             break
-    counts = push_inventory(session, store, full=full)
+    counts = push_inventory(session, store, full=full, channel=channel)
     channel.cursor = cursor
     if full:
         channel.last_full_run_at = now
@@ -108,7 +108,10 @@ def available_quantities(session: Session, store: Store) -> dict[str, int]:
     return {sku: max(0, quantity - buffer) for sku, quantity in result.items()}
 
 
-def push_inventory(session: Session, store: Store, full: bool = False) -> dict[str, int]:
+def push_inventory(session: Session, store: Store, full: bool = False,
+                   channel: StoreChannel | None = None) -> dict[str, int]:
+    """Push what changed (everything when ``full``); ``channel``, when given, records the
+    progress (items pushed of items to push) with each committed batch."""
     available = available_quantities(session, store)
     items = {item.store_sku: item for item in session.scalars(
         select(InventoryItem).where(InventoryItem.store_id == store.id))}
@@ -133,6 +136,8 @@ def push_inventory(session: Session, store: Store, full: bool = False) -> dict[s
     connector = store_connector(store)
     now = utcnow()
     all_results = []
+    if channel is not None:
+        channel.progress_total = (channel.progress_total or 0) + len(to_push)
     for start in range(0, len(to_push), PUSH_BATCH):
         batch = to_push[start:start + PUSH_BATCH]
         results = {r.sku: r for r in connector.push_inventory(batch)}
@@ -150,6 +155,8 @@ def push_inventory(session: Session, store: Store, full: bool = False) -> dict[s
                 item.reason, item.message = result.reason or result.outcome.value, result.message
             counts[item.state.value] += 1
         all_results.extend(results.values())
+        if channel is not None:
+            channel.progress_done += len(batch)
         session.commit()
     _report_skipped(session, store)
     announce(session, "inventory_pushed", store_id=store.id, merchant_id=store.merchant_id, results=all_results)

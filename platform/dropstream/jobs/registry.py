@@ -35,6 +35,7 @@ JOBS: dict[str, JobSpec] = {
     "channel.run": JobSpec("dropstream.stores.channels:run_channel_job",
                            on_retry="dropstream.stores.channels:channel_failed",
                            on_give_up="dropstream.stores.channels:channel_gave_up", max_attempts=5),
+    "alerts.digest": JobSpec("dropstream.console.digest:send_digest_job", max_attempts=5),
     "shipment.post": JobSpec("dropstream.fulfillment.services:post_shipment_job",
                              on_retry="dropstream.fulfillment.services:post_shipment_retrying",
                              on_give_up="dropstream.fulfillment.services:post_shipment_gave_up"),

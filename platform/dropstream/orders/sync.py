@@ -48,6 +48,7 @@ def sync_orders(session: Session, store: Store, channel: StoreChannel) -> SyncOu
             keep_unreadable_order(session, store, unreadable.external_id, unreadable.number,
                                   unreadable.raw, unreadable.error)
         channel.cursor = page.cursor
+        channel.progress_done += len(page.orders) + len(page.unreadable)
         session.commit()
         if not page.more:
             return outcome

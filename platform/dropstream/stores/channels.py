@@ -136,6 +136,11 @@ def run_channel(session: Session, channel: StoreChannel, full: bool = False) -> 
         channel.last_error = "not supported by this store and warehouse"
         return False
     channel.last_run_at = utcnow()
+    if channel.progress_started_at is None or channel.progress_finished_at is not None:
+        # A new run (not the continuation of a backlog): its progress starts from zero. The
+        # services count what they did as they commit it, so the console can follow along.
+        channel.progress_started_at, channel.progress_finished_at = channel.last_run_at, None
+        channel.progress_done, channel.progress_total = 0, None
     more = False
     if channel.channel is Channel.ORDERS:
         more = sync_orders(session, store, channel).more
@@ -146,6 +151,8 @@ def run_channel(session: Session, channel: StoreChannel, full: bool = False) -> 
     channel.last_success_at = utcnow()
     channel.last_error = None
     channel.failures = 0
+    if not more:
+        channel.progress_finished_at = utcnow()
     return more
 
 
@@ -173,3 +180,6 @@ def channel_failed(item: OutboxItem, error: Exception, next_attempt: datetime | 
 
 def channel_gave_up(item: OutboxItem, error: Exception) -> None:
     channel_failed(item, error)
+    channel = db.session.get(StoreChannel, item.subject_id)
+    if channel is not None and channel.progress_finished_at is None:
+        channel.progress_finished_at = utcnow()  # the run is over, unfinished (last_error says why)

@@ -110,5 +110,12 @@ class StoreChannel(MerchantOwned, db.Model):
     last_full_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Consecutive failed runs; the next run is pushed back exponentially.
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: Progress of the current (or last) run, for the console's progress bar. A backfill or a
+    #: full sync spans several runs (each continues the last); ``progress_finished_at`` is set
+    #: when no backlog remains. ``progress_total`` is None when the size is not known upfront.
+    progress_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    progress_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
 
     store: Mapped[Store] = relationship(back_populates="channels")

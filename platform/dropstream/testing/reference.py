@@ -43,6 +43,7 @@ from dropstream.connectors.types import (
     OrderData,
     OrderLine,
     OrderPage,
+    OrderStatusChoice,
     SetupCheck,
     ShipmentData,
     ShipmentLineData,
@@ -150,6 +151,15 @@ class StoreSandbox:
             order["updated_at"] = max(now(), order["updated_at"] + timedelta(microseconds=1))
 
 
+#: The reference store's order statuses (code, name), as a store lists its own.
+STORE_STATUSES = (
+    ("pending", "Pending"), ("awaiting_payment", "Awaiting Payment"),
+    ("awaiting_fulfillment", "Awaiting Fulfillment"), ("awaiting_shipment", "Awaiting Shipment"),
+    ("manual_verification", "Manual Verification Required"), ("partially_shipped", "Partially Shipped"),
+    ("shipped", "Shipped"), ("cancelled", "Cancelled"),
+)
+
+
 def default_address() -> dict[str, Any]:
     return {"name": "Ada Lovelace", "street1": "12 Analytical Row", "city": "London",
             "postal_code": "N1 9GU", "country_code": "GB", "phone": "+44 20 0000 0000"}
@@ -175,6 +185,7 @@ class ReferenceStore(StorefrontConnector):
                               Capability.POST_FULFILLMENT, Capability.PUSH_INVENTORY})
     settings_schema = ReferenceStoreSettings
     credentials_schema = ReferenceCredentials
+    monitored_status_setting = "monitored_status"
 
     @property
     def sandbox(self) -> StoreSandbox:
@@ -205,6 +216,10 @@ class ReferenceStore(StorefrontConnector):
                        "Turn on inventory tracking for them so pushed stock takes effect.",
                        tuple(untracked), required=False),
         ]
+
+    def order_statuses(self) -> list[OrderStatusChoice]:
+        self._call("order_statuses")
+        return [OrderStatusChoice(code, name) for code, name in STORE_STATUSES]
 
     def fetch_orders(self, cursor: str | None) -> OrderPage:
         sandbox = self._call("fetch_orders")
