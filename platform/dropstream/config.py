@@ -47,6 +47,12 @@ ENVIRONMENT = {
     "SMTP_URL": "Mail server for invitations and alert digests, e.g. smtp://user:password@host:587 "
     "(STARTTLS) or smtps://…:465. Unset: the console shows invitation links instead.",
     "MAIL_FROM": "Sender address of DropStream's e-mails. Default: dropstream@localhost.",
+    "BIGCOMMERCE_APP_CLIENT_ID": "Client id of your DropStream app in BigCommerce's Developer "
+    "Portal, for merchants who install the app. Unset: stores connect with API accounts only.",
+    "BIGCOMMERCE_APP_CLIENT_SECRET": "That app's client secret (exchanges install codes, verifies "
+    "signed callbacks).",
+    "BIGCOMMERCE_LOGIN_URL": "BigCommerce's login and token service. Default: "
+    "https://login.bigcommerce.com.",
 }
 
 LOCAL_KEYS_FILE = "local-keys.json"
@@ -88,6 +94,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ALLOW_LOOPBACK": (env.get("DROPSTREAM_ALLOW_LOOPBACK") or "").strip().lower() in ("1", "true", "yes"),
         "SMTP_URL": env.get("SMTP_URL") or None,
         "MAIL_FROM": env.get("MAIL_FROM") or "dropstream@localhost",
+        "BIGCOMMERCE_APP_CLIENT_ID": env.get("BIGCOMMERCE_APP_CLIENT_ID") or None,
+        "BIGCOMMERCE_APP_CLIENT_SECRET": env.get("BIGCOMMERCE_APP_CLIENT_SECRET") or None,
+        "BIGCOMMERCE_LOGIN_URL": (env.get("BIGCOMMERCE_LOGIN_URL")
+                                  or "https://login.bigcommerce.com").rstrip("/"),
     }
     url = settings["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgres://") or url.startswith("postgresql://"):
