@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tests.conftest import _schema, app_config, database_url  # noqa: F401
 from wms_support import ACCOUNT, TOKEN, app, connector, wms  # noqa: F401
 
 from dropstream.connectors.base import AuthError, RejectedError, TransientError
@@ -15,7 +16,6 @@ from dropstream.connectors.types import Address, CancelOutcome, WarehouseLine, W
 from dropstream.testing.contract import WarehouseContract
 from dropstream_wms_generic.connector import GenericWmsConnector
 from dropstream_wms_generic.sandbox import WmsSandbox
-from tests.conftest import _schema, app_config, database_url  # noqa: F401
 
 
 class Harness:

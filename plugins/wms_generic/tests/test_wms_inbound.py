@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import _schema, app_config, client, database_url  # noqa: F401
+from tests.factories import WarehouseFactory
 from wms_support import ACCOUNT, INBOUND_KEY, SIGNING_SECRET, Wired, app, wire, wms  # noqa: F401
 
 from dropstream.alerts.models import Alert
@@ -22,8 +24,6 @@ from dropstream.stores.models import Warehouse
 from dropstream_wms_generic import signing
 from dropstream_wms_generic.inbound import MAX_BODY_BYTES
 from dropstream_wms_generic.sandbox import WmsSandbox
-from tests.conftest import _schema, app_config, client, database_url  # noqa: F401
-from tests.factories import WarehouseFactory
 
 SIDE_EFFECTS = (InboxEvent, Shipment, StockLevel, OutboxItem, Alert)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from tests.conftest import _schema, app_config, database_url  # noqa: F401
 from wms_support import ACCOUNT, INBOUND_KEY, SIGNING_SECRET, app, inbound_url, served, wire, wms  # noqa: F401
 
 from dropstream.extensions import db
@@ -17,7 +18,6 @@ from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
 from dropstream.testing.jobs import make_due, run_until_idle
 from dropstream_wms_generic.sandbox import WmsSandbox
-from tests.conftest import _schema, app_config, database_url  # noqa: F401
 
 
 def _order(external_id: str) -> Order:

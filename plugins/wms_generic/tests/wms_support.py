@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from tests.conftest import _empty_everything
+from tests.factories import (
+    MerchantFactory,
+    ProviderFactory,
+    ShippingRuleFactory,
+    StoreFactory,
+    WarehouseFactory,
+)
 from werkzeug.serving import make_server
 
 from dropstream.app import create_app
@@ -26,14 +34,6 @@ from dropstream.testing.reference import StoreSandbox, store_sandbox
 from dropstream_wms_generic import plugin as wms_plugin
 from dropstream_wms_generic.connector import GenericWmsConnector
 from dropstream_wms_generic.sandbox import WmsSandbox
-from tests.conftest import _empty_everything
-from tests.factories import (
-    MerchantFactory,
-    ProviderFactory,
-    ShippingRuleFactory,
-    StoreFactory,
-    WarehouseFactory,
-)
 
 ACCOUNT = "ACME"
 TOKEN = "wms-token"
