@@ -4,6 +4,8 @@ are set."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from flask.views import MethodView
@@ -12,9 +14,11 @@ from marshmallow import Schema, fields
 
 from dropstream.api.auth import current_scope, require_provider
 from dropstream.api.common import Text
+from dropstream.api.listings import CSV_BODY_DOC
+from dropstream.api.listings import _csv_text as csv_upload_text
 from dropstream.api.pagination import PageArgs, page_schema, paginate
 from dropstream.connectors.base import Capability, ConnectorRole
-from dropstream.errors import Conflict
+from dropstream.errors import Conflict, ValidationFailed
 from dropstream.extensions import db
 from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
@@ -131,3 +135,43 @@ class WarehouseShipMethods(MethodView):
         if cls is None or Capability.SHIP_METHODS not in cls.capabilities:
             raise Conflict("This warehouse's connector cannot list ship methods.", code="not_supported")
         return {"items": warehouse_connector(warehouse).ship_methods()}
+
+    @blp.doc(**CSV_BODY_DOC)
+    @blp.response(200, ShipMethodListSchema)
+    def put(self, warehouse_id: int) -> dict[str, Any]:
+        """Upload the ship-method catalogue as CSV (provider staff)
+
+        For a WMS that cannot list its ship methods. Columns: ``code`` (required), ``name``,
+        ``carrier``. The catalogue is saved as the warehouse's ``ship_methods`` setting with
+        ``ship_methods_endpoint`` false, so only a connector whose settings schema has those
+        settings takes it; another answers 422 naming ``settings.ship_methods``. Bad cells are
+        named ``rows.<row>.<column>`` (the header is row 1) and nothing is saved.
+        """
+        require_provider()
+        scope = current_scope()
+        warehouse = scope.get(db.session, Warehouse, warehouse_id)
+        methods = _ship_methods_csv(csv_upload_text())
+        services.update_warehouse(db.session, scope, warehouse, {
+            "settings": {"ship_methods": methods, "ship_methods_endpoint": False}})
+        db.session.commit()
+        return {"items": warehouse_connector(warehouse).ship_methods()}
+
+
+def _ship_methods_csv(text: str) -> list[dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    if "code" not in (reader.fieldnames or []):
+        raise ValidationFailed("The CSV needs a header row with a 'code' column (and optionally "
+                               "'name' and 'carrier').", fields={"rows.1.code": ["Missing column."]})
+    methods: list[dict[str, str]] = []
+    errors: dict[str, list[str]] = {}
+    for number, row in enumerate(reader, start=2):
+        code = (row.get("code") or "").strip()
+        if not code:
+            errors[f"rows.{number}.code"] = ["A ship method needs a code."]
+            continue
+        methods.append({"code": code, "name": (row.get("name") or "").strip(),
+                        "carrier": (row.get("carrier") or "").strip()})
+    if errors:
+        raise ValidationFailed("Some rows of the catalogue are invalid; nothing was saved.",
+                               fields=errors)
+    return methods

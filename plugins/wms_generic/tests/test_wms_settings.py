@@ -133,3 +133,39 @@ def test_the_rules_editor_reports_a_wms_failure(app: Any, client: Any, wms: WmsS
     response = client.get(f"/api/v1/warehouses/{created.get_json()['id']}/ship-methods",
                           headers=tenant.headers())
     assert response.status_code == 502 and TOKEN not in response.get_data(as_text=True)
+
+
+def test_a_csv_catalogue_stands_in_for_a_wms_without_the_endpoint(
+        app: Any, client: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    tenant = make_tenant("csv")
+    warehouse_id = _create(client, tenant, {"base_url": wms.url}).get_json()["id"]
+    csv = "code,name,carrier\nPALLET,Pallet freight,XPO\nLTL, Less than truckload ,Estes\n"
+
+    uploaded = client.put(f"/api/v1/warehouses/{warehouse_id}/ship-methods", data=csv,
+                          content_type="text/csv", headers=tenant.headers())
+    listed = client.get(f"/api/v1/warehouses/{warehouse_id}/ship-methods", headers=tenant.headers())
+
+    assert uploaded.status_code == 200, uploaded.get_data(as_text=True)
+    expected = [{"code": "PALLET", "name": "Pallet freight", "carrier": "XPO"},
+                {"code": "LTL", "name": "Less than truckload", "carrier": "Estes"}]
+    assert uploaded.get_json()["items"] == expected and listed.get_json()["items"] == expected
+    assert wms.requests() == []  # the WMS is not asked any more
+
+
+def test_a_bad_catalogue_row_is_named_and_nothing_saved(app: Any, client: Any) -> None:  # noqa: F811
+    tenant = make_tenant("badcsv")
+    warehouse_id = _create(client, tenant, {"base_url": "https://wms.example.com"}).get_json()["id"]
+
+    response = client.put(f"/api/v1/warehouses/{warehouse_id}/ship-methods", headers=tenant.headers(),
+                          data="code,name\nGRND,Ground\n,Nameless\n", content_type="text/csv")
+
+    assert response.status_code == 422 and list(response.get_json()["error"]["fields"]) == ["rows.3.code"]
+    db.session.expire_all()
+    assert db.session.get(Warehouse, warehouse_id).settings["ship_methods"] == []
+
+
+def test_a_connector_without_a_saved_catalogue_refuses_the_csv(app: Any, client: Any) -> None:  # noqa: F811
+    tenant = make_tenant("nocsv")  # its warehouse is on the reference connector
+    response = client.put(f"/api/v1/warehouses/{tenant.warehouse.id}/ship-methods",
+                          headers=tenant.headers(), data="code\nGRND\n", content_type="text/csv")
+    assert response.status_code == 422 and "settings.ship_methods" in response.get_json()["error"]["fields"]
