@@ -103,8 +103,6 @@ def _store_payload(form: Form, creating: bool) -> dict[str, Any]:
         data["credentials"] = credentials
     name = form.value("name").strip()
     if creating or "name" in form.values:
-        if not name:
-            raise ValidationFailed("Name the store.", fields={"name": ["Required."]})
         data["name"] = name[:200]
     if "external_id" in form.values:
         data["external_id"] = form.value("external_id").strip()[:200]
@@ -116,12 +114,30 @@ def _store_payload(form: Form, creating: bool) -> dict[str, Any]:
     return data
 
 
+def _check_all(data: dict[str, Any], connector_id: str) -> None:
+    """Report every bad field at once (the services stop at the first failing group)."""
+    fields: dict[str, list[str]] = {}
+    if "name" in data and not data["name"]:
+        fields["name"] = ["Required."]
+    cls = _connector(connector_id)
+    if cls is not None:
+        for key, schema in (("settings", cls.settings_schema), ("credentials", cls.credentials_schema)):
+            if key in data:
+                try:
+                    services.validate_with(schema, data[key], key)
+                except ValidationFailed as error:
+                    fields.update(error.fields)
+    if fields:
+        raise ValidationFailed("The store could not be saved: some fields are invalid.", fields=fields)
+
+
 @bp.post("/stores/new")
 def create_store() -> Any:
     form = Form.posted()
     try:
         data = _store_payload(form, creating=True)
         data["connector_id"] = form.value("connector_id")
+        _check_all(data, data["connector_id"])
         if current_user().role.is_provider:
             merchant = form.value("merchant_id")
             data["merchant_id"] = int(merchant) if merchant.isdigit() else None
@@ -309,6 +325,8 @@ def save_credentials(store_id: int) -> Any:
     form = Form.posted()
     try:
         data = _store_payload(form, creating=False)
+        if "name" in data and not data["name"]:
+            raise ValidationFailed("Name the store.", fields={"name": ["Required."]})
         if not current_user().role.is_provider:
             data.pop("warehouse_id", None)
         if data.get("settings") is not None and not data["settings"]:
