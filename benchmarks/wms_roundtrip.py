@@ -34,8 +34,11 @@ class BenchConnector(GenericWmsConnector):
 
     def client(self) -> WmsClient:
         settings = self.settings
-        return WmsClient(settings["base_url"], Auth("bearer", token=self.context.credentials["token"]),
-                         OutboundPolicy(allow_loopback=True))
+        return WmsClient(
+            settings["base_url"],
+            Auth("bearer", token=self.context.credentials["token"]),
+            OutboundPolicy(allow_loopback=True),
+        )
 
 
 def timed(samples: list[float], call: Callable[[], Any]) -> Any:
@@ -47,9 +50,12 @@ def timed(samples: list[float], call: Callable[[], Any]) -> Any:
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"n": len(ordered), "p50_ms": round(statistics.median(ordered) * 1000, 2),
-            "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 2),
-            "max_ms": round(ordered[-1] * 1000, 2)}
+    return {
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
 
 
 def main() -> int:
@@ -59,21 +65,47 @@ def main() -> int:
     parser.add_argument("--no-dedupe", action="store_true", help="a WMS that does not de-duplicate")
     args = parser.parse_args()
 
-    timings: dict[str, list[float]] = {"create": [], "repeat": [], "shipments_page": [], "stock_page": []}
+    timings: dict[str, list[float]] = {
+        "create": [],
+        "repeat": [],
+        "shipments_page": [],
+        "stock_page": [],
+    }
     with WmsSandbox(auto=False, ship_delay=0, partial_ratio=0.25, dedupe=not args.no_dedupe) as wms:
         wms.set_stock("BENCH", {f"SKU-{n}": 1_000_000 for n in range(args.lines * 10)})
-        connector = BenchConnector(ConnectorContext("wms_generic", 1, {
-            "base_url": wms.url, "default_account": "BENCH", "dedupes_references": not args.no_dedupe,
-            "shipments_page_size": 100, "stock_page_size": 500}, {"token": "wms-token"}))
+        connector = BenchConnector(
+            ConnectorContext(
+                "wms_generic",
+                1,
+                {
+                    "base_url": wms.url,
+                    "default_account": "BENCH",
+                    "dedupes_references": not args.no_dedupe,
+                    "shipments_page_size": 100,
+                    "stock_page_size": 500,
+                },
+                {"token": "wms-token"},
+            )
+        )
         started = time.perf_counter()
         for n in range(args.orders):
             order = WarehouseOrder(
-                reference=f"DS-1-{n}", order_number=str(n), placed_at=datetime.now(UTC),
-                ship_to=Address(name="Ada Lovelace", street1="12 Analytical Row", city="London",
-                                postal_code="N1 9GU", country_code="GB"),
+                reference=f"DS-1-{n}",
+                order_number=str(n),
+                placed_at=datetime.now(UTC),
+                ship_to=Address(
+                    name="Ada Lovelace",
+                    street1="12 Analytical Row",
+                    city="London",
+                    postal_code="N1 9GU",
+                    country_code="GB",
+                ),
                 ship_code="GRND",
-                lines=tuple(WarehouseLine(str(i), f"SKU-{(n + i) % (args.lines * 10)}", 1 + i)
-                            for i in range(args.lines)))
+                lines=tuple(
+                    WarehouseLine(str(i), f"SKU-{(n + i) % (args.lines * 10)}", 1 + i)
+                    for i in range(args.lines)
+                ),
+            )
             timed(timings["create"], lambda order=order: connector.forward_order(order))
             timed(timings["repeat"], lambda order=order: connector.forward_order(order))
         forward_seconds = time.perf_counter() - started
@@ -81,7 +113,9 @@ def main() -> int:
             wms.ship(order["reference"])
         shipments, cursor, started = 0, None, time.perf_counter()
         while True:
-            page = timed(timings["shipments_page"], lambda cursor=cursor: connector.fetch_shipments(cursor))
+            page = timed(
+                timings["shipments_page"], lambda cursor=cursor: connector.fetch_shipments(cursor)
+            )
             shipments += len(page.shipments)
             cursor = page.cursor
             if not page.more:
@@ -89,18 +123,23 @@ def main() -> int:
         read_seconds = time.perf_counter() - started
         cursor, levels = None, 0
         while True:
-            snapshot = timed(timings["stock_page"],
-                             lambda cursor=cursor: connector.fetch_inventory(cursor, full=True))
+            snapshot = timed(
+                timings["stock_page"],
+                lambda cursor=cursor: connector.fetch_inventory(cursor, full=True),
+            )
             levels += len(snapshot.levels)
             cursor = snapshot.cursor
             if not snapshot.more:
                 break
         references = [o["reference"] for o in wms.orders()]
     report = {
-        "orders": args.orders, "lines_per_order": args.lines, "dedupe": not args.no_dedupe,
+        "orders": args.orders,
+        "lines_per_order": args.lines,
+        "dedupe": not args.no_dedupe,
         "forward_orders_per_second": round(args.orders * 2 / forward_seconds, 1),
         "shipments_read_per_second": round(shipments / read_seconds, 1),
-        "shipments": shipments, "stock_levels": levels,
+        "shipments": shipments,
+        "stock_levels": levels,
         "duplicated_orders": len(references) - len(set(references)),
         "missing_orders": args.orders - len(set(references)),
         "latency": {name: percentiles(samples) for name, samples in timings.items() if samples},

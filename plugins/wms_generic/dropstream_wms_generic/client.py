@@ -50,13 +50,17 @@ class Auth:
     def headers(self) -> dict[str, str]:
         if self.mode == "basic":
             if not self.username:
-                raise AuthError("Basic auth needs credentials.username and credentials.password.",
-                                field="credentials.username")
+                raise AuthError(
+                    "Basic auth needs credentials.username and credentials.password.",
+                    field="credentials.username",
+                )
             pair = f"{self.username}:{self.password}".encode()
             return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         if self.mode == "api_key":
             if not self.api_key:
-                raise AuthError("API-key auth needs credentials.api_key.", field="credentials.api_key")
+                raise AuthError(
+                    "API-key auth needs credentials.api_key.", field="credentials.api_key"
+                )
             return {self.api_key_header: self.api_key}
         if not self.token:
             raise AuthError("Bearer auth needs credentials.token.", field="credentials.token")
@@ -74,14 +78,23 @@ class WmsClient:
         self.auth = auth
         self.policy = policy
 
-    def get(self, path: str, document: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
+    def get(
+        self, path: str, document: str, params: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
         return self.request("GET", path, document, params=params)
 
     def post(self, path: str, document: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         return self.request("POST", path, document, body=body)
 
-    def request(self, method: str, path: str, document: str, *, params: dict[str, Any] | None = None,
-                body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        document: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> tuple[int, Any]:
         """Call ``path`` (under ``/v1``) and return ``(status, reply)`` with the reply validated
         as ``document``. :raises ConnectorError: as the module docstring says."""
         url = f"{self.base_url}/{protocol.VERSION}/{path.lstrip('/')}"
@@ -95,15 +108,21 @@ class WmsClient:
             with OutboundSession(self.policy) as session:
                 response = session.request(method, url, params=params, data=data, headers=headers)
         except UnsafeURL as error:
-            raise RejectedError(f"The WMS address is not allowed: {error}. Fix settings.base_url.",
-                                code="unsafe_url", field="settings.base_url") from None
+            raise RejectedError(
+                f"The WMS address is not allowed: {error}. Fix settings.base_url.",
+                code="unsafe_url",
+                field="settings.base_url",
+            ) from None
         except ResponseTooLarge as error:
             raise TransientError(f"WMS {what}: {error}", code="malformed_response") from None
         except requests.Timeout:
-            raise TransientError(f"WMS {what}: no answer in time (timeout)", code="timeout") from None
+            raise TransientError(
+                f"WMS {what}: no answer in time (timeout)", code="timeout"
+            ) from None
         except requests.RequestException as error:
-            raise TransientError(f"WMS {what}: connection failed ({type(error).__name__})",
-                                 code="connection_failed") from None
+            raise TransientError(
+                f"WMS {what}: connection failed ({type(error).__name__})", code="connection_failed"
+            ) from None
         return response.status_code, self._reply(what, response, document)
 
     def _reply(self, what: str, response: requests.Response, document: str) -> Any:
@@ -111,30 +130,45 @@ class WmsClient:
         payload = _json(response)
         if 200 <= status < 300:
             if payload is _NOT_JSON:
-                raise TransientError(f"WMS {what} answered {status} with a body that is not JSON",
-                                     code="malformed_response", remote_status=status)
+                raise TransientError(
+                    f"WMS {what} answered {status} with a body that is not JSON",
+                    code="malformed_response",
+                    remote_status=status,
+                )
             try:
                 protocol.validate(document, payload)
             except protocol.ProtocolError as error:
-                raise TransientError(f"WMS {what} answered {status} with a reply that breaks the "
-                                     f"protocol: {error}", code="malformed_response",
-                                     remote_status=status) from None
+                raise TransientError(
+                    f"WMS {what} answered {status} with a reply that breaks the protocol: {error}",
+                    code="malformed_response",
+                    remote_status=status,
+                ) from None
             return payload
         code, message, field = protocol.error_from(payload) or ("", "", None)
         said = self._said(message or response.reason or "")
         if status in (401, 403):
-            raise AuthError(f"The WMS refused the credentials ({status}{': ' + said if said else ''}). "
-                            "Check the warehouse's credentials and auth mode.", remote_status=status)
+            raise AuthError(
+                f"The WMS refused the credentials ({status}{': ' + said if said else ''}). "
+                "Check the warehouse's credentials and auth mode.",
+                remote_status=status,
+            )
         if status == 404:
-            raise RemoteNotFound(f"WMS {what}: not found{': ' + said if said else ''}",
-                                 remote_status=status)
+            raise RemoteNotFound(
+                f"WMS {what}: not found{': ' + said if said else ''}", remote_status=status
+            )
         if status == 429 or status >= 500:
-            raise TransientError(f"WMS {what} answered {status}{': ' + said if said else ''}",
-                                 retry_after=retry_after(response.headers.get("Retry-After")),
-                                 remote_status=status)
-        raise RejectedError(f"The WMS refused it ({status}{', ' + code if code else ''}): "
-                            f"{said or 'no reason given'}", code=code or "rejected", field=field,
-                            remote_status=status)
+            raise TransientError(
+                f"WMS {what} answered {status}{': ' + said if said else ''}",
+                retry_after=retry_after(response.headers.get("Retry-After")),
+                remote_status=status,
+            )
+        raise RejectedError(
+            f"The WMS refused it ({status}{', ' + code if code else ''}): "
+            f"{said or 'no reason given'}",
+            code=code or "rejected",
+            field=field,
+            remote_status=status,
+        )
 
     def _said(self, message: str) -> str:
         # A WMS may echo what it was sent, credentials included: never pass those on.

@@ -63,26 +63,45 @@ class ShipMethodSettings(Schema):
 
 
 class WmsSettings(Schema):
-    base_url = fields.String(required=True, validate=validate.Length(min=8, max=500), metadata={
-        "description": "The WMS's protocol address, e.g. https://wms.example.com/dropstream "
-                       "(requests go to <base_url>/v1/…)."})
-    auth_mode = fields.String(load_default="bearer",
-                              validate=validate.OneOf(["bearer", "basic", "api_key"]))
-    api_key_header = fields.String(load_default="X-API-Key", metadata={
-        "description": "Header carrying credentials.api_key when auth_mode is api_key."})
-    dedupes_references = fields.Boolean(load_default=True, metadata={
-        "description": "False when the WMS would accept the same reference twice: DropStream "
-                       "then looks every order up before creating it."})
-    default_account = fields.String(load_default="", metadata={
-        "description": "Customer code used for stores whose link sets none."})
+    base_url = fields.String(
+        required=True,
+        validate=validate.Length(min=8, max=500),
+        metadata={
+            "description": "The WMS's protocol address, e.g. https://wms.example.com/dropstream "
+            "(requests go to <base_url>/v1/…)."
+        },
+    )
+    auth_mode = fields.String(
+        load_default="bearer", validate=validate.OneOf(["bearer", "basic", "api_key"])
+    )
+    api_key_header = fields.String(
+        load_default="X-API-Key",
+        metadata={"description": "Header carrying credentials.api_key when auth_mode is api_key."},
+    )
+    dedupes_references = fields.Boolean(
+        load_default=True,
+        metadata={
+            "description": "False when the WMS would accept the same reference twice: DropStream "
+            "then looks every order up before creating it."
+        },
+    )
+    default_account = fields.String(
+        load_default="",
+        metadata={"description": "Customer code used for stores whose link sets none."},
+    )
     shipments_page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     stock_page_size = fields.Integer(load_default=500, validate=validate.Range(min=1, max=1000))
     timeout_seconds = fields.Float(load_default=30.0, validate=validate.Range(min=1, max=120))
-    ship_methods_endpoint = fields.Boolean(load_default=True, metadata={
-        "description": "False for a WMS without GET /v1/ship-methods: ship_methods below is "
-                       "the catalogue instead."})
-    ship_methods = fields.List(fields.Nested(ShipMethodSettings), load_default=list,
-                               validate=validate.Length(max=1000))
+    ship_methods_endpoint = fields.Boolean(
+        load_default=True,
+        metadata={
+            "description": "False for a WMS without GET /v1/ship-methods: ship_methods below is "
+            "the catalogue instead."
+        },
+    )
+    ship_methods = fields.List(
+        fields.Nested(ShipMethodSettings), load_default=list, validate=validate.Length(max=1000)
+    )
 
     @validates("base_url")
     def _safe_url(self, value: str, **_: Any) -> None:
@@ -96,7 +115,11 @@ class WmsSettings(Schema):
 
     @validates("api_key_header")
     def _header(self, value: str, **_: Any) -> None:
-        if not HEADER_PATTERN.match(value) or value.lower() in ("host", "content-type", "content-length"):
+        if not HEADER_PATTERN.match(value) or value.lower() in (
+            "host",
+            "content-type",
+            "content-length",
+        ):
             raise ValidationError("Use an HTTP header name such as X-API-Key.")
 
     @validates("default_account")
@@ -114,25 +137,40 @@ class WmsCredentials(Schema):
     username = _secret(metadata={"description": "auth_mode basic"})
     password = _secret(metadata={"description": "auth_mode basic"})
     api_key = _secret(metadata={"description": "auth_mode api_key"})
-    inbound_key = fields.String(load_only=True, validate=validate.Length(min=16, max=200), metadata={
-        "description": "Sent by the WMS in X-DropStream-Key when it pushes (at least 16 characters)."})
-    signing_secret = fields.String(load_only=True, validate=validate.Length(min=32, max=500), metadata={
-        "description": "Signs the WMS's pushes (HMAC-SHA256; at least 32 characters)."})
+    inbound_key = fields.String(
+        load_only=True,
+        validate=validate.Length(min=16, max=200),
+        metadata={
+            "description": "Sent by the WMS in X-DropStream-Key when it pushes (16+ characters)."
+        },
+    )
+    signing_secret = fields.String(
+        load_only=True,
+        validate=validate.Length(min=32, max=500),
+        metadata={"description": "Signs the WMS's pushes (HMAC-SHA256; at least 32 characters)."},
+    )
 
     @validates_schema
     def _something_to_send(self, data: dict[str, Any], **_: Any) -> None:
         if not (data.get("token") or data.get("username") or data.get("api_key")):
-            raise ValidationError("Give token (bearer), username and password (basic) or api_key.",
-                                  field_name="token")
+            raise ValidationError(
+                "Give token (bearer), username and password (basic) or api_key.", field_name="token"
+            )
         if bool(data.get("inbound_key")) != bool(data.get("signing_secret")):
-            raise ValidationError("Pushes need both inbound_key and signing_secret (or neither).",
-                                  field_name="signing_secret")
+            raise ValidationError(
+                "Pushes need both inbound_key and signing_secret (or neither).",
+                field_name="signing_secret",
+            )
 
 
 class WmsAccount(Schema):
-    customer_code = fields.String(load_default="", metadata={
-        "description": "The merchant's customer code (account) at the WMS; empty: the "
-                       "warehouse's default_account."})
+    customer_code = fields.String(
+        load_default="",
+        metadata={
+            "description": "The merchant's customer code (account) at the WMS; empty: the "
+            "warehouse's default_account."
+        },
+    )
 
     @validates("customer_code")
     def _code(self, value: str, **_: Any) -> None:
@@ -154,9 +192,15 @@ class GenericWmsConnector(WarehouseConnector):
 
     id = CONNECTOR_ID
     name = "Generic WMS (DropStream protocol v1)"
-    capabilities = frozenset({Capability.FORWARD_ORDERS, Capability.CANCEL_ORDERS,
-                              Capability.FETCH_SHIPMENTS, Capability.FETCH_INVENTORY,
-                              Capability.SHIP_METHODS})
+    capabilities = frozenset(
+        {
+            Capability.FORWARD_ORDERS,
+            Capability.CANCEL_ORDERS,
+            Capability.FETCH_SHIPMENTS,
+            Capability.FETCH_INVENTORY,
+            Capability.SHIP_METHODS,
+        }
+    )
     settings_schema = WmsSettings
     credentials_schema = WmsCredentials
     account_schema = WmsAccount
@@ -171,14 +215,20 @@ class GenericWmsConnector(WarehouseConnector):
 
     def client(self) -> WmsClient:
         settings, credentials = self.settings, self.context.credentials
-        auth = Auth(mode=settings["auth_mode"], token=credentials.get("token", ""),
-                    username=credentials.get("username", ""),
-                    password=credentials.get("password", ""),
-                    api_key=credentials.get("api_key", ""),
-                    api_key_header=settings["api_key_header"])
+        auth = Auth(
+            mode=settings["auth_mode"],
+            token=credentials.get("token", ""),
+            username=credentials.get("username", ""),
+            password=credentials.get("password", ""),
+            api_key=credentials.get("api_key", ""),
+            api_key_header=settings["api_key_header"],
+        )
         timeout = float(settings["timeout_seconds"])
-        return WmsClient(settings["base_url"], auth,
-                         current_policy(read_timeout=timeout, connect_timeout=min(timeout, 10.0)))
+        return WmsClient(
+            settings["base_url"],
+            auth,
+            current_policy(read_timeout=timeout, connect_timeout=min(timeout, 10.0)),
+        )
 
     def account(self) -> str:
         """The store's customer code at the WMS, else the warehouse's default.
@@ -187,9 +237,12 @@ class GenericWmsConnector(WarehouseConnector):
         """
         code = (self.context.account or {}).get("customer_code") or self.settings["default_account"]
         if not code:
-            raise RejectedError("No WMS account: set warehouse_account.customer_code on the store "
-                                "(or settings.default_account on the warehouse).",
-                                code="no_account", field="warehouse_account.customer_code")
+            raise RejectedError(
+                "No WMS account: set warehouse_account.customer_code on the store "
+                "(or settings.default_account on the warehouse).",
+                code="no_account",
+                field="warehouse_account.customer_code",
+            )
         return str(code)
 
     # -- orders ---------------------------------------------------------------------------------
@@ -200,8 +253,11 @@ class GenericWmsConnector(WarehouseConnector):
         try:
             protocol.validate("order", document)
         except protocol.ProtocolError as error:
-            raise RejectedError(f"The order cannot be sent: {error.reason}", code="invalid_order",
-                                field=error.field or None) from None
+            raise RejectedError(
+                f"The order cannot be sent: {error.reason}",
+                code="invalid_order",
+                field=error.field or None,
+            ) from None
         client = self.client()
         if not self.settings["dedupes_references"]:
             found = self._find(client, account, order.reference)
@@ -220,15 +276,20 @@ class GenericWmsConnector(WarehouseConnector):
                 return WarehouseOrderAck(order.reference, found, created=False)
             raise
         if ack["reference"] != order.reference:
-            raise TransientError(f"The WMS acknowledged reference {ack['reference']!r} for "
-                                 f"{order.reference!r}", code="malformed_response")
+            raise TransientError(
+                f"The WMS acknowledged reference {ack['reference']!r} for {order.reference!r}",
+                code="malformed_response",
+            )
         return WarehouseOrderAck(order.reference, ack["id"], created=status == 201)
 
     def _find(self, client: WmsClient, account: str, reference: str) -> str | None:
         """The WMS's id for ``reference`` (the oldest live one), or None."""
         _, found = client.get("orders", "order-list", {"account": account, "reference": reference})
-        live = [item for item in found["items"]
-                if item["reference"] == reference and item["status"] != "cancelled"]
+        live = [
+            item
+            for item in found["items"]
+            if item["reference"] == reference and item["status"] != "cancelled"
+        ]
         return live[0]["id"] if live else None
 
     def cancel_order(self, reference: str, warehouse_order_id: str | None) -> CancelOutcome:
@@ -250,18 +311,27 @@ class GenericWmsConnector(WarehouseConnector):
     # -- shipments and stock ---------------------------------------------------------------------
 
     def fetch_shipments(self, cursor: str | None) -> ShipmentPage:
-        params: dict[str, Any] = {"account": self.account(), "limit": self.settings["shipments_page_size"]}
+        params: dict[str, Any] = {
+            "account": self.account(),
+            "limit": self.settings["shipments_page_size"],
+        }
         if cursor:
             params["cursor"] = cursor
         _, page = self.client().get("shipments", "shipment-page", params)
-        return ShipmentPage(tuple(protocol.shipment_from(item) for item in page["items"]),
-                            page["next_cursor"], more=page["has_more"])
+        return ShipmentPage(
+            tuple(protocol.shipment_from(item) for item in page["items"]),
+            page["next_cursor"],
+            more=page["has_more"],
+        )
 
     def fetch_inventory(self, cursor: str | None, full: bool = False) -> StockSnapshot:
         """Changes since ``cursor``, or a full snapshot page by page. A cursor handed out in the
         middle of a full snapshot continues it; the last page's cursor is the change feed's
         position as of the snapshot, so nothing between the two is missed."""
-        params: dict[str, Any] = {"account": self.account(), "limit": self.settings["stock_page_size"]}
+        params: dict[str, Any] = {
+            "account": self.account(),
+            "limit": self.settings["stock_page_size"],
+        }
         client = self.client()
         parts = (cursor or "").split(" ")
         if parts[0] == SNAPSHOT_CURSOR and len(parts) == 3:
@@ -272,19 +342,29 @@ class GenericWmsConnector(WarehouseConnector):
             params["cursor"] = cursor
         if not full:
             _, page = client.get("stock/changes", "stock-snapshot", params)
-            return StockSnapshot(protocol.stock_levels_from(page), page.get("next_cursor") or cursor,
-                                 complete=False, more=bool(page.get("has_more")))
+            return StockSnapshot(
+                protocol.stock_levels_from(page),
+                page.get("next_cursor") or cursor,
+                complete=False,
+                more=bool(page.get("has_more")),
+            )
         _, page = client.get("stock", "stock-snapshot", params)
         changes = changes or page.get("changes_cursor") or ""
         more = bool(page.get("has_more")) and bool(page.get("next_cursor"))
-        next_cursor = f"{SNAPSHOT_CURSOR} {page['next_cursor']} {changes}" if more else (changes or None)
-        return StockSnapshot(protocol.stock_levels_from(page), next_cursor, complete=True, more=more)
+        next_cursor = (
+            f"{SNAPSHOT_CURSOR} {page['next_cursor']} {changes}" if more else (changes or None)
+        )
+        return StockSnapshot(
+            protocol.stock_levels_from(page), next_cursor, complete=True, more=more
+        )
 
     def ship_methods(self) -> list[ShipMethod]:
         settings = self.settings
         if not settings["ship_methods_endpoint"]:
-            return [ShipMethod(m["code"], m.get("name", ""), m.get("carrier", ""))
-                    for m in settings["ship_methods"]]
+            return [
+                ShipMethod(m["code"], m.get("name", ""), m.get("carrier", ""))
+                for m in settings["ship_methods"]
+            ]
         _, catalogue = self.client().get("ship-methods", "ship-methods")
         return protocol.ship_methods_from(catalogue)
 
@@ -294,20 +374,44 @@ class GenericWmsConnector(WarehouseConnector):
         title = "The WMS accepts the credentials"
         try:
             self.client().get("ship-methods", "ship-methods")
-            checks = [SetupCheck("credentials", title, True, "The WMS answered with its ship methods.")]
+            checks = [
+                SetupCheck("credentials", title, True, "The WMS answered with its ship methods.")
+            ]
         except RemoteNotFound:
             # A WMS without the catalogue endpoint still answered, and accepted the credentials.
-            checks = [SetupCheck("credentials", title, True,
-                                 "The WMS answered (it has no ship-method catalogue).")]
+            checks = [
+                SetupCheck(
+                    "credentials",
+                    title,
+                    True,
+                    "The WMS answered (it has no ship-method catalogue).",
+                )
+            ]
         except AuthError as error:
-            return [SetupCheck("credentials", title, False, error.message,
-                               "Enter the credentials the WMS issued for DropStream and pick the "
-                               "matching auth mode (bearer, basic or API key).")]
+            return [
+                SetupCheck(
+                    "credentials",
+                    title,
+                    False,
+                    error.message,
+                    "Enter the credentials the WMS issued for DropStream and pick the "
+                    "matching auth mode (bearer, basic or API key).",
+                )
+            ]
         except ConnectorError as error:
-            return [SetupCheck("reachable", "The WMS answers", False, error.message,
-                               "Check settings.base_url and that the WMS is up; it must serve "
-                               "the protocol under <base_url>/v1/.")]
-        account = (self.context.account or {}).get("customer_code") or self.settings["default_account"]
+            return [
+                SetupCheck(
+                    "reachable",
+                    "The WMS answers",
+                    False,
+                    error.message,
+                    "Check settings.base_url and that the WMS is up; it must serve "
+                    "the protocol under <base_url>/v1/.",
+                )
+            ]
+        account = (self.context.account or {}).get("customer_code") or self.settings[
+            "default_account"
+        ]
         if account:
             checks.append(self._account_check(str(account)))
         return checks
@@ -317,9 +421,16 @@ class GenericWmsConnector(WarehouseConnector):
         try:
             self.client().get("shipments", "shipment-page", {"account": account, "limit": 1})
         except RejectedError as error:
-            return SetupCheck("account", title, False, error.message,
-                              "Set the store's warehouse_account.customer_code to the customer "
-                              "code the WMS uses for this merchant.")
+            return SetupCheck(
+                "account",
+                title,
+                False,
+                error.message,
+                "Set the store's warehouse_account.customer_code to the customer "
+                "code the WMS uses for this merchant.",
+            )
         except ConnectorError as error:
-            return SetupCheck("account", title, False, error.message, "Try again when the WMS is up.")
+            return SetupCheck(
+                "account", title, False, error.message, "Try again when the WMS is up."
+            )
         return SetupCheck("account", title, True, "The WMS serves this account's shipments.")

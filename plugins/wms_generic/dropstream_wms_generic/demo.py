@@ -31,14 +31,16 @@ PARTIAL_RATIO = 0.3
 
 def start_sandbox(demo: DemoContext) -> WmsSandbox:
     """Start the WMS sandbox on a free loopback port and register it as the ``wms`` service."""
-    sandbox = WmsSandbox(seed=demo.rng.randrange(1, 10**6), ship_delay=SHIP_DELAY,
-                         partial_ratio=PARTIAL_RATIO).start()
+    sandbox = WmsSandbox(
+        seed=demo.rng.randrange(1, 10**6), ship_delay=SHIP_DELAY, partial_ratio=PARTIAL_RATIO
+    ).start()
     demo.add_service(SERVICE, sandbox.url, sandbox.stop)
     return sandbox
 
 
-def create_warehouse(demo: DemoContext, session: Session, provider: Provider,
-                     catalog: DemoCatalog) -> Warehouse | None:
+def create_warehouse(
+    demo: DemoContext, session: Session, provider: Provider, catalog: DemoCatalog
+) -> Warehouse | None:
     """A warehouse of ``provider`` on the sandbox (account ``DEMO``, stocked from the catalogue,
     pushing to DropStream); None when this plugin's sandbox is not running."""
     service = demo.services.get(SERVICE)
@@ -55,15 +57,35 @@ def create_warehouse(demo: DemoContext, session: Session, provider: Provider,
     _admin(service.url, "add_account", code=ACCOUNT, name="Demo merchant")
     _admin(service.url, "set_stock", account=ACCOUNT, levels=catalog.warehouse_stock())
     _admin(service.url, "set_ship_methods", items=methods)
-    warehouse = create_warehouse_row(session, TenantScope(provider.id), {
-        "name": "Demo WMS (sandbox)", "connector_id": CONNECTOR_ID, "is_active": True,
-        "settings": {"base_url": service.url, "auth_mode": "bearer", "dedupes_references": True,
-                     "default_account": ACCOUNT},
-        "credentials": {"token": token, "inbound_key": inbound_key, "signing_secret": signing_secret},
-    })
+    warehouse = create_warehouse_row(
+        session,
+        TenantScope(provider.id),
+        {
+            "name": "Demo WMS (sandbox)",
+            "connector_id": CONNECTOR_ID,
+            "is_active": True,
+            "settings": {
+                "base_url": service.url,
+                "auth_mode": "bearer",
+                "dedupes_references": True,
+                "default_account": ACCOUNT,
+            },
+            "credentials": {
+                "token": token,
+                "inbound_key": inbound_key,
+                "signing_secret": signing_secret,
+            },
+        },
+    )
     # Pushes made before the demo commits this row are refused and retried by the sandbox.
-    _admin(service.url, "configure_push", key=inbound_key, secret=signing_secret,
-           url=f"{demo.public_base_url.rstrip('/')}/connectors/{CONNECTOR_ID}/warehouses/{warehouse.id}")
+    _admin(
+        service.url,
+        "configure_push",
+        key=inbound_key,
+        secret=signing_secret,
+        url=f"{demo.public_base_url.rstrip('/')}/connectors/{CONNECTOR_ID}"
+        f"/warehouses/{warehouse.id}",
+    )
     return warehouse
 
 

@@ -50,8 +50,11 @@ class Refused(Exception):
 
 
 def build_blueprint() -> Blueprint:
-    blueprint = Blueprint("wms_generic_inbound", __name__,
-                          url_prefix=f"/connectors/{CONNECTOR_ID}/warehouses/<int:warehouse_id>")
+    blueprint = Blueprint(
+        "wms_generic_inbound",
+        __name__,
+        url_prefix=f"/connectors/{CONNECTOR_ID}/warehouses/<int:warehouse_id>",
+    )
     blueprint.add_url_rule("/shipments", "shipments", push_shipment, methods=["POST"])
     blueprint.add_url_rule("/stock", "stock", push_stock, methods=["POST"])
     blueprint.register_error_handler(Refused, _refused)
@@ -75,8 +78,14 @@ def push_shipment(warehouse_id: int) -> tuple[Response, int]:
         db.session.commit()
     finally:
         activate(db.session, None)
-    return jsonify({"status": "accepted", "event_id": event["event_id"], "shipment_id": shipment_id,
-                    "shipment_state": state}), 202
+    return jsonify(
+        {
+            "status": "accepted",
+            "event_id": event["event_id"],
+            "shipment_id": shipment_id,
+            "shipment_state": state,
+        }
+    ), 202
 
 
 def push_stock(warehouse_id: int) -> tuple[Response, int]:
@@ -87,15 +96,26 @@ def push_stock(warehouse_id: int) -> tuple[Response, int]:
     levels = protocol.stock_levels_from(document)
     queued = []
     for store in stores:
-        activate(db.session, TenantScope.for_merchant(store.provider_id, store.merchant_id, "wms push"))
+        activate(
+            db.session, TenantScope.for_merchant(store.provider_id, store.merchant_id, "wms push")
+        )
         try:
-            record_stock(db.session, store, StockSnapshot(levels, None, complete=document["complete"]))
+            record_stock(
+                db.session, store, StockSnapshot(levels, None, complete=document["complete"])
+            )
             queued.append(_queue_push(db.session, store))
         finally:
             activate(db.session, None)
     db.session.commit()
-    return jsonify({"status": "accepted", "event_id": event["event_id"], "levels": len(levels),
-                    "stores": len(stores), "pushes_queued": sum(queued)}), 202
+    return jsonify(
+        {
+            "status": "accepted",
+            "event_id": event["event_id"],
+            "levels": len(levels),
+            "stores": len(stores),
+            "pushes_queued": sum(queued),
+        }
+    ), 202
 
 
 # ------------------------------------------------------------------------------------------------
@@ -105,21 +125,37 @@ def push_stock(warehouse_id: int) -> tuple[Response, int]:
 
 def _authenticated_event(warehouse_id: int, document: str) -> tuple[Warehouse, dict[str, Any]]:
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise Refused(413, "too_large", f"The body exceeds {MAX_BODY_BYTES} bytes; push stock in "
-                      "events of at most 1,000 levels.")
+        raise Refused(
+            413,
+            "too_large",
+            f"The body exceeds {MAX_BODY_BYTES} bytes; push stock in "
+            "events of at most 1,000 levels.",
+        )
     request.max_content_length = MAX_BODY_BYTES
     body = request.get_data(cache=True)  # over the limit without a length: werkzeug refuses (413)
     warehouse, credentials = _warehouse(warehouse_id)
     if not credentials.get("inbound_key") or not credentials.get("signing_secret"):
-        raise Refused(401, "unauthorized", f"Warehouse {warehouse_id} accepts no pushes: set its "
-                      "credentials.inbound_key and credentials.signing_secret first.")
+        raise Refused(
+            401,
+            "unauthorized",
+            f"Warehouse {warehouse_id} accepts no pushes: set its "
+            "credentials.inbound_key and credentials.signing_secret first.",
+        )
     given = request.headers.get(signing.KEY_HEADER, "")
     if not hmac.compare_digest(given.encode(), str(credentials["inbound_key"]).encode()):
-        raise Refused(401, "unauthorized", f"{signing.KEY_HEADER} is not warehouse {warehouse_id}'s "
-                      "inbound key: push to the address of the warehouse the key belongs to.")
+        raise Refused(
+            401,
+            "unauthorized",
+            f"{signing.KEY_HEADER} is not warehouse {warehouse_id}'s "
+            "inbound key: push to the address of the warehouse the key belongs to.",
+        )
     try:
-        signing.verify(str(credentials["signing_secret"]), request.headers.get(signing.TIMESTAMP_HEADER),
-                       request.headers.get(signing.SIGNATURE_HEADER), body)
+        signing.verify(
+            str(credentials["signing_secret"]),
+            request.headers.get(signing.TIMESTAMP_HEADER),
+            request.headers.get(signing.SIGNATURE_HEADER),
+            body,
+        )
     except signing.SignatureError as error:
         raise Refused(401, "bad_signature", str(error)) from None
     try:
@@ -139,29 +175,47 @@ def _warehouse(warehouse_id: int) -> tuple[Warehouse, dict[str, Any]]:
     with unscoped(db.session):
         warehouse = db.session.get(Warehouse, warehouse_id) if 0 < warehouse_id < 2**31 else None
         if warehouse is None or warehouse.connector_id != CONNECTOR_ID:
-            raise Refused(401, "unauthorized", f"{signing.KEY_HEADER} is not warehouse "
-                          f"{warehouse_id}'s inbound key: push to the address of the warehouse "
-                          "the key belongs to.")
+            raise Refused(
+                401,
+                "unauthorized",
+                f"{signing.KEY_HEADER} is not warehouse "
+                f"{warehouse_id}'s inbound key: push to the address of the warehouse "
+                "the key belongs to.",
+            )
         try:
             return warehouse, read_credentials(warehouse)
         except SecretError:
-            raise Refused(401, "unauthorized", f"Warehouse {warehouse_id}'s credentials cannot be "
-                          "read; enter them again.") from None
+            raise Refused(
+                401,
+                "unauthorized",
+                f"Warehouse {warehouse_id}'s credentials cannot be read; enter them again.",
+            ) from None
 
 
 def _account_of(store: Store, warehouse: Warehouse) -> str:
-    return str((store.warehouse_account or {}).get("customer_code")
-               or (warehouse.settings or {}).get("default_account") or "")
+    return str(
+        (store.warehouse_account or {}).get("customer_code")
+        or (warehouse.settings or {}).get("default_account")
+        or ""
+    )
 
 
-def _stores_for_account(session: Session, warehouse: Warehouse, account: str, field: str) -> list[Store]:
+def _stores_for_account(
+    session: Session, warehouse: Warehouse, account: str, field: str
+) -> list[Store]:
     with unscoped(session):
-        stores = session.scalars(select(Store).where(Store.warehouse_id == warehouse.id)
-                                 .order_by(Store.id)).all()
+        stores = session.scalars(
+            select(Store).where(Store.warehouse_id == warehouse.id).order_by(Store.id)
+        ).all()
     mine = [store for store in stores if _account_of(store, warehouse) == account]
     if not mine:
-        raise Refused(422, "unknown_account", f"No store linked to warehouse {warehouse.id} has "
-                      f"account {account!r}: link the merchant's store with that customer code.", field)
+        raise Refused(
+            422,
+            "unknown_account",
+            f"No store linked to warehouse {warehouse.id} has "
+            f"account {account!r}: link the merchant's store with that customer code.",
+            field,
+        )
     return mine
 
 
@@ -170,42 +224,74 @@ def _store_for_shipment(session: Session, warehouse: Warehouse, document: dict[s
     unknown order: kept as an unmatched shipment with an alert) the account's first store."""
     with unscoped(session):
         row = session.execute(
-            select(Store, OrderAddress).join(Order, Order.store_id == Store.id)
+            select(Store, OrderAddress)
+            .join(Order, Order.store_id == Store.id)
             .join(OrderAddress, OrderAddress.order_id == Order.id)
-            .where(OrderAddress.warehouse_ref == document["reference"])).first()
+            .where(OrderAddress.warehouse_ref == document["reference"])
+        ).first()
     if row is None:
         return _stores_for_account(session, warehouse, document["account"], "shipment.account")[0]
     store = row[0]
     if store.warehouse_id != warehouse.id:
-        raise Refused(422, "wrong_warehouse", f"Order reference {document['reference']!r} was not "
-                      f"sent to warehouse {warehouse.id}.", "shipment.reference")
+        raise Refused(
+            422,
+            "wrong_warehouse",
+            f"Order reference {document['reference']!r} was not sent to warehouse {warehouse.id}.",
+            "shipment.reference",
+        )
     if _account_of(store, warehouse) != document["account"]:
-        raise Refused(422, "account_mismatch", f"Order reference {document['reference']!r} belongs "
-                      f"to another account than {document['account']!r}.", "shipment.account")
+        raise Refused(
+            422,
+            "account_mismatch",
+            f"Order reference {document['reference']!r} belongs "
+            f"to another account than {document['account']!r}.",
+            "shipment.account",
+        )
     return store
 
 
-def _first_delivery(session: Session, stores: list[Store], warehouse: Warehouse,
-                    event: dict[str, Any], topic: str) -> None:
+def _first_delivery(
+    session: Session, stores: list[Store], warehouse: Warehouse, event: dict[str, Any], topic: str
+) -> None:
     """Keep the event in the inbox of each store; a repeat of its id is refused as a duplicate."""
     key = f"{CONNECTOR_ID}:{warehouse.id}:{event['event_id']}"
     with unscoped(session):
-        seen = session.scalar(select(InboxEvent.id).where(
-            InboxEvent.store_id.in_([s.id for s in stores]), InboxEvent.event_key == key).limit(1))
+        seen = session.scalar(
+            select(InboxEvent.id)
+            .where(InboxEvent.store_id.in_([s.id for s in stores]), InboxEvent.event_key == key)
+            .limit(1)
+        )
         if seen is not None:
-            raise Refused(409, "duplicate_event", f"Event {event['event_id']!r} was received "
-                          "already; nothing was changed (treat this as delivered).")
+            raise Refused(
+                409,
+                "duplicate_event",
+                f"Event {event['event_id']!r} was received "
+                "already; nothing was changed (treat this as delivered).",
+            )
         for store in stores:
-            session.add(InboxEvent(provider_id=store.provider_id, merchant_id=store.merchant_id,
-                                   store_id=store.id, event_key=key, topic=f"{CONNECTOR_ID}.{topic}",
-                                   payload=event, received_at=utcnow(), processed_at=utcnow(),
-                                   outcome="recorded"))
+            session.add(
+                InboxEvent(
+                    provider_id=store.provider_id,
+                    merchant_id=store.merchant_id,
+                    store_id=store.id,
+                    event_key=key,
+                    topic=f"{CONNECTOR_ID}.{topic}",
+                    payload=event,
+                    received_at=utcnow(),
+                    processed_at=utcnow(),
+                    outcome="recorded",
+                )
+            )
         try:
             with session.begin_nested():
                 session.flush()
         except IntegrityError:  # the same id, delivered concurrently, won the race
-            raise Refused(409, "duplicate_event", f"Event {event['event_id']!r} was received "
-                          "already; nothing was changed (treat this as delivered).") from None
+            raise Refused(
+                409,
+                "duplicate_event",
+                f"Event {event['event_id']!r} was received "
+                "already; nothing was changed (treat this as delivered).",
+            ) from None
 
 
 def _queue_push(session: Session, store: Store) -> bool:

@@ -46,9 +46,9 @@ def demo_start_services(demo: DemoContext) -> None:
 
 
 @hookimpl
-def demo_create_warehouse(demo: DemoContext, session: Session, provider: Provider,
-                          catalog: DemoCatalog) -> Warehouse | None:
+def demo_create_warehouse(
+    demo: DemoContext, session: Session, provider: Provider, catalog: DemoCatalog
+) -> Warehouse | None:
     from dropstream_wms_generic.demo import create_warehouse
 
     return create_warehouse(demo, session, provider, catalog)
-

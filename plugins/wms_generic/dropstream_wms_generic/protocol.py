@@ -29,8 +29,18 @@ from dropstream.connectors.types import (
 VERSION = "v1"
 SCHEMA_URN = "urn:dropstream:wms:v1:"
 #: The documents, by the name used in this module and in PROTOCOL.md.
-DOCUMENTS = ("order", "order-ack", "order-list", "shipment", "shipment-page", "stock-snapshot",
-             "ship-methods", "error", "shipment-event", "stock-event")
+DOCUMENTS = (
+    "order",
+    "order-ack",
+    "order-list",
+    "shipment",
+    "shipment-page",
+    "stock-snapshot",
+    "ship-methods",
+    "error",
+    "shipment-event",
+    "stock-event",
+)
 
 
 class ProtocolError(ValueError):
@@ -49,10 +59,13 @@ class ProtocolError(ValueError):
 def _validators() -> dict[str, Draft202012Validator]:
     # Read lazily (importing the module touches no file) and once per process.
     folder = resources.files("dropstream_wms_generic").joinpath("schemas", VERSION)
-    schemas = {name: json.loads(folder.joinpath(f"{name}.json").read_text("utf-8"))
-               for name in (*DOCUMENTS, "common")}
+    schemas = {
+        name: json.loads(folder.joinpath(f"{name}.json").read_text("utf-8"))
+        for name in (*DOCUMENTS, "common")
+    }
     registry: Registry = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
+    )
     return {name: Draft202012Validator(schemas[name], registry=registry) for name in DOCUMENTS}
 
 
@@ -105,19 +118,33 @@ def parse_time(text: str) -> datetime:
 def order_document(order: WarehouseOrder, account: str) -> dict[str, Any]:
     """The ``order`` document for one consignment; empty optional fields are left out."""
     address = {
-        "name": order.ship_to.name, "company": order.ship_to.company,
-        "street1": order.ship_to.street1, "street2": order.ship_to.street2,
-        "city": order.ship_to.city, "state": order.ship_to.state,
-        "postal_code": order.ship_to.postal_code, "country_code": order.ship_to.country_code.upper(),
-        "phone": order.ship_to.phone, "email": order.ship_to.email,
+        "name": order.ship_to.name,
+        "company": order.ship_to.company,
+        "street1": order.ship_to.street1,
+        "street2": order.ship_to.street2,
+        "city": order.ship_to.city,
+        "state": order.ship_to.state,
+        "postal_code": order.ship_to.postal_code,
+        "country_code": order.ship_to.country_code.upper(),
+        "phone": order.ship_to.phone,
+        "email": order.ship_to.email,
     }
     document: dict[str, Any] = {
-        "reference": order.reference, "account": account, "order_number": order.order_number,
-        "placed_at": format_time(order.placed_at), "ship_method": order.ship_code,
-        "ship_to": {key: value for key, value in address.items() if value or key in _REQUIRED_ADDRESS},
+        "reference": order.reference,
+        "account": account,
+        "order_number": order.order_number,
+        "placed_at": format_time(order.placed_at),
+        "ship_method": order.ship_code,
+        "ship_to": {
+            key: value for key, value in address.items() if value or key in _REQUIRED_ADDRESS
+        },
         "lines": [
-            {"reference": line.reference, "sku": line.sku, "quantity": line.quantity,
-             **({"name": line.name[:500]} if line.name else {})}
+            {
+                "reference": line.reference,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                **({"name": line.name[:500]} if line.name else {}),
+            }
             for line in order.lines
         ],
     }
@@ -134,12 +161,18 @@ _REQUIRED_ADDRESS = frozenset({"name", "street1", "city", "postal_code", "countr
 def shipment_document(shipment: ShipmentData, account: str) -> dict[str, Any]:
     """A ``shipment`` document (the sandbox serves and pushes these)."""
     document: dict[str, Any] = {
-        "id": shipment.warehouse_shipment_id, "reference": shipment.order_reference,
-        "account": account, "carrier": shipment.carrier, "service": shipment.service,
-        "tracking_number": shipment.tracking_number, "tracking_url": shipment.tracking_url,
+        "id": shipment.warehouse_shipment_id,
+        "reference": shipment.order_reference,
+        "account": account,
+        "carrier": shipment.carrier,
+        "service": shipment.service,
+        "tracking_number": shipment.tracking_number,
+        "tracking_url": shipment.tracking_url,
         "shipped_at": format_time(shipment.shipped_at or datetime.now(UTC)),
-        "lines": [{"line_reference": line.line_reference, "sku": line.sku, "quantity": line.quantity}
-                  for line in shipment.lines],
+        "lines": [
+            {"line_reference": line.line_reference, "sku": line.sku, "quantity": line.quantity}
+            for line in shipment.lines
+        ],
     }
     return document
 
@@ -151,24 +184,36 @@ def shipment_document(shipment: ShipmentData, account: str) -> dict[str, Any]:
 
 def shipment_from(document: dict[str, Any]) -> ShipmentData:
     return ShipmentData(
-        warehouse_shipment_id=document["id"], order_reference=document["reference"],
-        lines=tuple(ShipmentLineData(quantity=line["quantity"], sku=line["sku"],
-                                     line_reference=line.get("line_reference"))
-                    for line in document["lines"]),
-        carrier=document.get("carrier", ""), service=document.get("service", ""),
+        warehouse_shipment_id=document["id"],
+        order_reference=document["reference"],
+        lines=tuple(
+            ShipmentLineData(
+                quantity=line["quantity"],
+                sku=line["sku"],
+                line_reference=line.get("line_reference"),
+            )
+            for line in document["lines"]
+        ),
+        carrier=document.get("carrier", ""),
+        service=document.get("service", ""),
         tracking_number=document.get("tracking_number", ""),
-        tracking_url=document.get("tracking_url", ""), shipped_at=parse_time(document["shipped_at"]),
+        tracking_url=document.get("tracking_url", ""),
+        shipped_at=parse_time(document["shipped_at"]),
     )
 
 
 def stock_levels_from(document: dict[str, Any]) -> tuple[StockLevelData, ...]:
-    return tuple(StockLevelData(item["sku"], item["quantity"], parse_time(item["as_of"]))
-                 for item in document["items"])
+    return tuple(
+        StockLevelData(item["sku"], item["quantity"], parse_time(item["as_of"]))
+        for item in document["items"]
+    )
 
 
 def ship_methods_from(document: dict[str, Any]) -> list[ShipMethod]:
-    return [ShipMethod(item["code"], item.get("name", ""), item.get("carrier", ""))
-            for item in document["items"]]
+    return [
+        ShipMethod(item["code"], item.get("name", ""), item.get("carrier", ""))
+        for item in document["items"]
+    ]
 
 
 def error_from(document: Any) -> tuple[str, str, str | None] | None:

@@ -32,13 +32,17 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 def sign(key: str, secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
     """The headers for pushing ``body`` (what a WMS, and the sandbox, send)."""
     timestamp = str(int(now if now is not None else time.time()))
-    return {KEY_HEADER: key, TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: signature(secret, timestamp, body),
-            "Content-Type": "application/json"}
+    return {
+        KEY_HEADER: key,
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: signature(secret, timestamp, body),
+        "Content-Type": "application/json",
+    }
 
 
-def verify(secret: str, timestamp: str | None, given: str | None, body: bytes,
-           now: float | None = None) -> None:
+def verify(
+    secret: str, timestamp: str | None, given: str | None, body: bytes, now: float | None = None
+) -> None:
     """:raises SignatureError: unless ``given`` signs ``body`` at a ``timestamp`` within the
     tolerance of ``now``."""
     if not timestamp or not given:
@@ -48,11 +52,15 @@ def verify(secret: str, timestamp: str | None, given: str | None, body: bytes,
     except ValueError:
         raise SignatureError(f"{TIMESTAMP_HEADER} must be Unix time in seconds") from None
     if abs((now if now is not None else time.time()) - sent_at) > TOLERANCE_SECONDS:
-        raise SignatureError(f"{TIMESTAMP_HEADER} is more than {TOLERANCE_SECONDS // 60} minutes "
-                             "from DropStream's clock: sign each request when it is sent (and "
-                             "check the WMS's clock)")
+        raise SignatureError(
+            f"{TIMESTAMP_HEADER} is more than {TOLERANCE_SECONDS // 60} minutes "
+            "from DropStream's clock: sign each request when it is sent (and "
+            "check the WMS's clock)"
+        )
     # Several signatures may be sent (space-separated) while a secret is being rotated.
     expected = signature(secret, timestamp, body)
     if not any(hmac.compare_digest(expected, candidate) for candidate in given.split()):
-        raise SignatureError(f"{SIGNATURE_HEADER} does not match the body: sign "
-                             f"'<timestamp>.<body>' with HMAC-SHA256 and the signing secret")
+        raise SignatureError(
+            f"{SIGNATURE_HEADER} does not match the body: sign "
+            f"'<timestamp>.<body>' with HMAC-SHA256 and the signing secret"
+        )

@@ -2,14 +2,17 @@
 then what the contract leaves to each connector (auth modes, look-before-create, typed errors,
 paging, refusals naming the field)."""
 
+# Fixtures are imported by name (pytest finds them in the module), then used as arguments.
+# ruff: noqa: F401, F811
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.conftest import _schema, app_config, database_url  # noqa: F401
-from wms_support import ACCOUNT, TOKEN, app, connector, wms  # noqa: F401
+from tests.conftest import _schema, app_config, database_url
+from wms_support import ACCOUNT, TOKEN, app, connector, wms
 
 from dropstream.connectors.base import AuthError, RejectedError, TransientError
 from dropstream.connectors.types import Address, CancelOutcome, WarehouseLine, WarehouseOrder
@@ -43,17 +46,26 @@ class Harness:
 
 class TestGenericWmsContract(WarehouseContract):
     @pytest.fixture
-    def harness(self, app: Any, wms: WmsSandbox) -> Harness:  # noqa: F811
+    def harness(self, app: Any, wms: WmsSandbox) -> Harness:
         return Harness(wms)
 
 
 def order(reference: str, *skus: str, ship_code: str = "GRND") -> WarehouseOrder:
     return WarehouseOrder(
-        reference=reference, order_number=reference, placed_at=datetime.now(UTC),
-        ship_to=Address(name="Ada Lovelace", street1="12 Analytical Row", city="London",
-                        postal_code="N1 9GU", country_code="GB"),
+        reference=reference,
+        order_number=reference,
+        placed_at=datetime.now(UTC),
+        ship_to=Address(
+            name="Ada Lovelace",
+            street1="12 Analytical Row",
+            city="London",
+            postal_code="N1 9GU",
+            country_code="GB",
+        ),
         ship_code=ship_code,
-        lines=tuple(WarehouseLine(str(n), sku, 2, sku) for n, sku in enumerate(skus or ("WH-1",), 1)),
+        lines=tuple(
+            WarehouseLine(str(n), sku, 2, sku) for n, sku in enumerate(skus or ("WH-1",), 1)
+        ),
     )
 
 
@@ -62,13 +74,17 @@ def order(reference: str, *skus: str, ship_code: str = "GRND") -> WarehouseOrder
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("settings", "credentials"), [
-    ({"auth_mode": "bearer"}, {"token": TOKEN}),
-    ({"auth_mode": "basic"}, {"username": "dropstream", "password": "wms-password"}),
-    ({"auth_mode": "api_key", "api_key_header": "X-Wms-Key"}, {"api_key": "wms-api-key"}),
-])
+@pytest.mark.parametrize(
+    ("settings", "credentials"),
+    [
+        ({"auth_mode": "bearer"}, {"token": TOKEN}),
+        ({"auth_mode": "basic"}, {"username": "dropstream", "password": "wms-password"}),
+        ({"auth_mode": "api_key", "api_key_header": "X-Wms-Key"}, {"api_key": "wms-api-key"}),
+    ],
+)
 def test_each_auth_mode_is_accepted_and_a_wrong_secret_is_an_auth_error(
-        app: Any, wms: WmsSandbox, settings: dict[str, str], credentials: dict[str, str]) -> None:  # noqa: F811
+    app: Any, wms: WmsSandbox, settings: dict[str, str], credentials: dict[str, str]
+) -> None:
     wms.set_credentials(api_key_header="X-Wms-Key")
     assert connector(wms, credentials, **settings).forward_order(order("AUTH-1")).created
     wrong = {key: value + "-wrong" for key, value in credentials.items()}
@@ -82,7 +98,9 @@ def test_each_auth_mode_is_accepted_and_a_wrong_secret_is_an_auth_error(
 # ------------------------------------------------------------------------------------------------
 
 
-def test_a_wms_that_does_not_deduplicate_is_asked_before_every_create(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_a_wms_that_does_not_deduplicate_is_asked_before_every_create(
+    app: Any, wms: WmsSandbox
+) -> None:
     wms.configure(dedupe=False)
     wms_connector = connector(wms, dedupes_references=False)
 
@@ -92,20 +110,26 @@ def test_a_wms_that_does_not_deduplicate_is_asked_before_every_create(app: Any, 
     assert (first.created, again.created) == (True, False)
     assert again.warehouse_order_id == first.warehouse_order_id
     assert len(wms.orders(reference="NODEDUPE-1")) == 1
-    assert [r["operation"] for r in wms.requests()] == ["find_orders", "create_order", "find_orders"]
+    assert [r["operation"] for r in wms.requests()] == [
+        "find_orders",
+        "create_order",
+        "find_orders",
+    ]
 
 
-def test_a_lost_reply_is_looked_up_instead_of_failing(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_a_lost_reply_is_looked_up_instead_of_failing(app: Any, wms: WmsSandbox) -> None:
     wms.configure(dedupe=False)
     wms.inject("lose_reply", on="create_order")
 
     ack = connector(wms, dedupes_references=False).forward_order(order("LOST-1"))
 
-    assert ack.created is False and ack.warehouse_order_id == wms.orders(reference="LOST-1")[0]["id"]
+    assert (
+        ack.created is False and ack.warehouse_order_id == wms.orders(reference="LOST-1")[0]["id"]
+    )
     assert len(wms.orders(reference="LOST-1")) == 1
 
 
-def test_when_the_lookup_fails_too_the_retry_finds_the_order(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_when_the_lookup_fails_too_the_retry_finds_the_order(app: Any, wms: WmsSandbox) -> None:
     wms.inject("lose_reply", on="create_order")
     wms.inject("error", on="find_orders", status=502)
     wms_connector = connector(wms)
@@ -123,7 +147,7 @@ def test_when_the_lookup_fails_too_the_retry_finds_the_order(app: Any, wms: WmsS
 # ------------------------------------------------------------------------------------------------
 
 
-def test_a_refusal_carries_the_wms_code_and_field(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_a_refusal_carries_the_wms_code_and_field(app: Any, wms: WmsSandbox) -> None:
     wms.configure(strict_skus=True)
     wms.set_stock(ACCOUNT, {"KNOWN": 5})
     with pytest.raises(RejectedError) as unknown:
@@ -137,30 +161,37 @@ def test_a_refusal_carries_the_wms_code_and_field(app: Any, wms: WmsSandbox) -> 
     assert wms.orders() == []
 
 
-def test_an_order_the_protocol_cannot_carry_is_refused_before_any_call(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_an_order_the_protocol_cannot_carry_is_refused_before_any_call(
+    app: Any, wms: WmsSandbox
+) -> None:
     bad = order("BAD-1")
-    bad = WarehouseOrder(**{**bad.__dict__, "ship_to": Address(name="", street1="x", city="y",
-                                                                country_code="GB")})
+    bad = WarehouseOrder(
+        **{**bad.__dict__, "ship_to": Address(name="", street1="x", city="y", country_code="GB")}
+    )
     with pytest.raises(RejectedError) as refused:
         connector(wms).forward_order(bad)
     assert refused.value.field == "ship_to.name"
     assert wms.requests() == []
 
 
-def test_no_account_is_a_refusal_naming_the_store_setting(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_no_account_is_a_refusal_naming_the_store_setting(app: Any, wms: WmsSandbox) -> None:
     with pytest.raises(RejectedError) as refused:
         connector(wms, default_account="").forward_order(order("NOACC-1"))
     assert refused.value.field == "warehouse_account.customer_code"
 
 
-@pytest.mark.parametrize(("fault", "expected"), [
-    ({"kind": "error", "status": 503, "retry_after": 42}, "answered 503"),
-    ({"kind": "error", "status": 429, "retry_after": 7}, "answered 429"),
-    ({"kind": "drop"}, "connection failed"),
-    ({"kind": "garbage"}, "not JSON"),
-])
-def test_outages_are_transient_and_honour_retry_after(app: Any, wms: WmsSandbox,  # noqa: F811
-                                                      fault: dict[str, Any], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ({"kind": "error", "status": 503, "retry_after": 42}, "answered 503"),
+        ({"kind": "error", "status": 429, "retry_after": 7}, "answered 429"),
+        ({"kind": "drop"}, "connection failed"),
+        ({"kind": "garbage"}, "not JSON"),
+    ],
+)
+def test_outages_are_transient_and_honour_retry_after(
+    app: Any, wms: WmsSandbox, fault: dict[str, Any], expected: str
+) -> None:
     wms.inject(**fault)
     with pytest.raises(TransientError) as failed:
         connector(wms).fetch_shipments(None)
@@ -168,14 +199,14 @@ def test_outages_are_transient_and_honour_retry_after(app: Any, wms: WmsSandbox,
     assert failed.value.retry_after == fault.get("retry_after")
 
 
-def test_slowness_past_the_timeout_is_transient(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_slowness_past_the_timeout_is_transient(app: Any, wms: WmsSandbox) -> None:
     wms.inject("slow", seconds=1.5)
     with pytest.raises(TransientError) as failed:
         connector(wms, timeout_seconds=1).ship_methods()
     assert failed.value.code == "timeout"
 
 
-def test_an_outage_window_refuses_everything_until_it_ends(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_an_outage_window_refuses_everything_until_it_ends(app: Any, wms: WmsSandbox) -> None:
     wms.outage(60)
     for call in (lambda c: c.ship_methods(), lambda c: c.fetch_inventory(None, full=True)):
         with pytest.raises(TransientError):
@@ -184,7 +215,9 @@ def test_an_outage_window_refuses_everything_until_it_ends(app: Any, wms: WmsSan
     assert connector(wms).ship_methods()
 
 
-def test_a_reply_that_breaks_the_schema_is_transient_and_says_where(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_a_reply_that_breaks_the_schema_is_transient_and_says_where(
+    app: Any, wms: WmsSandbox
+) -> None:
     wms.set_ship_methods([{"code": "GRND"}])
     with wms.state.lock:
         wms.state.ship_methods[0]["code"] = ""  # a WMS bug: an empty code
@@ -198,7 +231,9 @@ def test_a_reply_that_breaks_the_schema_is_transient_and_says_where(app: Any, wm
 # ------------------------------------------------------------------------------------------------
 
 
-def test_shipments_are_read_page_by_page_and_only_for_the_account(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_shipments_are_read_page_by_page_and_only_for_the_account(
+    app: Any, wms: WmsSandbox
+) -> None:
     wms.add_account("OTHER")
     for n in range(5):
         connector(wms).forward_order(order(f"PAGE-{n}"))
@@ -218,7 +253,9 @@ def test_shipments_are_read_page_by_page_and_only_for_the_account(app: Any, wms:
     assert wms_connector.fetch_shipments(cursor).shipments == ()
 
 
-def test_stock_full_snapshot_pages_then_changes_since_the_snapshot(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_stock_full_snapshot_pages_then_changes_since_the_snapshot(
+    app: Any, wms: WmsSandbox
+) -> None:
     wms.set_stock(ACCOUNT, {f"SKU-{n}": n for n in range(5)})
     wms_connector = connector(wms, stock_page_size=2)
 
@@ -238,7 +275,9 @@ def test_stock_full_snapshot_pages_then_changes_since_the_snapshot(app: Any, wms
     assert wms_connector.fetch_inventory(changes.cursor).levels == ()
 
 
-def test_cancel_finds_the_order_by_reference_and_reports_each_outcome(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_cancel_finds_the_order_by_reference_and_reports_each_outcome(
+    app: Any, wms: WmsSandbox
+) -> None:
     wms_connector = connector(wms)
     assert wms_connector.cancel_order("NEVER-SENT", None) is CancelOutcome.NOT_FOUND
     wms_connector.forward_order(order("CANCEL-1"))
@@ -247,16 +286,21 @@ def test_cancel_finds_the_order_by_reference_and_reports_each_outcome(app: Any, 
     assert wms_connector.cancel_order("CANCEL-1", "WO-999999") is CancelOutcome.NOT_FOUND
 
 
-def test_ship_methods_come_from_the_wms_or_from_the_saved_catalogue(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_ship_methods_come_from_the_wms_or_from_the_saved_catalogue(
+    app: Any, wms: WmsSandbox
+) -> None:
     codes = [m.code for m in connector(wms).ship_methods()]
     assert "GRND" in codes and "DHL_EXPRESS" in codes
-    saved = connector(wms, ship_methods_endpoint=False,
-                      ship_methods=[{"code": "PALLET", "name": "Pallet freight", "carrier": "XPO"}])
+    saved = connector(
+        wms,
+        ship_methods_endpoint=False,
+        ship_methods=[{"code": "PALLET", "name": "Pallet freight", "carrier": "XPO"}],
+    )
     assert [(m.code, m.carrier) for m in saved.ship_methods()] == [("PALLET", "XPO")]
     assert [r["operation"] for r in wms.requests()] == ["ship_methods"]
 
 
-def test_setup_checks_name_the_unknown_account(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_setup_checks_name_the_unknown_account(app: Any, wms: WmsSandbox) -> None:
     checks = {c.key: c for c in connector(wms, default_account="GHOST").setup_checks()}
     assert checks["credentials"].passed
     assert not checks["account"].passed and "customer_code" in checks["account"].fix

@@ -2,6 +2,9 @@
 the warehouse it creates is stocked from the catalogue, serves the catalogue's ship codes, takes
 orders for a store that sets no account, and pushes shipments back to DropStream."""
 
+# Fixtures are imported by name (pytest finds them in the module), then used as arguments.
+# ruff: noqa: F401, F811
+
 from __future__ import annotations
 
 import random
@@ -12,9 +15,9 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import select
-from tests.conftest import _schema, app_config, database_url  # noqa: F401
+from tests.conftest import _schema, app_config, database_url
 from tests.factories import MerchantFactory, ProviderFactory, ShippingRuleFactory, StoreFactory
-from wms_support import app, served  # noqa: F401
+from wms_support import app, served
 
 from dropstream.demo_support import DemoCatalog, DemoContext, DemoProduct
 from dropstream.extensions import db
@@ -26,10 +29,12 @@ from dropstream.testing.jobs import run_until_idle
 from dropstream.testing.reference import store_sandbox
 
 CATALOG = DemoCatalog(
-    products=(DemoProduct("TSHIRT", "T-shirt", stock=40),
-              DemoProduct("MUG", "Mug", warehouse_sku="WH-MUG", stock=12),
-              DemoProduct(None, "Gift wrap"),
-              DemoProduct("GIFTSET", "Gift set", components={"TSHIRT": 1, "WH-MUG": 2})),
+    products=(
+        DemoProduct("TSHIRT", "T-shirt", stock=40),
+        DemoProduct("MUG", "Mug", warehouse_sku="WH-MUG", stock=12),
+        DemoProduct(None, "Gift wrap"),
+        DemoProduct("GIFTSET", "Gift set", components={"TSHIRT": 1, "WH-MUG": 2}),
+    ),
     shipping_methods={"Standard shipping": "STD", "Express": "EXP", "Pickup": None},
 )
 
@@ -41,7 +46,7 @@ def ours(hook: str) -> Any:
 
 
 @pytest.fixture
-def demo(app: Any, served: str) -> Iterator[DemoContext]:  # noqa: F811
+def demo(app: Any, served: str) -> Iterator[DemoContext]:
     context = DemoContext(app=app, public_base_url=served, rng=random.Random(5))
     try:
         yield context
@@ -65,34 +70,56 @@ def test_hook_demo_start_services(demo: DemoContext) -> None:
 
 def test_hook_demo_create_warehouse(demo: DemoContext) -> None:
     provider = ProviderFactory(name="Demo 3PL", slug="demo-3pl")
-    assert ours("demo_create_warehouse")(demo=demo, session=db.session, provider=provider,
-                                         catalog=CATALOG) is None  # no sandbox running: not ours
+    assert (
+        ours("demo_create_warehouse")(
+            demo=demo, session=db.session, provider=provider, catalog=CATALOG
+        )
+        is None
+    )  # no sandbox running: not ours
     ours("demo_start_services")(demo=demo)
     url = demo.services["wms"].url
 
-    warehouse = ours("demo_create_warehouse")(demo=demo, session=db.session, provider=provider,
-                                              catalog=CATALOG)
+    warehouse = ours("demo_create_warehouse")(
+        demo=demo, session=db.session, provider=provider, catalog=CATALOG
+    )
     db.session.commit()
 
     assert warehouse.connector_id == "wms_generic" and warehouse.settings["base_url"] == url
     warehouse_id = warehouse.id
     connector = warehouse_connector(warehouse)
     assert connector.setup_checks() and all(c.passed for c in connector.setup_checks())
-    stock = {level.sku: level.quantity for level in connector.fetch_inventory(None, full=True).levels}
+    stock = {
+        level.sku: level.quantity for level in connector.fetch_inventory(None, full=True).levels
+    }
     assert stock == CATALOG.warehouse_stock() == {"TSHIRT": 40, "WH-MUG": 12}
     assert {"STD", "EXP", "GRND"} <= {m.code for m in connector.ship_methods()}
 
     # A store linked without an account uses the demo account; its order ships and the shipment
     # is pushed back (signed) while the demo runs.
     merchant = MerchantFactory(provider_id=provider.id)
-    store = StoreFactory(provider_id=provider.id, merchant_id=merchant.id, warehouse_id=warehouse.id,
-                         settings={"sandbox": "demo"}, warehouse_account={})
+    store = StoreFactory(
+        provider_id=provider.id,
+        merchant_id=merchant.id,
+        warehouse_id=warehouse.id,
+        settings={"sandbox": "demo"},
+        warehouse_account={},
+    )
     write_credentials(store, {"token": "store-token"})
-    ShippingRuleFactory(provider_id=provider.id, merchant_id=merchant.id, store_id=store.id,
-                        store_method="Standard shipping", match_key="standard shipping", warehouse_code="STD")
+    ShippingRuleFactory(
+        provider_id=provider.id,
+        merchant_id=merchant.id,
+        store_id=store.id,
+        store_method="Standard shipping",
+        match_key="standard shipping",
+        warehouse_code="STD",
+    )
     db.session.commit()
-    requests.post(f"{url}/_sandbox/configure", json={"ship_delay": 0.05}, timeout=5).raise_for_status()
-    store_sandbox("demo").create_order([{"sku": "TSHIRT", "quantity": 1}], shipping_method="Standard shipping")
+    requests.post(
+        f"{url}/_sandbox/configure", json={"ship_delay": 0.05}, timeout=5
+    ).raise_for_status()
+    store_sandbox("demo").create_order(
+        [{"sku": "TSHIRT", "quantity": 1}], shipping_method="Standard shipping"
+    )
     run_until_idle()
     db.session.remove()
 
@@ -103,4 +130,7 @@ def test_hook_demo_create_warehouse(demo: DemoContext) -> None:
         db.session.rollback()  # hold no transaction while the server thread writes
     assert pushed and pushed[0].tracking_number.startswith("1Z")
     summary = requests.get(f"{url}/_sandbox/summary", timeout=5).json()["result"]
-    assert summary["push"] == f"{demo.public_base_url}/connectors/wms_generic/warehouses/{warehouse_id}"
+    assert (
+        summary["push"]
+        == f"{demo.public_base_url}/connectors/wms_generic/warehouses/{warehouse_id}"
+    )

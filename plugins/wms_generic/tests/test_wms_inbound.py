@@ -1,6 +1,9 @@
 """The inbound endpoints refuse every bad push with a clear error and no side effect, accept a
 good one once, and keep a shipment for an unknown order as an alert instead of dropping it."""
 
+# Fixtures are imported by name (pytest finds them in the module), then used as arguments.
+# ruff: noqa: F401, F811
+
 from __future__ import annotations
 
 import json
@@ -10,9 +13,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import _schema, app_config, client, database_url  # noqa: F401
+from tests.conftest import _schema, app_config, client, database_url
 from tests.factories import WarehouseFactory
-from wms_support import ACCOUNT, INBOUND_KEY, SIGNING_SECRET, Wired, app, wire, wms  # noqa: F401
+from wms_support import ACCOUNT, INBOUND_KEY, SIGNING_SECRET, Wired, app, wire, wms
 
 from dropstream.alerts.models import Alert
 from dropstream.extensions import db
@@ -28,85 +31,178 @@ from dropstream_wms_generic.sandbox import WmsSandbox
 SIDE_EFFECTS = (InboxEvent, Shipment, StockLevel, OutboxItem, Alert)
 
 
-def shipment_event(event_id: str = "evt-1", reference: str = "DS-UNKNOWN", **changes: Any) -> dict[str, Any]:
-    shipment = {"id": "SH-1", "reference": reference, "account": ACCOUNT, "carrier": "UPS",
-                "tracking_number": "1Z999AA10123456784", "shipped_at": "2026-11-27T10:00:00Z",
-                "lines": [{"line_reference": "1", "sku": "TSHIRT", "quantity": 1}], **changes}
+def shipment_event(
+    event_id: str = "evt-1", reference: str = "DS-UNKNOWN", **changes: Any
+) -> dict[str, Any]:
+    shipment = {
+        "id": "SH-1",
+        "reference": reference,
+        "account": ACCOUNT,
+        "carrier": "UPS",
+        "tracking_number": "1Z999AA10123456784",
+        "shipped_at": "2026-11-27T10:00:00Z",
+        "lines": [{"line_reference": "1", "sku": "TSHIRT", "quantity": 1}],
+        **changes,
+    }
     return {"event_id": event_id, "shipment": shipment}
 
 
 def stock_event(event_id: str = "evt-s1", account: str = ACCOUNT) -> dict[str, Any]:
-    return {"event_id": event_id, "snapshot": {"account": account, "complete": False, "items": [
-        {"sku": "TSHIRT", "quantity": 12, "as_of": "2026-11-27T10:00:00Z"}]}}
+    return {
+        "event_id": event_id,
+        "snapshot": {
+            "account": account,
+            "complete": False,
+            "items": [{"sku": "TSHIRT", "quantity": 12, "as_of": "2026-11-27T10:00:00Z"}],
+        },
+    }
 
 
-def push(client: Any, warehouse_id: int, path: str, body: bytes | dict[str, Any], *,  # noqa: F811
-         key: str = INBOUND_KEY, secret: str = SIGNING_SECRET, at: float | None = None,
-         headers: dict[str, str] | None = None) -> Any:
+def push(
+    client: Any,
+    warehouse_id: int,
+    path: str,
+    body: bytes | dict[str, Any],
+    *,
+    key: str = INBOUND_KEY,
+    secret: str = SIGNING_SECRET,
+    at: float | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     signed = signing.sign(key, secret, raw, now=at)
-    return client.post(f"/connectors/wms_generic/warehouses/{warehouse_id}/{path}", data=raw,
-                       headers=headers if headers is not None else signed)
+    return client.post(
+        f"/connectors/wms_generic/warehouses/{warehouse_id}/{path}",
+        data=raw,
+        headers=headers if headers is not None else signed,
+    )
 
 
 def counts() -> dict[str, int]:
     db.session.expire_all()
-    return {model.__name__: db.session.scalar(select(func.count()).select_from(model)) or 0
-            for model in SIDE_EFFECTS}
+    return {
+        model.__name__: db.session.scalar(select(func.count()).select_from(model)) or 0
+        for model in SIDE_EFFECTS
+    }
 
 
 @pytest.fixture
-def wired(app: Any, wms: WmsSandbox) -> Wired:  # noqa: F811
+def wired(app: Any, wms: WmsSandbox) -> Wired:
     return wire(wms)
 
 
 def _other_warehouse(wired: Wired) -> int:
-    other = WarehouseFactory(provider_id=wired.store.provider_id, connector_id="wms_generic",
-                             settings={"base_url": "https://wms.example.com"})
-    write_credentials(other, {"token": "t", "inbound_key": "other-inbound-key-0123",
-                              "signing_secret": "other-signing-secret-0123456789abcdef"})
+    other = WarehouseFactory(
+        provider_id=wired.store.provider_id,
+        connector_id="wms_generic",
+        settings={"base_url": "https://wms.example.com"},
+    )
+    write_credentials(
+        other,
+        {
+            "token": "t",
+            "inbound_key": "other-inbound-key-0123",
+            "signing_secret": "other-signing-secret-0123456789abcdef",
+        },
+    )
     db.session.commit()
     return other.id
 
 
 BAD_PUSHES: dict[str, tuple[Callable[[Any, Wired], Any], int, str]] = {
-    "unsigned": (lambda c, w: push(c, w.warehouse_id, "shipments", shipment_event(),
-                                   headers={signing.KEY_HEADER: INBOUND_KEY}), 401, "bad_signature"),
-    "no key": (lambda c, w: push(c, w.warehouse_id, "shipments", shipment_event(), headers={}),
-               401, "unauthorized"),
-    "wrong key": (lambda c, w: push(c, w.warehouse_id, "shipments", shipment_event(),
-                                    key="not-the-inbound-key-000"), 401, "unauthorized"),
-    "another warehouse's key": (lambda c, w: push(c, _other_warehouse(w), "shipments", shipment_event()),
-                                401, "unauthorized"),
-    "unknown warehouse": (lambda c, w: push(c, 999999, "shipments", shipment_event()), 401, "unauthorized"),
-    "bad signature": (lambda c, w: push(c, w.warehouse_id, "shipments", shipment_event(),
-                                        secret="x" * 40), 401, "bad_signature"),
+    "unsigned": (
+        lambda c, w: push(
+            c,
+            w.warehouse_id,
+            "shipments",
+            shipment_event(),
+            headers={signing.KEY_HEADER: INBOUND_KEY},
+        ),
+        401,
+        "bad_signature",
+    ),
+    "no key": (
+        lambda c, w: push(c, w.warehouse_id, "shipments", shipment_event(), headers={}),
+        401,
+        "unauthorized",
+    ),
+    "wrong key": (
+        lambda c, w: push(
+            c, w.warehouse_id, "shipments", shipment_event(), key="not-the-inbound-key-000"
+        ),
+        401,
+        "unauthorized",
+    ),
+    "another warehouse's key": (
+        lambda c, w: push(c, _other_warehouse(w), "shipments", shipment_event()),
+        401,
+        "unauthorized",
+    ),
+    "unknown warehouse": (
+        lambda c, w: push(c, 999999, "shipments", shipment_event()),
+        401,
+        "unauthorized",
+    ),
+    "bad signature": (
+        lambda c, w: push(c, w.warehouse_id, "shipments", shipment_event(), secret="x" * 40),
+        401,
+        "bad_signature",
+    ),
     "body changed after signing": (
-        lambda c, w: c.post(f"/connectors/wms_generic/warehouses/{w.warehouse_id}/shipments",
-                            data=json.dumps(shipment_event(event_id="evt-2")).encode(),
-                            headers=signing.sign(INBOUND_KEY, SIGNING_SECRET,
-                                                 json.dumps(shipment_event()).encode())),
-        401, "bad_signature"),
-    "stale timestamp": (lambda c, w: push(c, w.warehouse_id, "shipments", shipment_event(),
-                                          at=time.time() - 301), 401, "bad_signature"),
-    "timestamp from the future": (lambda c, w: push(c, w.warehouse_id, "stock", stock_event(),
-                                                    at=time.time() + 301), 401, "bad_signature"),
-    "malformed JSON": (lambda c, w: push(c, w.warehouse_id, "shipments", b'{"event_id": "e1", '),
-                       400, "invalid_json"),
-    "schema-invalid": (lambda c, w: push(c, w.warehouse_id, "shipments",
-                                         shipment_event(lines=[{"sku": "TSHIRT", "quantity": 0}])),
-                       422, "invalid_document"),
-    "not an event": (lambda c, w: push(c, w.warehouse_id, "stock", shipment_event()), 422, "invalid_document"),
-    "oversized": (lambda c, w: push(c, w.warehouse_id, "stock", b" " * (MAX_BODY_BYTES + 1)),
-                  413, "too_large"),
-    "unknown account": (lambda c, w: push(c, w.warehouse_id, "stock", stock_event(account="NOBODY")),
-                        422, "unknown_account"),
+        lambda c, w: c.post(
+            f"/connectors/wms_generic/warehouses/{w.warehouse_id}/shipments",
+            data=json.dumps(shipment_event(event_id="evt-2")).encode(),
+            headers=signing.sign(
+                INBOUND_KEY, SIGNING_SECRET, json.dumps(shipment_event()).encode()
+            ),
+        ),
+        401,
+        "bad_signature",
+    ),
+    "stale timestamp": (
+        lambda c, w: push(c, w.warehouse_id, "shipments", shipment_event(), at=time.time() - 301),
+        401,
+        "bad_signature",
+    ),
+    "timestamp from the future": (
+        lambda c, w: push(c, w.warehouse_id, "stock", stock_event(), at=time.time() + 301),
+        401,
+        "bad_signature",
+    ),
+    "malformed JSON": (
+        lambda c, w: push(c, w.warehouse_id, "shipments", b'{"event_id": "e1", '),
+        400,
+        "invalid_json",
+    ),
+    "schema-invalid": (
+        lambda c, w: push(
+            c, w.warehouse_id, "shipments", shipment_event(lines=[{"sku": "TSHIRT", "quantity": 0}])
+        ),
+        422,
+        "invalid_document",
+    ),
+    "not an event": (
+        lambda c, w: push(c, w.warehouse_id, "stock", shipment_event()),
+        422,
+        "invalid_document",
+    ),
+    "oversized": (
+        lambda c, w: push(c, w.warehouse_id, "stock", b" " * (MAX_BODY_BYTES + 1)),
+        413,
+        "too_large",
+    ),
+    "unknown account": (
+        lambda c, w: push(c, w.warehouse_id, "stock", stock_event(account="NOBODY")),
+        422,
+        "unknown_account",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_PUSHES))
 def test_bad_pushes_are_refused_with_a_clear_error_and_change_nothing(
-        client: Any, wired: Wired, case: str) -> None:  # noqa: F811
+    client: Any, wired: Wired, case: str
+) -> None:
     send, status, code = BAD_PUSHES[case]
     before = counts()
 
@@ -119,20 +215,24 @@ def test_bad_pushes_are_refused_with_a_clear_error_and_change_nothing(
     assert counts() == before
 
 
-def test_schema_errors_name_the_field(client: Any, wired: Wired) -> None:  # noqa: F811
-    response = push(client, wired.warehouse_id, "shipments",
-                    shipment_event(lines=[{"sku": "TSHIRT", "quantity": 0}]))
+def test_schema_errors_name_the_field(client: Any, wired: Wired) -> None:
+    response = push(
+        client,
+        wired.warehouse_id,
+        "shipments",
+        shipment_event(lines=[{"sku": "TSHIRT", "quantity": 0}]),
+    )
     assert response.get_json()["error"]["field"] == "shipment.lines[0].quantity"
 
 
-def test_a_warehouse_without_push_credentials_accepts_no_pushes(client: Any, wired: Wired) -> None:  # noqa: F811
+def test_a_warehouse_without_push_credentials_accepts_no_pushes(client: Any, wired: Wired) -> None:
     write_credentials(db.session.get(Warehouse, wired.warehouse_id), {"token": "t"})
     db.session.commit()
     response = push(client, wired.warehouse_id, "stock", stock_event())
     assert response.status_code == 401 and "inbound_key" in response.get_json()["error"]["message"]
 
 
-def test_a_replayed_event_is_a_duplicate_and_changes_nothing(client: Any, wired: Wired) -> None:  # noqa: F811
+def test_a_replayed_event_is_a_duplicate_and_changes_nothing(client: Any, wired: Wired) -> None:
     assert push(client, wired.warehouse_id, "stock", stock_event()).status_code == 202
     before = counts()
 
@@ -143,20 +243,25 @@ def test_a_replayed_event_is_a_duplicate_and_changes_nothing(client: Any, wired:
 
 
 def test_a_shipment_for_an_order_of_another_warehouse_is_refused(
-        client: Any, wired: Wired, wms: WmsSandbox) -> None:  # noqa: F811
+    client: Any, wired: Wired, wms: WmsSandbox
+) -> None:
     other = wire(wms, name="other")  # another provider's store and warehouse on the same WMS
     external_id = other.shop.create_order([{"sku": "TSHIRT", "quantity": 1}])
     from dropstream.testing.jobs import run_until_idle
 
     run_until_idle()
     before = counts()
-    response = push(client, wired.warehouse_id, "shipments",
-                    shipment_event(reference=f"DS-{other.store_id}-{external_id}"))
+    response = push(
+        client,
+        wired.warehouse_id,
+        "shipments",
+        shipment_event(reference=f"DS-{other.store_id}-{external_id}"),
+    )
     assert response.status_code == 422 and response.get_json()["error"]["code"] == "wrong_warehouse"
     assert counts() == before
 
 
-def test_a_shipment_for_an_unknown_order_is_kept_with_an_alert(client: Any, wired: Wired) -> None:  # noqa: F811
+def test_a_shipment_for_an_unknown_order_is_kept_with_an_alert(client: Any, wired: Wired) -> None:
     response = push(client, wired.warehouse_id, "shipments", shipment_event(reference="DS-404-404"))
 
     assert response.status_code == 202, response.get_data(as_text=True)
@@ -167,10 +272,14 @@ def test_a_shipment_for_an_unknown_order_is_kept_with_an_alert(client: Any, wire
     assert alert.code == "shipment_unmatched" and "DS-404-404" in alert.message
 
 
-def test_pushed_stock_is_recorded_and_queues_the_inventory_push(client: Any, wired: Wired) -> None:  # noqa: F811
+def test_pushed_stock_is_recorded_and_queues_the_inventory_push(client: Any, wired: Wired) -> None:
     response = push(client, wired.warehouse_id, "stock", stock_event())
 
     assert response.status_code == 202 and response.get_json()["pushes_queued"] == 1
     level = db.session.scalars(select(StockLevel)).one()
-    assert (level.warehouse_sku, level.quantity, level.merchant_id) == ("TSHIRT", 12, wired.store.merchant_id)
+    assert (level.warehouse_sku, level.quantity, level.merchant_id) == (
+        "TSHIRT",
+        12,
+        wired.store.merchant_id,
+    )
     assert [i.kind for i in db.session.scalars(select(OutboxItem))] == ["channel.run"]

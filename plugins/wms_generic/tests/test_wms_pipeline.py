@@ -3,13 +3,16 @@ HTTP: import → forward → shipment (polled, or pushed to the signed inbound e
 the store; stock pushed → recorded → pushed to the store. And exactly one WMS order when the WMS
 does not de-duplicate and a reply is lost."""
 
+# Fixtures are imported by name (pytest finds them in the module), then used as arguments.
+# ruff: noqa: F401, F811
+
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import func, select
-from tests.conftest import _schema, app_config, database_url  # noqa: F401
-from wms_support import ACCOUNT, INBOUND_KEY, SIGNING_SECRET, app, inbound_url, served, wire, wms  # noqa: F401
+from tests.conftest import _schema, app_config, database_url
+from wms_support import ACCOUNT, INBOUND_KEY, SIGNING_SECRET, app, inbound_url, served, wire, wms
 
 from dropstream.extensions import db
 from dropstream.fulfillment.models import Shipment, ShipmentState
@@ -34,16 +37,23 @@ def _poll(store_id: int) -> None:
     run_until_idle()
 
 
-def test_an_order_reaches_the_wms_and_its_partial_shipments_come_back(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_an_order_reaches_the_wms_and_its_partial_shipments_come_back(
+    app: Any, wms: WmsSandbox
+) -> None:
     wired = wire(wms)
-    external_id = wired.shop.create_order([{"sku": "TSHIRT", "quantity": 3}, {"sku": "MUG", "quantity": 1}])
+    external_id = wired.shop.create_order(
+        [{"sku": "TSHIRT", "quantity": 3}, {"sku": "MUG", "quantity": 1}]
+    )
 
     run_until_idle()
 
     order = _order(external_id)
     assert order.status is OrderStatus.AT_WAREHOUSE
     [wms_order] = wms.orders()
-    assert wms_order["reference"] == f"DS-{wired.store_id}-{external_id}" and wms_order["account"] == ACCOUNT
+    assert (
+        wms_order["reference"] == f"DS-{wired.store_id}-{external_id}"
+        and wms_order["account"] == ACCOUNT
+    )
     assert [(l["sku"], l["quantity"]) for l in wms_order["lines"]] == [("TSHIRT", 3), ("MUG", 1)]
     assert order.addresses[-1].warehouse_order_id == wms_order["id"]
 
@@ -57,10 +67,15 @@ def test_an_order_reaches_the_wms_and_its_partial_shipments_come_back(app: Any, 
     posted = sorted(wired.shop.shipments.values(), key=lambda s: s["key"])
     assert [p["tracking"] for p in posted] == [first["tracking_number"], second["tracking_number"]]
     assert all(p["carrier"] == "UPS" for p in posted)
-    assert sorted(posted[0]["lines"]) == [("1", 2)] and sorted(posted[1]["lines"]) == [("1", 1), ("2", 1)]
+    assert sorted(posted[0]["lines"]) == [("1", 2)] and sorted(posted[1]["lines"]) == [
+        ("1", 1),
+        ("2", 1),
+    ]
 
 
-def test_no_dedupe_and_a_lost_reply_still_make_exactly_one_wms_order(app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+def test_no_dedupe_and_a_lost_reply_still_make_exactly_one_wms_order(
+    app: Any, wms: WmsSandbox
+) -> None:
     wms.configure(dedupe=False)
     wired = wire(wms, dedupes_references=False)
     wms.inject("lose_reply", on="create_order")
@@ -76,7 +91,8 @@ def test_no_dedupe_and_a_lost_reply_still_make_exactly_one_wms_order(app: Any, w
 
 
 def test_a_retry_after_a_lost_reply_finds_the_order_instead_of_sending_it_again(
-        app: Any, wms: WmsSandbox) -> None:  # noqa: F811
+    app: Any, wms: WmsSandbox
+) -> None:
     wired = wire(wms)
     wms.inject("lose_reply", on="create_order")
     wms.inject("error", on="find_orders", status=503)
@@ -92,7 +108,8 @@ def test_a_retry_after_a_lost_reply_finds_the_order_instead_of_sending_it_again(
 
 
 def test_pushed_shipments_and_stock_arrive_through_the_signed_endpoints(
-        app: Any, wms: WmsSandbox, served: str) -> None:  # noqa: F811
+    app: Any, wms: WmsSandbox, served: str
+) -> None:
     wired = wire(wms)
     wired.shop.add_product("TSHIRT", tracked=True)
     wms.set_stock(ACCOUNT, {"TSHIRT": 40})
@@ -101,12 +118,14 @@ def test_pushed_shipments_and_stock_arrive_through_the_signed_endpoints(
     wms.configure_push(inbound_url(served, wired.warehouse_id), INBOUND_KEY, SIGNING_SECRET)
 
     shipment = wms.ship(f"DS-{wired.store_id}-{external_id}")
-    db.session.remove()  # no transaction of this thread may hold the database while DropStream writes
+    db.session.remove()  # this thread must hold no transaction while DropStream writes
     delivered = wms.deliver_pushes()
 
     assert delivered == {"delivered": 2, "refused": 0, "retrying": 0}, wms.pushes()
     [recorded] = db.session.scalars(select(Shipment)).all()
-    assert recorded.warehouse_shipment_id == shipment["id"] and recorded.state is ShipmentState.PENDING
+    assert (
+        recorded.warehouse_shipment_id == shipment["id"] and recorded.state is ShipmentState.PENDING
+    )
     level = db.session.scalars(select(StockLevel).where(StockLevel.warehouse_sku == "TSHIRT")).one()
     assert level.quantity == 38
 

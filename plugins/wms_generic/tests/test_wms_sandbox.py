@@ -2,6 +2,9 @@
 parcels) with carrier-shaped tracking numbers, moves stock with each parcel, keeps accounts
 apart, and offers its admin operations over HTTP and on the command line."""
 
+# Fixtures are imported by name (pytest finds them in the module), then used as arguments.
+# ruff: noqa: F401, F811
+
 from __future__ import annotations
 
 import random
@@ -11,8 +14,8 @@ from typing import Any
 
 import pytest
 import requests
-from tests.conftest import _schema, app_config, database_url, runner  # noqa: F401
-from wms_support import ACCOUNT, TOKEN, app  # noqa: F401
+from tests.conftest import _schema, app_config, database_url, runner
+from wms_support import ACCOUNT, TOKEN, app
 
 from dropstream_wms_generic import protocol
 from dropstream_wms_generic.sandbox import WmsSandbox
@@ -21,12 +24,24 @@ from dropstream_wms_generic.sandbox.tracking import tracking_number
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _order(reference: str, account: str = ACCOUNT, units: int = 4, method: str = "GRND") -> dict[str, Any]:
-    return {"reference": reference, "account": account, "order_number": reference,
-            "placed_at": "2026-11-27T10:00:00Z", "ship_method": method,
-            "ship_to": {"name": "Ada", "street1": "1 Row", "city": "London", "postal_code": "N1",
-                        "country_code": "GB"},
-            "lines": [{"reference": "1", "sku": "TSHIRT", "quantity": units}]}
+def _order(
+    reference: str, account: str = ACCOUNT, units: int = 4, method: str = "GRND"
+) -> dict[str, Any]:
+    return {
+        "reference": reference,
+        "account": account,
+        "order_number": reference,
+        "placed_at": "2026-11-27T10:00:00Z",
+        "ship_method": method,
+        "ship_to": {
+            "name": "Ada",
+            "street1": "1 Row",
+            "city": "London",
+            "postal_code": "N1",
+            "country_code": "GB",
+        },
+        "lines": [{"reference": "1", "sku": "TSHIRT", "quantity": units}],
+    }
 
 
 def _ups_valid(number: str) -> bool:
@@ -34,10 +49,18 @@ def _ups_valid(number: str) -> bool:
     return (sum(values[0::2]) + 2 * sum(values[1::2]) + int(number[-1])) % 10 == 0
 
 
-@pytest.mark.parametrize(("carrier", "pattern"), [
-    ("UPS", r"1Z[0-9A-Z]{16}"), ("FedEx", r"[0-9]{12}"), ("USPS", r"9400[0-9]{18}"), ("DHL", r"[0-9]{10}"),
-])
-def test_tracking_numbers_have_each_carriers_shape_and_check_digit(carrier: str, pattern: str) -> None:
+@pytest.mark.parametrize(
+    ("carrier", "pattern"),
+    [
+        ("UPS", r"1Z[0-9A-Z]{16}"),
+        ("FedEx", r"[0-9]{12}"),
+        ("USPS", r"9400[0-9]{18}"),
+        ("DHL", r"[0-9]{10}"),
+    ],
+)
+def test_tracking_numbers_have_each_carriers_shape_and_check_digit(
+    carrier: str, pattern: str
+) -> None:
     rng = random.Random(1)
     for _ in range(50):
         number, url = tracking_number(carrier, rng)
@@ -55,8 +78,12 @@ def test_tracking_numbers_have_each_carriers_shape_and_check_digit(carrier: str,
 def test_orders_ship_after_the_delay_some_in_two_parcels_and_stock_moves() -> None:
     with WmsSandbox(auto=True, tick=0.05, ship_delay=0.1, partial_ratio=1.0) as wms:
         wms.set_stock(ACCOUNT, {"TSHIRT": 10})
-        created = requests.post(f"{wms.url}/v1/orders", json=_order("P-1", method="DHL_EXPRESS"),
-                                headers=AUTH, timeout=5)
+        created = requests.post(
+            f"{wms.url}/v1/orders",
+            json=_order("P-1", method="DHL_EXPRESS"),
+            headers=AUTH,
+            timeout=5,
+        )
         assert created.status_code == 201 and created.json()["status"] == "open"
         assert wms.shipments() == []  # not before the delay
 
@@ -80,13 +107,23 @@ def test_accounts_are_kept_apart() -> None:
         wms.add_account("GLOBEX")
         wms.set_stock("GLOBEX", {"TSHIRT": 3})
         for account in ("ACME", "GLOBEX"):
-            requests.post(f"{wms.url}/v1/orders", json=_order("SAME-REF", account), headers=AUTH, timeout=5)
-        assert len(wms.orders(reference="SAME-REF")) == 2  # one per account: references are per account
+            requests.post(
+                f"{wms.url}/v1/orders", json=_order("SAME-REF", account), headers=AUTH, timeout=5
+            )
+        assert (
+            len(wms.orders(reference="SAME-REF")) == 2
+        )  # one per account: references are per account
         wms.ship("SAME-REF", account="GLOBEX")
 
-        acme = requests.get(f"{wms.url}/v1/shipments", params={"account": "ACME"}, headers=AUTH, timeout=5)
-        globex = requests.get(f"{wms.url}/v1/stock", params={"account": "GLOBEX"}, headers=AUTH, timeout=5)
-        unknown = requests.get(f"{wms.url}/v1/stock", params={"account": "NOPE"}, headers=AUTH, timeout=5)
+        acme = requests.get(
+            f"{wms.url}/v1/shipments", params={"account": "ACME"}, headers=AUTH, timeout=5
+        )
+        globex = requests.get(
+            f"{wms.url}/v1/stock", params={"account": "GLOBEX"}, headers=AUTH, timeout=5
+        )
+        unknown = requests.get(
+            f"{wms.url}/v1/stock", params={"account": "NOPE"}, headers=AUTH, timeout=5
+        )
 
         assert acme.json()["items"] == []
         assert [(i["sku"], i["quantity"]) for i in globex.json()["items"]] == [("TSHIRT", 0)]
@@ -110,6 +147,7 @@ def test_the_sandbox_refuses_what_the_protocol_refuses() -> None:
 
 def test_admin_operations_are_served_as_json_for_other_processes() -> None:
     with WmsSandbox(auto=False, ship_delay=0) as wms:
+
         def admin(op: str, **kwargs: Any) -> requests.Response:
             return requests.post(f"{wms.url}/_sandbox/{op}", json=kwargs, timeout=5)
 
@@ -117,12 +155,18 @@ def test_admin_operations_are_served_as_json_for_other_processes() -> None:
         assert admin("set_stock", account="HTTP", levels={"MUG": 9}).json()["result"] == {"MUG": 9}
         assert admin("configure", dedupe=False, ship_delay=1.5).json()["result"]["dedupe"] is False
         assert admin("inject", kind="error", status=502, on="ship_methods").status_code == 200
-        assert requests.get(f"{wms.url}/v1/ship-methods", headers=AUTH, timeout=5).status_code == 502
+        assert (
+            requests.get(f"{wms.url}/v1/ship-methods", headers=AUTH, timeout=5).status_code == 502
+        )
         summary = requests.get(f"{wms.url}/_sandbox/summary", timeout=5).json()["result"]
         assert summary["accounts"]["HTTP"]["skus"] == 1 and summary["settings"]["ship_delay"] == 1.5
 
         assert admin("configure", teleport=True).status_code == 400
-        assert admin("inject", kind="meteor").json()["error"]["message"].startswith("unknown fault kind")
+        assert (
+            admin("inject", kind="meteor")
+            .json()["error"]["message"]
+            .startswith("unknown fault kind")
+        )
         assert admin("set_stock", account="HTTP").status_code == 400  # a missing argument
         assert requests.post(f"{wms.url}/_sandbox/summary", json={}, timeout=5).status_code == 404
 
@@ -138,13 +182,29 @@ def test_pushes_are_retried_until_dropstream_takes_them() -> None:
         assert wms.pushes()[0]["status"] == 404
 
 
-def test_hook_register_commands_adds_dropstream_sandbox_wms(app: Any, runner: Any) -> None:  # noqa: F811
+def test_hook_register_commands_adds_dropstream_sandbox_wms(app: Any, runner: Any) -> None:
     assert "wms" in app.cli.commands["sandbox"].commands
-    result = runner.invoke(args=["sandbox", "wms", "--port", "0", "--duration", "0.2", "--account", "ACME",
-                                 "--stock", "ACME:TSHIRT=5", "--ship-delay", "3"])
+    result = runner.invoke(
+        args=[
+            "sandbox",
+            "wms",
+            "--port",
+            "0",
+            "--duration",
+            "0.2",
+            "--account",
+            "ACME",
+            "--stock",
+            "ACME:TSHIRT=5",
+            "--ship-delay",
+            "3",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert re.search(r"WMS sandbox \(protocol v1\) at http://127\.0\.0\.1:\d+", result.output)
     assert "accounts   ACME" in result.output and "WMS sandbox stopped." in result.output
 
-    refused = runner.invoke(args=["sandbox", "wms", "--stock", "ACME-TSHIRT-5", "--duration", "0.1"])
+    refused = runner.invoke(
+        args=["sandbox", "wms", "--stock", "ACME-TSHIRT-5", "--duration", "0.1"]
+    )
     assert refused.exit_code == 2 and "ACCOUNT:SKU=UNITS" in refused.output

@@ -44,9 +44,12 @@ SIGNING_SECRET = "signing-secret-0123456789abcdef-0123456789"
 @pytest.fixture
 def app(app_config: dict[str, object]) -> Iterator[Any]:
     """The core's ``app`` fixture, with this plugin registered beside the reference connectors."""
-    app = create_app(app_config, env={}, plugins=[("reference", reference_plugin),
-                                                  ("wms_generic", wms_plugin)],
-                     load_entry_points=False)
+    app = create_app(
+        app_config,
+        env={},
+        plugins=[("reference", reference_plugin), ("wms_generic", wms_plugin)],
+        load_entry_points=False,
+    )
     with app.app_context():
         _empty_everything(app)
         yield app
@@ -64,11 +67,17 @@ def wms() -> Iterator[WmsSandbox]:
         yield sandbox
 
 
-def connector(wms: WmsSandbox, credentials: dict[str, Any] | None = None,
-              **settings: Any) -> GenericWmsConnector:
-    return GenericWmsConnector(ConnectorContext(
-        "wms_generic", 1, {"base_url": wms.url, "default_account": ACCOUNT, **settings},
-        credentials if credentials is not None else {"token": TOKEN}))
+def connector(
+    wms: WmsSandbox, credentials: dict[str, Any] | None = None, **settings: Any
+) -> GenericWmsConnector:
+    return GenericWmsConnector(
+        ConnectorContext(
+            "wms_generic",
+            1,
+            {"base_url": wms.url, "default_account": ACCOUNT, **settings},
+            credentials if credentials is not None else {"token": TOKEN},
+        )
+    )
 
 
 @dataclass
@@ -92,16 +101,31 @@ class Wired:
 def wire(wms: WmsSandbox, name: str = "acme", account: str = ACCOUNT, **settings: Any) -> Wired:
     provider = ProviderFactory(name=f"{name} 3PL", slug=f"{name}-3pl")
     merchant = MerchantFactory(provider_id=provider.id, name=f"{name} goods")
-    warehouse = WarehouseFactory(provider_id=provider.id, connector_id="wms_generic",
-                                 settings={"base_url": wms.url, **settings})
-    store = StoreFactory(provider_id=provider.id, merchant_id=merchant.id, warehouse_id=warehouse.id,
-                         settings={"sandbox": name}, external_id=f"{name}-store",
-                         warehouse_account={"customer_code": account})
+    warehouse = WarehouseFactory(
+        provider_id=provider.id,
+        connector_id="wms_generic",
+        settings={"base_url": wms.url, **settings},
+    )
+    store = StoreFactory(
+        provider_id=provider.id,
+        merchant_id=merchant.id,
+        warehouse_id=warehouse.id,
+        settings={"sandbox": name},
+        external_id=f"{name}-store",
+        warehouse_account={"customer_code": account},
+    )
     write_credentials(store, {"token": "store-token"})
-    write_credentials(warehouse, {"token": TOKEN, "inbound_key": INBOUND_KEY,
-                                  "signing_secret": SIGNING_SECRET})
-    ShippingRuleFactory(provider_id=provider.id, merchant_id=merchant.id, store_id=store.id,
-                        store_method="Ground", match_key="ground", warehouse_code="GRND")
+    write_credentials(
+        warehouse, {"token": TOKEN, "inbound_key": INBOUND_KEY, "signing_secret": SIGNING_SECRET}
+    )
+    ShippingRuleFactory(
+        provider_id=provider.id,
+        merchant_id=merchant.id,
+        store_id=store.id,
+        store_method="Ground",
+        match_key="ground",
+        warehouse_code="GRND",
+    )
     db.session.commit()
     return Wired(wms, store_sandbox(name), store.id, warehouse.id)
 
@@ -110,7 +134,9 @@ def wire(wms: WmsSandbox, name: str = "acme", account: str = ACCOUNT, **settings
 def served(app: Any) -> Iterator[str]:
     """DropStream itself on a free loopback port (for the sandbox's pushes); its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

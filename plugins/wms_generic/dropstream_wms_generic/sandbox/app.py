@@ -26,21 +26,36 @@ if TYPE_CHECKING:
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Admin operations over HTTP: POST runs one with the JSON body as keyword arguments, GET reads.
-ADMIN_WRITES = ("add_account", "set_stock", "ship", "advance", "configure", "inject", "outage",
-                "clear_faults", "configure_push", "deliver_pushes", "push_stock_snapshot",
-                "set_ship_methods", "set_credentials")
+ADMIN_WRITES = (
+    "add_account",
+    "set_stock",
+    "ship",
+    "advance",
+    "configure",
+    "inject",
+    "outage",
+    "clear_faults",
+    "configure_push",
+    "deliver_pushes",
+    "push_stock_snapshot",
+    "set_ship_methods",
+    "set_credentials",
+)
 ADMIN_READS = ("summary", "orders", "shipments", "stock", "requests", "pushes")
 
-URLS = Map([
-    Rule("/v1/orders", endpoint="create_order", methods=["POST"]),
-    Rule("/v1/orders", endpoint="find_orders", methods=["GET"]),
-    Rule("/v1/orders/<order_id>/cancel", endpoint="cancel_order", methods=["POST"]),
-    Rule("/v1/shipments", endpoint="list_shipments", methods=["GET"]),
-    Rule("/v1/stock", endpoint="stock", methods=["GET"]),
-    Rule("/v1/stock/changes", endpoint="stock_changes", methods=["GET"]),
-    Rule("/v1/ship-methods", endpoint="ship_methods", methods=["GET"]),
-    Rule("/_sandbox/<op>", endpoint="admin", methods=["GET", "POST"]),
-], strict_slashes=False)
+URLS = Map(
+    [
+        Rule("/v1/orders", endpoint="create_order", methods=["POST"]),
+        Rule("/v1/orders", endpoint="find_orders", methods=["GET"]),
+        Rule("/v1/orders/<order_id>/cancel", endpoint="cancel_order", methods=["POST"]),
+        Rule("/v1/shipments", endpoint="list_shipments", methods=["GET"]),
+        Rule("/v1/stock", endpoint="stock", methods=["GET"]),
+        Rule("/v1/stock/changes", endpoint="stock_changes", methods=["GET"]),
+        Rule("/v1/ship-methods", endpoint="ship_methods", methods=["GET"]),
+        Rule("/_sandbox/<op>", endpoint="admin", methods=["GET", "POST"]),
+    ],
+    strict_slashes=False,
+)
 
 
 class DropConnection(Exception):
@@ -78,14 +93,25 @@ class SandboxApp:
         try:
             endpoint, args = URLS.bind_to_environ(request.environ).match()
         except NotFound:
-            return json_response(protocol.error_document("not_found", f"No route {request.path}."), 404)
+            return json_response(
+                protocol.error_document("not_found", f"No route {request.path}."), 404
+            )
         except MethodNotAllowed:
-            return json_response(protocol.error_document("method_not_allowed", "Method not allowed."), 405)
+            return json_response(
+                protocol.error_document("method_not_allowed", "Method not allowed."), 405
+            )
         except HTTPException as error:
-            return json_response(protocol.error_document("bad_request", str(error)), error.code or 400)
+            return json_response(
+                protocol.error_document("bad_request", str(error)), error.code or 400
+            )
         if endpoint == "admin":
             return self.admin(request, args["op"])
-        entry = {"operation": endpoint, "method": request.method, "path": request.full_path, "at": time.time()}
+        entry = {
+            "operation": endpoint,
+            "method": request.method,
+            "path": request.full_path,
+            "at": time.time(),
+        }
         self.log.append(entry)
         fault = self.faults.take(endpoint)
         response = self.apply(fault) if fault is not None else None
@@ -109,22 +135,33 @@ class SandboxApp:
         if fault.kind == "garbage":
             return Response("<html>Gateway says hello</html>", status=200, mimetype="text/html")
         headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after else None
-        return json_response(protocol.error_document(
-            "unavailable" if fault.status >= 500 else "injected", "Injected fault."), fault.status, headers)
+        return json_response(
+            protocol.error_document(
+                "unavailable" if fault.status >= 500 else "injected", "Injected fault."
+            ),
+            fault.status,
+            headers,
+        )
 
     # -- the protocol ------------------------------------------------------------------------------
 
     def protocol(self, request: Request, endpoint: str, args: dict[str, Any]) -> Response:
         if not self.authenticated(request):
-            return json_response(protocol.error_document(
-                "unauthorized", "Send valid credentials (bearer token, basic or API key)."), 401)
+            return json_response(
+                protocol.error_document(
+                    "unauthorized", "Send valid credentials (bearer token, basic or API key)."
+                ),
+                401,
+            )
         try:
             return getattr(self, f"op_{endpoint}")(request, **args)
         except SandboxError as error:
             return json_response(error.document(), error.status)
         except HTTPException as error:  # e.g. a body over MAX_BODY_BYTES
-            return json_response(protocol.error_document("bad_request", error.description or str(error)),
-                                 error.code or 400)
+            return json_response(
+                protocol.error_document("bad_request", error.description or str(error)),
+                error.code or 400,
+            )
 
     def authenticated(self, request: Request) -> bool:
         creds = self.state.credentials
@@ -133,11 +170,14 @@ class SandboxApp:
             return hmac.compare_digest(given[7:], creds["token"])
         if given.startswith("Basic ") and creds.get("username"):
             try:
-                user, _, password = base64.b64decode(given[6:], validate=True).decode().partition(":")
+                user, _, password = (
+                    base64.b64decode(given[6:], validate=True).decode().partition(":")
+                )
             except (binascii.Error, UnicodeDecodeError):
                 return False
-            return hmac.compare_digest(user, creds["username"]) and \
-                hmac.compare_digest(password, creds.get("password", ""))
+            return hmac.compare_digest(user, creds["username"]) and hmac.compare_digest(
+                password, creds.get("password", "")
+            )
         key = request.headers.get(creds.get("api_key_header") or "X-API-Key")
         return bool(key and creds.get("api_key")) and hmac.compare_digest(key, creds["api_key"])
 
@@ -156,22 +196,33 @@ class SandboxApp:
         if not reference:
             raise SandboxError(400, "invalid_request", "Give ?reference=.", "reference")
         self.state.account(account)
-        return json_response({"items": [self.state.ack(o) for o in self.state.find(account or "", reference)]})
+        return json_response(
+            {"items": [self.state.ack(o) for o in self.state.find(account or "", reference)]}
+        )
 
     def op_cancel_order(self, request: Request, order_id: str) -> Response:
         return json_response(self.state.cancel(order_id))
 
     def op_list_shipments(self, request: Request) -> Response:
-        return json_response(self.state.shipments_page(
-            request.args.get("account", ""), request.args.get("cursor"), _limit(request)))
+        return json_response(
+            self.state.shipments_page(
+                request.args.get("account", ""), request.args.get("cursor"), _limit(request)
+            )
+        )
 
     def op_stock(self, request: Request) -> Response:
-        return json_response(self.state.stock_snapshot(
-            request.args.get("account", ""), request.args.get("cursor"), _limit(request)))
+        return json_response(
+            self.state.stock_snapshot(
+                request.args.get("account", ""), request.args.get("cursor"), _limit(request)
+            )
+        )
 
     def op_stock_changes(self, request: Request) -> Response:
-        return json_response(self.state.stock_changes(
-            request.args.get("account", ""), request.args.get("cursor"), _limit(request)))
+        return json_response(
+            self.state.stock_changes(
+                request.args.get("account", ""), request.args.get("cursor"), _limit(request)
+            )
+        )
 
     def op_ship_methods(self, request: Request) -> Response:
         with self.state.lock:
@@ -182,9 +233,14 @@ class SandboxApp:
     def admin(self, request: Request, op: str) -> Response:
         allowed = ADMIN_WRITES if request.method == "POST" else ADMIN_READS
         if op not in allowed:
-            return json_response(protocol.error_document(
-                "unknown_operation", f"No {request.method} /_sandbox/{op}; "
-                f"{request.method} takes one of: {', '.join(allowed)}."), 404)
+            return json_response(
+                protocol.error_document(
+                    "unknown_operation",
+                    f"No {request.method} /_sandbox/{op}; "
+                    f"{request.method} takes one of: {', '.join(allowed)}.",
+                ),
+                404,
+            )
         try:
             kwargs = _body(request) if request.method == "POST" else request.args.to_dict()
             if not isinstance(kwargs, dict):

@@ -21,8 +21,15 @@ from typing import Any
 
 KINDS = ("error", "slow", "drop", "lose_reply", "garbage")
 #: The protocol's operations, as faults name them.
-OPERATIONS = ("create_order", "find_orders", "cancel_order", "list_shipments", "stock",
-              "stock_changes", "ship_methods")
+OPERATIONS = (
+    "create_order",
+    "find_orders",
+    "cancel_order",
+    "list_shipments",
+    "stock",
+    "stock_changes",
+    "ship_methods",
+)
 
 
 @dataclass
@@ -40,8 +47,16 @@ class Faults:
     outage_until: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def inject(self, kind: str, *, times: int = 1, on: str | None = None, status: int = 503,
-               retry_after: float | None = None, seconds: float = 0.0) -> None:
+    def inject(
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        on: str | None = None,
+        status: int = 503,
+        retry_after: float | None = None,
+        seconds: float = 0.0,
+    ) -> None:
         """:raises ValueError: an unknown kind or operation (the message lists the known ones)."""
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(KINDS)}")
@@ -64,7 +79,9 @@ class Faults:
     def take(self, operation: str) -> Fault | None:
         """The fault for this request, if any (an outage first)."""
         if self.outage_until and time.monotonic() < self.outage_until:
-            return Fault("error", operation, 503, retry_after=max(1.0, self.outage_until - time.monotonic()))
+            return Fault(
+                "error", operation, 503, retry_after=max(1.0, self.outage_until - time.monotonic())
+            )
         with self.lock:
             for fault in self.pending:
                 if fault.operation in (None, operation):
@@ -74,4 +91,7 @@ class Faults:
 
     def describe(self) -> dict[str, Any]:
         remaining = max(0.0, self.outage_until - time.monotonic()) if self.outage_until else 0.0
-        return {"pending": [vars(f) for f in self.pending], "outage_seconds_left": round(remaining, 3)}
+        return {
+            "pending": [vars(f) for f in self.pending],
+            "outage_seconds_left": round(remaining, 3),
+        }

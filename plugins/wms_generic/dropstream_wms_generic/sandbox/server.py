@@ -44,8 +44,16 @@ class WmsSandbox:
         (``dedupe``, ``ship_delay``, ``partial_ratio``, ``strict_skus``, ``auto_ship``).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, auto: bool = True,
-                 tick: float = 0.5, seed: int = 7, **settings: Any) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        auto: bool = True,
+        tick: float = 0.5,
+        seed: int = 7,
+        **settings: Any,
+    ) -> None:
         self.host, self.port = host, port
         self.auto, self.tick = auto, tick
         self.state = WmsState(seed=seed)
@@ -67,14 +75,24 @@ class WmsSandbox:
         return f"http://{self.host}:{self._server.server_port}"
 
     def start(self) -> Self:
-        self._server = make_server(self.host, self.port, self.app, threaded=True,
-                                   request_handler=_QuietHandler)
+        self._server = make_server(
+            self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler
+        )
         self._stopping.clear()
-        self._threads = [threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                          name="wms-sandbox-http", daemon=True)]
+        self._threads = [
+            threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="wms-sandbox-http",
+                daemon=True,
+            )
+        ]
         if self.auto:
-            self._threads.append(threading.Thread(target=self._run_background, name="wms-sandbox-picker",
-                                                  daemon=True))
+            self._threads.append(
+                threading.Thread(
+                    target=self._run_background, name="wms-sandbox-picker", daemon=True
+                )
+            )
         for thread in self._threads:
             thread.start()
         return self
@@ -121,8 +139,9 @@ class WmsSandbox:
         with self.state.lock:
             return {sku: level[0] for sku, level in self.state.account(account)["stock"].items()}
 
-    def ship(self, reference: str, account: str | None = None,
-             lines: dict[str, int] | None = None) -> dict[str, Any]:
+    def ship(
+        self, reference: str, account: str | None = None, lines: dict[str, int] | None = None
+    ) -> dict[str, Any]:
         """Ship an order now: all that is left, or ``{line_reference: units}`` (a partial)."""
         return dict(self.state.ship(reference, account, lines))
 
@@ -130,26 +149,46 @@ class WmsSandbox:
         """Ship every parcel that is due (what the picker does every tick)."""
         return self.state.advance()
 
-    def orders(self, reference: str | None = None, account: str | None = None) -> list[dict[str, Any]]:
+    def orders(
+        self, reference: str | None = None, account: str | None = None
+    ) -> list[dict[str, Any]]:
         with self.state.lock:
-            return [{"id": o["id"], "reference": o["reference"], "account": o["account"],
-                     "status": o["status"], "ship_method": o["ship_method"],
-                     "lines": [dict(line) for line in o["lines"]]}
-                    for o in self.state.orders
-                    if reference in (None, o["reference"]) and account in (None, o["account"])]
+            return [
+                {
+                    "id": o["id"],
+                    "reference": o["reference"],
+                    "account": o["account"],
+                    "status": o["status"],
+                    "ship_method": o["ship_method"],
+                    "lines": [dict(line) for line in o["lines"]],
+                }
+                for o in self.state.orders
+                if reference in (None, o["reference"]) and account in (None, o["account"])
+            ]
 
-    def shipments(self, reference: str | None = None, account: str | None = None) -> list[dict[str, Any]]:
+    def shipments(
+        self, reference: str | None = None, account: str | None = None
+    ) -> list[dict[str, Any]]:
         with self.state.lock:
-            return [dict(s) for s in self.state.shipments
-                    if reference in (None, s["reference"]) and account in (None, s["account"])]
+            return [
+                dict(s)
+                for s in self.state.shipments
+                if reference in (None, s["reference"]) and account in (None, s["account"])
+            ]
 
     def set_ship_methods(self, items: list[dict[str, str]]) -> list[dict[str, str]]:
         """Replace the ship-method catalogue (``[{"code", "name", "carrier"}]``)."""
         if not all(isinstance(i, dict) and i.get("code") for i in items):
             raise ValueError("each ship method needs a code")
         with self.state.lock:
-            self.state.ship_methods = [{"code": i["code"], "name": i.get("name", i["code"]),
-                                        "carrier": i.get("carrier", "UPS")} for i in items]
+            self.state.ship_methods = [
+                {
+                    "code": i["code"],
+                    "name": i.get("name", i["code"]),
+                    "carrier": i.get("carrier", "UPS"),
+                }
+                for i in items
+            ]
             return list(self.state.ship_methods)
 
     # -- admin: behaviour --------------------------------------------------------------------------
@@ -180,11 +219,19 @@ class WmsSandbox:
         self.state.credentials.update({k: str(v) for k, v in credentials.items()})
         return {name: "set" for name, value in self.state.credentials.items() if value}
 
-    def inject(self, kind: str, times: int = 1, on: str | None = None, status: int = 503,
-               retry_after: float | None = None, seconds: float = 0.0) -> dict[str, Any]:
+    def inject(
+        self,
+        kind: str,
+        times: int = 1,
+        on: str | None = None,
+        status: int = 503,
+        retry_after: float | None = None,
+        seconds: float = 0.0,
+    ) -> dict[str, Any]:
         """Fail the next ``times`` requests (of operation ``on``, or any); see ``faults``."""
-        self.faults.inject(kind, times=times, on=on, status=status, retry_after=retry_after,
-                           seconds=seconds)
+        self.faults.inject(
+            kind, times=times, on=on, status=status, retry_after=retry_after, seconds=seconds
+        )
         return self.faults.describe()
 
     def outage(self, seconds: float) -> dict[str, Any]:
@@ -204,10 +251,14 @@ class WmsSandbox:
         with self.state.lock:
             return {
                 "url": self.url if self._server else None,
-                "accounts": {code: {"name": a["name"], "skus": len(a["stock"])}
-                             for code, a in self.state.accounts.items()},
-                "orders": len(self.state.orders), "shipments": len(self.state.shipments),
-                "settings": asdict(self.state.settings), "faults": self.faults.describe(),
+                "accounts": {
+                    code: {"name": a["name"], "skus": len(a["stock"])}
+                    for code, a in self.state.accounts.items()
+                },
+                "orders": len(self.state.orders),
+                "shipments": len(self.state.shipments),
+                "settings": asdict(self.state.settings),
+                "faults": self.faults.describe(),
                 "push": self.state.push.url if self.state.push else None,
                 "pending_pushes": len(self.state.outbox),
             }
@@ -256,11 +307,19 @@ class WmsSandbox:
     def _deliver(self, session: requests.Session, target: PushTarget, event: dict[str, Any]) -> str:
         body = json.dumps(event["body"], separators=(",", ":")).encode()
         event["attempts"] += 1
-        record = {"event_id": event["body"]["event_id"], "path": event["path"], "attempt": event["attempts"]}
+        record = {
+            "event_id": event["body"]["event_id"],
+            "path": event["path"],
+            "attempt": event["attempts"],
+        }
         try:
-            response = session.post(f"{target.url}/{event['path']}", data=body, timeout=PUSH_TIMEOUT,
-                                    headers=signing.sign(target.key, target.secret, body),
-                                    allow_redirects=False)
+            response = session.post(
+                f"{target.url}/{event['path']}",
+                data=body,
+                timeout=PUSH_TIMEOUT,
+                headers=signing.sign(target.key, target.secret, body),
+                allow_redirects=False,
+            )
             record.update(status=response.status_code, answer=response.text[:500])
             response.close()
         except requests.RequestException as error:
@@ -268,7 +327,9 @@ class WmsSandbox:
         with self.state.lock:
             self.state.pushed.append(record)
         status = record["status"]
-        if status is not None and (200 <= status < 300 or (status == 409 and "duplicate_event" in record["answer"])):
+        if status is not None and (
+            200 <= status < 300 or (status == 409 and "duplicate_event" in record["answer"])
+        ):
             return "delivered"
         if status in (400, 413, 422):
             return "refused"

@@ -69,15 +69,23 @@ class PushTarget:
 class WmsState:
     settings: Settings = field(default_factory=Settings)
     #: Accepted credentials: a bearer token, basic user/password, an API key (in its header).
-    credentials: dict[str, str] = field(default_factory=lambda: {
-        "token": "wms-token", "username": "dropstream", "password": "wms-password",
-        "api_key": "wms-api-key", "api_key_header": "X-API-Key"})
+    credentials: dict[str, str] = field(
+        default_factory=lambda: {
+            "token": "wms-token",
+            "username": "dropstream",
+            "password": "wms-password",
+            "api_key": "wms-api-key",
+            "api_key_header": "X-API-Key",
+        }
+    )
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     orders: list[dict[str, Any]] = field(default_factory=list)
     shipments: list[dict[str, Any]] = field(default_factory=list)
     #: The stock change feed: ``(account, sku)`` in order; a cursor is a position in it.
     changes: list[tuple[str, str]] = field(default_factory=list)
-    ship_methods: list[dict[str, str]] = field(default_factory=lambda: [dict(m) for m in DEFAULT_SHIP_METHODS])
+    ship_methods: list[dict[str, str]] = field(
+        default_factory=lambda: [dict(m) for m in DEFAULT_SHIP_METHODS]
+    )
     push: PushTarget | None = None
     #: Events waiting to be pushed (``{"path", "body", "attempts"}``), and a log of attempts.
     outbox: list[dict[str, Any]] = field(default_factory=list)
@@ -99,10 +107,14 @@ class WmsState:
 
     def account(self, code: str | None, field_name: str = "account") -> dict[str, Any]:
         if not code or code not in self.accounts:
-            raise SandboxError(422, "unknown_account", f"No account {code!r} at this WMS.", field_name)
+            raise SandboxError(
+                422, "unknown_account", f"No account {code!r} at this WMS.", field_name
+            )
         return self.accounts[code]
 
-    def set_stock(self, account: str, levels: dict[str, int], as_of: datetime | None = None) -> None:
+    def set_stock(
+        self, account: str, levels: dict[str, int], as_of: datetime | None = None
+    ) -> None:
         with self.lock:
             stock = self.add_account(account)["stock"]
             for sku, quantity in levels.items():
@@ -121,26 +133,48 @@ class WmsState:
                     return 200, self.ack(order)
             codes = {m["code"]: m for m in self.ship_methods}
             if document["ship_method"] not in codes:
-                raise SandboxError(422, "unknown_ship_method", f"No ship method "
-                                   f"{document['ship_method']!r}; see GET /v1/ship-methods.", "ship_method")
+                raise SandboxError(
+                    422,
+                    "unknown_ship_method",
+                    f"No ship method {document['ship_method']!r}; see GET /v1/ship-methods.",
+                    "ship_method",
+                )
             for index, line in enumerate(document["lines"]):
                 if self.settings.strict_skus and line["sku"] not in account["stock"]:
-                    raise SandboxError(422, "unknown_sku", f"SKU {line['sku']!r} is not an item of "
-                                       f"account {account['code']}.", f"lines[{index}].sku")
+                    raise SandboxError(
+                        422,
+                        "unknown_sku",
+                        f"SKU {line['sku']!r} is not an item of account {account['code']}.",
+                        f"lines[{index}].sku",
+                    )
             created = now()
             order = {
-                "id": f"WO-{next(self._order_ids):06d}", "reference": document["reference"],
-                "account": account["code"], "status": "open", "created_at": created,
-                "ship_method": document["ship_method"], "carrier": codes[document["ship_method"]]["carrier"],
-                "service": document["ship_method"], "ship_to": document["ship_to"],
-                "lines": [{"reference": line["reference"], "sku": line["sku"],
-                           "quantity": line["quantity"], "shipped": 0} for line in document["lines"]],
+                "id": f"WO-{next(self._order_ids):06d}",
+                "reference": document["reference"],
+                "account": account["code"],
+                "status": "open",
+                "created_at": created,
+                "ship_method": document["ship_method"],
+                "carrier": codes[document["ship_method"]]["carrier"],
+                "service": document["ship_method"],
+                "ship_to": document["ship_to"],
+                "lines": [
+                    {
+                        "reference": line["reference"],
+                        "sku": line["sku"],
+                        "quantity": line["quantity"],
+                        "shipped": 0,
+                    }
+                    for line in document["lines"]
+                ],
                 "plan": self._plan(document["lines"], created),
             }
             self.orders.append(order)
             return 201, self.ack(order)
 
-    def _plan(self, lines: list[dict[str, Any]], created: datetime) -> list[tuple[datetime, dict[str, int]]]:
+    def _plan(
+        self, lines: list[dict[str, Any]], created: datetime
+    ) -> list[tuple[datetime, dict[str, int]]]:
         """When each parcel leaves, with ``{line_reference: units}`` (None: all that is left)."""
         delay = timedelta(seconds=self.settings.ship_delay)
         units = sum(line["quantity"] for line in lines)
@@ -156,12 +190,19 @@ class WmsState:
         return [(created + delay, {})]
 
     def ack(self, order: dict[str, Any]) -> dict[str, Any]:
-        return {"id": order["id"], "reference": order["reference"], "account": order["account"],
-                "status": order["status"], "created_at": protocol.format_time(order["created_at"])}
+        return {
+            "id": order["id"],
+            "reference": order["reference"],
+            "account": order["account"],
+            "status": order["status"],
+            "created_at": protocol.format_time(order["created_at"]),
+        }
 
     def find(self, account: str, reference: str) -> list[dict[str, Any]]:
         with self.lock:
-            return [o for o in self.orders if o["account"] == account and o["reference"] == reference]
+            return [
+                o for o in self.orders if o["account"] == account and o["reference"] == reference
+            ]
 
     def order(self, order_id: str) -> dict[str, Any]:
         found = next((o for o in self.orders if o["id"] == order_id), None)
@@ -173,8 +214,11 @@ class WmsState:
         with self.lock:
             order = self.order(order_id)
             if any(line["shipped"] for line in order["lines"]):
-                raise SandboxError(409, "already_shipped",
-                                   f"Order {order_id} has shipped (in part or whole); it cannot be cancelled.")
+                raise SandboxError(
+                    409,
+                    "already_shipped",
+                    f"Order {order_id} has shipped (in part or whole); it cannot be cancelled.",
+                )
             order["status"] = "cancelled"
             order["plan"] = []
             return self.ack(order)
@@ -198,17 +242,25 @@ class WmsState:
                     order["status"] = "picking"
         return made
 
-    def ship(self, reference: str, account: str | None = None,
-             lines: dict[str, int] | None = None) -> dict[str, Any]:
+    def ship(
+        self, reference: str, account: str | None = None, lines: dict[str, int] | None = None
+    ) -> dict[str, Any]:
         """Ship an order now: every unit left, or ``{line_reference: units}``."""
         with self.lock:
-            orders = [o for o in self.orders if o["reference"] == reference
-                      and (account is None or o["account"] == account) and o["status"] != "cancelled"]
+            orders = [
+                o
+                for o in self.orders
+                if o["reference"] == reference
+                and (account is None or o["account"] == account)
+                and o["status"] != "cancelled"
+            ]
             if not orders:
                 raise SandboxError(404, "not_found", f"No live order with reference {reference!r}.")
             shipment = self._ship(orders[0], lines)
             if shipment is None:
-                raise SandboxError(409, "nothing_to_ship", f"Order {orders[0]['id']} has nothing left to ship.")
+                raise SandboxError(
+                    409, "nothing_to_ship", f"Order {orders[0]['id']} has nothing left to ship."
+                )
             if lines is None:
                 orders[0]["plan"] = []
             return shipment
@@ -224,7 +276,9 @@ class WmsState:
             if units <= 0:
                 continue
             line["shipped"] += units
-            parcel.append({"line_reference": line["reference"], "sku": line["sku"], "quantity": units})
+            parcel.append(
+                {"line_reference": line["reference"], "sku": line["sku"], "quantity": units}
+            )
             if line["sku"] in stock:  # stock leaves with the parcel
                 stock[line["sku"]] = (max(0, stock[line["sku"]][0] - units), now())
                 self.changes.append((order["account"], line["sku"]))
@@ -234,10 +288,16 @@ class WmsState:
         order["status"] = "shipped" if done else "partially_shipped"
         number, url = tracking_number(order["carrier"], self.rng)
         shipment = {
-            "id": f"SH-{next(self._shipment_ids):06d}", "order_id": order["id"],
-            "reference": order["reference"], "account": order["account"], "carrier": order["carrier"],
-            "service": order["service"], "tracking_number": number, "tracking_url": url,
-            "shipped_at": protocol.format_time(now()), "lines": parcel,
+            "id": f"SH-{next(self._shipment_ids):06d}",
+            "order_id": order["id"],
+            "reference": order["reference"],
+            "account": order["account"],
+            "carrier": order["carrier"],
+            "service": order["service"],
+            "tracking_number": number,
+            "tracking_url": url,
+            "shipped_at": protocol.format_time(now()),
+            "lines": parcel,
         }
         self.shipments.append(shipment)
         self._queue_push("shipments", {"shipment": shipment})
@@ -250,22 +310,33 @@ class WmsState:
         with self.lock:
             self.account(account)
             start = _position(cursor, "cursor")
-            mine = [(i, s) for i, s in enumerate(self.shipments) if i >= start and s["account"] == account]
+            mine = [
+                (i, s)
+                for i, s in enumerate(self.shipments)
+                if i >= start and s["account"] == account
+            ]
             page = mine[:limit]
             end = page[-1][0] + 1 if page and len(mine) > limit else len(self.shipments)
-            return {"items": [s for _, s in page], "next_cursor": str(max(end, start)),
-                    "has_more": len(mine) > limit}
+            return {
+                "items": [s for _, s in page],
+                "next_cursor": str(max(end, start)),
+                "has_more": len(mine) > limit,
+            }
 
     def stock_snapshot(self, account: str, cursor: str | None, limit: int) -> dict[str, Any]:
         with self.lock:
             stock = self.account(account)["stock"]
             start = _position(cursor, "cursor")
-            skus = sorted(stock)[start:start + limit]
+            skus = sorted(stock)[start : start + limit]
             more = start + limit < len(stock)
-            return {"account": account, "complete": True,
-                    "items": [self._level(stock, sku) for sku in skus],
-                    "next_cursor": str(start + limit) if more else None, "has_more": more,
-                    "changes_cursor": str(len(self.changes))}
+            return {
+                "account": account,
+                "complete": True,
+                "items": [self._level(stock, sku) for sku in skus],
+                "next_cursor": str(start + limit) if more else None,
+                "has_more": more,
+                "changes_cursor": str(len(self.changes)),
+            }
 
     def stock_changes(self, account: str, cursor: str | None, limit: int) -> dict[str, Any]:
         with self.lock:
@@ -281,9 +352,13 @@ class WmsState:
                     skus.append(sku)
             else:
                 position = len(self.changes)
-            return {"account": account, "complete": False,
-                    "items": [self._level(stock, sku) for sku in skus],
-                    "next_cursor": str(max(position, start)), "has_more": position < len(self.changes)}
+            return {
+                "account": account,
+                "complete": False,
+                "items": [self._level(stock, sku) for sku in skus],
+                "next_cursor": str(max(position, start)),
+                "has_more": position < len(self.changes),
+            }
 
     @staticmethod
     def _level(stock: dict[str, tuple[int, datetime]], sku: str) -> dict[str, Any]:
@@ -295,15 +370,19 @@ class WmsState:
     def _queue_push(self, path: str, body: dict[str, Any]) -> None:
         if self.push is not None:
             event_id = f"evt-{self.seed}-{next(self._event_ids):08d}"
-            self.outbox.append({"path": path, "body": {"event_id": event_id, **body}, "attempts": 0})
+            self.outbox.append(
+                {"path": path, "body": {"event_id": event_id, **body}, "attempts": 0}
+            )
 
     def _queue_stock_push(self, account: str, skus: list[str]) -> None:
         if self.push is None or not skus:
             return
         stock = self.accounts[account]["stock"]
         for start in range(0, len(skus), 1000):
-            items = [self._level(stock, sku) for sku in dict.fromkeys(skus[start:start + 1000])]
-            self._queue_push("stock", {"snapshot": {"account": account, "complete": False, "items": items}})
+            items = [self._level(stock, sku) for sku in dict.fromkeys(skus[start : start + 1000])]
+            self._queue_push(
+                "stock", {"snapshot": {"account": account, "complete": False, "items": items}}
+            )
 
     def queue_full_stock_push(self, account: str) -> None:
         with self.lock:
