@@ -11,7 +11,7 @@ INSTALL_INPUTS := pyproject.toml constraints.txt plugins/bigcommerce/pyproject.t
 	plugins/wms_generic/pyproject.toml
 IS_311 := import sys; sys.exit(sys.version_info < (3, 11))
 
-.PHONY: install test demo
+.PHONY: install test demo browser
 
 install: $(INSTALLED)
 
@@ -38,3 +38,8 @@ test: install
 
 demo: install
 	$(BIN)/dropstream demo
+
+# Debian's Chromium for the console's browser tests (Playwright drives it; it never downloads
+# a browser). Needs root; without it those tests are skipped outside CI.
+browser:
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)

@@ -95,4 +95,9 @@ def dashboard() -> Any:
         "console/dashboard.html", statuses=statuses, all_statuses=list(OrderStatus),
         holds=holds, hold_reasons=[r for r in HoldReason if holds.get(r)], alerts=alerts,
         open_alerts=open_alerts, stores=store_health(), bars=bars,
-        chart_max=max([1] + [max(b.imported, b.shipped) for b in bars]), Channel=Channel)
+        chart_max=_axis_top(max(max(b.imported, b.shipped) for b in bars)), Channel=Channel)
+
+
+def _axis_top(largest: int) -> int:
+    """The chart's top: even (so the middle line is a whole number), and at least 2."""
+    return max(2, largest + largest % 2)
