@@ -304,3 +304,13 @@ def test_setup_checks_name_the_unknown_account(app: Any, wms: WmsSandbox) -> Non
     checks = {c.key: c for c in connector(wms, default_account="GHOST").setup_checks()}
     assert checks["credentials"].passed
     assert not checks["account"].passed and "customer_code" in checks["account"].fix
+
+
+@pytest.mark.parametrize("status", [422, 503])
+def test_a_wms_that_echoes_the_credential_never_gets_it_into_an_error(
+    app: Any, wms: WmsSandbox, status: int
+) -> None:
+    wms.inject("error", status=status, on="create_order", message=f"bad request from {TOKEN}")
+    with pytest.raises((RejectedError, TransientError)) as failed:
+        connector(wms).forward_order(order("ECHO-1"))
+    assert TOKEN not in failed.value.message and "[redacted]" in failed.value.message

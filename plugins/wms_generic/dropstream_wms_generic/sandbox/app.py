@@ -137,7 +137,7 @@ class SandboxApp:
         headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after else None
         return json_response(
             protocol.error_document(
-                "unavailable" if fault.status >= 500 else "injected", "Injected fault."
+                "unavailable" if fault.status >= 500 else "injected", fault.message
             ),
             fault.status,
             headers,

@@ -39,6 +39,8 @@ class Fault:
     status: int = 503
     retry_after: float | None = None
     seconds: float = 0.0
+    #: The error document's message (``error``); a WMS may echo what it was sent.
+    message: str = "Injected fault."
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Faults:
         status: int = 503,
         retry_after: float | None = None,
         seconds: float = 0.0,
+        message: str = "Injected fault.",
     ) -> None:
         """:raises ValueError: an unknown kind or operation (the message lists the known ones)."""
         if kind not in KINDS:
@@ -65,7 +68,9 @@ class Faults:
         if not 100 <= int(status) <= 599:
             raise ValueError("status must be an HTTP status code")
         with self.lock:
-            self.pending += [Fault(kind, on, int(status), retry_after, float(seconds))] * int(times)
+            self.pending += [
+                Fault(kind, on, int(status), retry_after, float(seconds), str(message))
+            ] * int(times)
 
     def outage(self, seconds: float) -> None:
         """Refuse every protocol request with 503 for ``seconds`` from now (0 ends it)."""

@@ -227,10 +227,17 @@ class WmsSandbox:
         status: int = 503,
         retry_after: float | None = None,
         seconds: float = 0.0,
+        message: str = "Injected fault.",
     ) -> dict[str, Any]:
         """Fail the next ``times`` requests (of operation ``on``, or any); see ``faults``."""
         self.faults.inject(
-            kind, times=times, on=on, status=status, retry_after=retry_after, seconds=seconds
+            kind,
+            times=times,
+            on=on,
+            status=status,
+            retry_after=retry_after,
+            seconds=seconds,
+            message=message,
         )
         return self.faults.describe()
 
