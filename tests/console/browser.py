@@ -67,11 +67,11 @@ def pipeline(app: Any, tick: float = 0.2) -> Iterator[None]:
     if isinstance(queue, InProcessQueue):
         queue.start()
     else:
-        from dropstream.jobs.worker import run_worker
+        worker_rq = _thread_worker(app, queue)
 
         def work() -> None:
             while not stop.is_set():
-                run_worker(app, burst=True)
+                worker_rq.work(burst=True)
                 stop.wait(tick)
 
         worker = threading.Thread(target=work, name="console-test-rq-worker", daemon=True)
@@ -84,6 +84,27 @@ def pipeline(app: Any, tick: float = 0.2) -> Iterator[None]:
         stop.set()
         if worker is not None:
             worker.join(30)
+
+
+def _thread_worker(app: Any, queue: Any) -> Any:
+    """An RQ worker for a background thread: the same jobs as `dropstream worker`, without the
+    signal handlers (only the main thread may install them)."""
+    from rq import SimpleWorker
+    from rq.timeouts import TimerDeathPenalty
+
+    from dropstream.jobs.queue import QUEUES
+
+    class ThreadWorker(SimpleWorker):
+        death_penalty_class = TimerDeathPenalty  # SIGALRM, the default, is main-thread only
+
+        def _install_signal_handlers(self) -> None:
+            pass
+
+        def perform_job(self, *args: Any, **kwargs: Any) -> bool:
+            with app.app_context():
+                return super().perform_job(*args, **kwargs)
+
+    return ThreadWorker([queue.queue(name) for name in QUEUES], connection=queue.connection)
 
 
 @contextmanager
