@@ -60,7 +60,12 @@ def create_app(
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     install_backstop(db.Model)
-    _dispatch_outbox_after_commit(db.session.session_factory.class_)
+    session_class = db.session.session_factory.class_
+    _dispatch_outbox_after_commit(session_class)
+    from dropstream.tenants import rls
+
+    if not event.contains(session_class, "after_begin", rls.on_begin):
+        event.listen(session_class, "after_begin", rls.on_begin)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)

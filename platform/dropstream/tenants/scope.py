@@ -108,11 +108,15 @@ class TenantScope:
 
 
 def activate(session: Session, scope: TenantScope | None) -> None:
-    """Bind ``scope`` to ``session`` (None removes it) for the backstop criteria."""
+    """Bind ``scope`` to ``session`` (None removes it): for the load backstop, and for
+    PostgreSQL row-level security from now on, in the current transaction too."""
+    from dropstream.tenants import rls
+
     if scope is None:
         session.info.pop(SESSION_KEY, None)
     else:
         session.info[SESSION_KEY] = scope
+    rls.apply(session)
 
 
 def current(session: Session) -> TenantScope | None:
