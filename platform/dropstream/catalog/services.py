@@ -361,3 +361,13 @@ def delete_rule(session: Session, store: Store, rule: ShippingRule) -> None:
     session.delete(rule)
     session.flush()
     request_hold_rescan(session, store)
+
+
+def unmapped_shipping_methods(session: Session, store: Store, methods: Iterable[str]) -> list[str]:
+    """Of ``methods`` (as the store names them), those no shipping rule of ``store`` maps, in
+    the order given; none when the store has a default rule (it maps every method)."""
+    rules = session.scalars(select(ShippingRule).where(ShippingRule.store_id == store.id)).all()
+    if any(rule.is_default for rule in rules):
+        return []
+    keys = {rule.match_key for rule in rules}
+    return [method for method in dict.fromkeys(methods) if shipping_match_key(method) not in keys]

@@ -131,6 +131,9 @@ class ConnectorContext:
     #: Persist refreshed credentials (e.g. a re-issued OAuth token); encrypted by the core.
     save_credentials: Callable[[dict[str, Any]], None] | None = None
     public_base_url: str = ""
+    #: Storefront connectors: of the given shipping methods (as the store names them), those no
+    #: shipping rule of the store maps, for a set-up check. Built by the core.
+    unmapped_shipping_methods: Callable[[Sequence[str]], list[str]] | None = None
 
 
 class Connector:
@@ -152,6 +155,13 @@ class Connector:
 
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
+
+    @classmethod
+    def external_id_from_credentials(cls, credentials: dict[str, Any]) -> str | None:
+        """The store's id at its platform when its credentials name it (BigCommerce: the store
+        hash). The core keeps it as the store's ``external_id`` (unique per connector), which is
+        how inbound webhooks find the store. None: the credentials do not say."""
+        return None
 
     def setup_checks(self) -> Sequence[SetupCheck]:
         """Check credentials, permissions and configuration against the remote system.

@@ -206,6 +206,9 @@ class FulfillmentData:
     carrier: str = ""
     shipping_method: str = ""
     tracking_url: str = ""
+    #: True when no earlier attempt to post this shipment was ever made (so none can exist in
+    #: the store): the connector may skip looking for one and save a call.
+    first_attempt: bool = False
 
 
 @dataclass(frozen=True)

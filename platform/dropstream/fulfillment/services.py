@@ -128,7 +128,9 @@ def _apply_to_warehouse_lines(session: Session, address: OrderAddress, shipment:
     return None
 
 
-def post_shipment(session: Session, shipment: Shipment) -> None:
+def post_shipment(session: Session, shipment: Shipment, first_attempt: bool = False) -> None:
+    """Post one recorded shipment to the store. ``first_attempt``: no earlier attempt to post
+    it was ever made (the connector may then skip looking for an earlier post)."""
     if shipment.state is not ShipmentState.PENDING:
         return
     order = session.get(Order, shipment.order_id)
@@ -149,6 +151,7 @@ def post_shipment(session: Session, shipment: Shipment) -> None:
         lines=tuple(FulfillmentLine(lines_by_id[line_id].external_id, quantity) for line_id, quantity in deltas.items()),
         tracking_number=shipment.tracking_number, carrier=shipment.carrier,
         shipping_method=shipment.service or address.shipping_method, tracking_url=shipment.tracking_url,
+        first_attempt=first_attempt,
     )
     try:
         result = store_connector(store).post_fulfillment(fulfillment)
@@ -208,7 +211,10 @@ def post_shipment_job(item: OutboxItem) -> None:
     """Outbox handler ``shipment.post``: ``subject_id`` is the shipment id."""
     shipment = db.session.get(Shipment, item.subject_id)
     if shipment is not None:
-        post_shipment(db.session, shipment)
+        # The lease counted this attempt; an earlier one (even a crashed one) counted too, and a
+        # failed post left its error on the shipment.
+        post_shipment(db.session, shipment,
+                      first_attempt=item.attempts == 1 and not shipment.last_error)
 
 
 def post_shipment_retrying(item: OutboxItem, error: Exception, next_attempt: datetime) -> None:

@@ -56,6 +56,7 @@ def store_connector(store: Store) -> StorefrontConnector:
         connector_id=store.connector_id, owner_id=store.id, settings=dict(store.settings or {}),
         credentials=credentials, save_credentials=lambda values: write_credentials(store, values),
         public_base_url=current_app.config["PUBLIC_BASE_URL"],
+        unmapped_shipping_methods=lambda methods: _unmapped_shipping_methods(store, methods),
     )
     return _Guarded(cls(context), ("store", store.id), _secret_strings(credentials))  # type: ignore[return-value]
 
@@ -75,3 +76,10 @@ def warehouse_connector(warehouse: Warehouse, store: Store | None = None) -> War
 
 def _secret_strings(credentials: dict[str, Any]) -> list[str]:
     return [str(value) for value in credentials.values() if isinstance(value, (str, int)) and str(value)]
+
+
+def _unmapped_shipping_methods(store: Store, methods: Any) -> list[str]:
+    from dropstream.catalog.services import unmapped_shipping_methods
+    from dropstream.extensions import db
+
+    return unmapped_shipping_methods(db.session, store, methods)

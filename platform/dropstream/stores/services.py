@@ -190,8 +190,10 @@ def create_store(session: Session, scope: TenantScope, data: dict[str, Any]) -> 
                 lambda: validate_with(cls.credentials_schema, data["credentials"], "credentials"))
     warehouse, account = _warehouse_and_account(
         session, scope, errors, data.get("warehouse_id"), data.get("warehouse_account") or {})
-    errors.raise_if_any("store")
     external_id = (data.get("external_id") or "").strip() or None  # blank means "not known yet"
+    if cls is not None and credentials:
+        external_id = errors.check(lambda: _external_id_of(cls, credentials, external_id))
+    errors.raise_if_any("store")
     _check_external_id(session, data["connector_id"], external_id, None)
     store = Store(
         provider_id=scope.provider_id, merchant_id=merchant.id, name=data["name"],
@@ -233,9 +235,18 @@ def update_store(session: Session, scope: TenantScope, store: Store, data: dict[
         # Unlinking the warehouse drops the account at it unless a new one is given.
         given = data.get("warehouse_account", store.warehouse_account if warehouse_id else {})
         warehouse, account = _warehouse_and_account(session, scope, errors, warehouse_id, given or {})
-    errors.raise_if_any("store")
     if "external_id" in data:
         external_id = (data["external_id"] or "").strip() or None
+        fixed = external_id
+    else:
+        external_id = store.external_id
+        # Credentials of another store may replace a mistyped one's, but not once orders came
+        # in under the old identity (their ids would mix with the new store's).
+        fixed = store.external_id if credentials and _has_orders(session, store) else None
+    if cls is not None and credentials:
+        external_id = errors.check(lambda: _external_id_of(cls, credentials, fixed)) or external_id
+    errors.raise_if_any("store")
+    if external_id != store.external_id:
         _check_external_id(session, store.connector_id, external_id, store.id)
         store.external_id = external_id
     for key in ("name", "safety_buffer"):
@@ -319,6 +330,25 @@ def _warehouse_and_account(session: Session, scope: TenantScope, errors: _Errors
         return None, {}
     loaded = errors.check(lambda: validate_with(cls.account_schema, account, "warehouse_account"))
     return warehouse, loaded or {}
+
+
+def _external_id_of(cls: ConnectorClass, credentials: dict[str, Any], given: str | None) -> str | None:
+    """The external id the credentials name, if the connector derives one; it must agree with
+    one given (or already stored): credentials of another store would cross the two."""
+    derived = cls.external_id_from_credentials(credentials)
+    if not derived:
+        return given
+    if given and given != derived:
+        raise ValidationFailed(
+            f"These credentials are for store {derived}, but this store is {given}.",
+            fields={"credentials": [f"Credentials of store {derived}; connect it as its own store."]})
+    return derived
+
+
+def _has_orders(session: Session, store: Store) -> bool:
+    from dropstream.orders.models import Order
+
+    return session.scalar(select(Order.id).where(Order.store_id == store.id).limit(1)) is not None
 
 
 def _check_external_id(session: Session, connector_id: str, external_id: str | None,
