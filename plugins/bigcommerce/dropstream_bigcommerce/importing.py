@@ -1,0 +1,162 @@
+"""Reading orders: one order completely (for a webhook), and the polling sweep.
+
+One order is one call: ``GET /v2/orders/{id}?include=consignments.line_items&consignment_structure=object``
+returns the order with its consignments and every order product in them. Only when a store
+does not embed them are the ``/products`` and ``/shipping_addresses`` lists read (every page),
+so an order is read completely or not at all.
+
+The sweep lists orders by ``date_modified`` ascending from the cursor, the same includes on the
+list (so a page of up to 250 orders costs one call), without a status filter: orders at the
+monitored status are imported and cancelled ones (status 5) come back as ``cancelled`` so the
+core sees cancellations. The cursor is the last ``date_modified`` seen; each sweep starts a
+little before it (:data:`OVERLAP`) because BigCommerce's dates have whole seconds and an order
+committed while a page was read must not be skipped. The core de-duplicates what overlaps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dropstream.connectors.base import RemoteNotFound, UnreadableOrderError
+from dropstream.connectors.types import OrderData, OrderPage, UnreadableOrder
+from dropstream_bigcommerce import hooks
+from dropstream_bigcommerce.client import V2_PAGE, BigCommerceClient
+from dropstream_bigcommerce.mapping import (
+    MappingError,
+    embedded_consignments,
+    integer,
+    order_data,
+    parse_date,
+    rfc2822,
+)
+from dropstream_bigcommerce.schemas import CANCELLED
+
+log = logging.getLogger(__name__)
+INCLUDES = {"include": "consignments.line_items", "consignment_structure": "object"}
+OVERLAP = timedelta(seconds=60)
+#: Without a ``backfill_from`` setting, the first sweep starts this far back.
+DEFAULT_BACKFILL = timedelta(days=7)
+
+
+def fetch_order(client: BigCommerceClient, settings: dict[str, Any], external_id: str) -> OrderData | None:
+    """The order if it is at the monitored status (or cancelled), else None.
+
+    :raises RemoteNotFound: no such order. :raises UnreadableOrderError: it cannot be mapped.
+    """
+    try:
+        order_id = integer(external_id, "order id")
+    except MappingError:
+        raise RemoteNotFound(f"{external_id!r} is not a BigCommerce order id") from None
+    order = client.get(f"/v2/orders/{order_id}", INCLUDES)
+    if not isinstance(order, dict):
+        raise UnreadableOrderError(UnreadableOrder(str(order_id), str(order_id),
+                                                   "BigCommerce returned no order object", {}))
+    return _read(client, settings, order)
+
+
+def _read(client: BigCommerceClient, settings: dict[str, Any], order: dict[str, Any]) -> OrderData | None:
+    external_id = str(order.get("id", "?"))
+    status_id = order.get("status_id")
+    if status_id != settings["monitored_status_id"] and status_id != CANCELLED:
+        return None
+    try:
+        if embedded_consignments(order) is not None:
+            data = order_data(order)
+            if data.lines or status_id == CANCELLED:
+                return data
+            # An order always has products: none embedded means they were left out; read them.
+        if status_id == CANCELLED:
+            return _cancelled(order)  # nothing to read: the core only needs to recognise it
+        order_id = integer(order.get("id"), "id")
+        products = [p for page in client.v2_pages(f"/v2/orders/{order_id}/products") for p in page]
+        addresses = [a for page in client.v2_pages(f"/v2/orders/{order_id}/shipping_addresses")
+                     for a in page]
+        return order_data({**order, "consignments": None, "products": products,
+                           "shipping_addresses": addresses},
+                          products=products, shipping_addresses=addresses)
+    except MappingError as error:
+        if status_id == CANCELLED:
+            try:
+                return _cancelled(order)
+            except MappingError:
+                pass
+        raise UnreadableOrderError(UnreadableOrder(external_id, external_id, str(error), order)) from None
+
+
+def _cancelled(order: dict[str, Any]) -> OrderData:
+    """A cancelled order the core only needs to recognise: its id and dates."""
+    order_id = str(integer(order.get("id"), "id"))
+    return OrderData(external_id=order_id, number=order_id, status_code=str(CANCELLED),
+                     placed_at=parse_date(order.get("date_created"), "date_created"),
+                     updated_at=parse_date(order.get("date_modified"), "date_modified"),
+                     lines=(), cancelled=True, raw=order)
+
+
+def set_status(client: BigCommerceClient, external_id: str, status_id: int) -> None:
+    """Only ``status_id`` is sent: a PUT with product lines would clear their discounts."""
+    client.put(f"/v2/orders/{integer(external_id, 'order id')}", {"status_id": status_id})
+
+
+# ------------------------------------------------------------------------------------------------
+# The polling sweep
+# ------------------------------------------------------------------------------------------------
+
+
+def _cursor(cursor: str | None, settings: dict[str, Any]) -> tuple[datetime, int, bool]:
+    """``(since, page, continuing)``: a new sweep starts at ``since``; a continuation reads
+    ``page`` of the same query."""
+    if cursor:
+        try:
+            state = json.loads(cursor)
+            return parse_date(state["since"], "cursor"), int(state.get("page", 1)), bool(state.get("page"))
+        except (ValueError, KeyError, TypeError, MappingError):
+            log.warning("unreadable BigCommerce cursor %r; starting from the backfill date", cursor)
+    backfill = settings.get("backfill_from")
+    if backfill:
+        return parse_date(str(backfill), "backfill_from"), 1, True  # exactly from there
+    return datetime.now(UTC) - DEFAULT_BACKFILL, 1, True
+
+
+def _encode(since: datetime, page: int | None = None) -> str:
+    state: dict[str, Any] = {"since": since.astimezone(UTC).isoformat()}
+    if page:
+        state["page"] = page
+    return json.dumps(state)
+
+
+def fetch_orders(client: BigCommerceClient, settings: dict[str, Any], cursor: str | None,
+                 connector: Any) -> OrderPage:
+    since, page, continuing = _cursor(cursor, settings)
+    if not continuing:
+        hooks.reactivate(client, connector)  # a sweep also repairs hooks BigCommerce switched off
+    query_from = since if continuing else since - OVERLAP
+    body = client.get("/v2/orders", {**INCLUDES, "min_date_modified": rfc2822(query_from),
+                                     "sort": "date_modified:asc", "page": page, "limit": V2_PAGE})
+    rows = body if isinstance(body, list) else []
+    orders: list[OrderData] = []
+    unreadable: list[UnreadableOrder] = []
+    latest = since
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        try:
+            modified = parse_date(row.get("date_modified"), "date_modified")
+            latest = max(latest, modified)
+        except MappingError:
+            modified = None
+        try:
+            data = _read(client, settings, row)
+        except UnreadableOrderError as error:
+            unreadable.append(error.order)
+            continue
+        if data is not None:
+            orders.append(data)
+    if len(rows) >= V2_PAGE:
+        # A full page: more follow. Continue from the last date seen, or, when a whole page
+        # shares one second, with the next page of the same query.
+        next_cursor = _encode(latest, 1) if latest > query_from else _encode(query_from, page + 1)
+        return OrderPage(tuple(orders), next_cursor, more=True, unreadable=tuple(unreadable))
+    return OrderPage(tuple(orders), _encode(latest), more=False, unreadable=tuple(unreadable))

@@ -1,0 +1,130 @@
+"""Keeping every store under its BigCommerce API quota, across all worker processes.
+
+BigCommerce gives each store a quota per 30-second window, shared by every app on the store,
+and reports what is left on each response (``X-Rate-Limit-Requests-Left``,
+``X-Rate-Limit-Time-Reset-Ms``). The limiter remembers the last report per store hash and
+*reserves* a request before it is sent: while requests are left it counts one down, and when
+none are left it says how long to wait for the window to reset. The state lives in Redis when
+DropStream runs with Redis (all workers share it), else in this process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+#: Requests kept back from the quota for other apps on the store and for requests in flight.
+RESERVE = 2
+KEY = "dropstream:bigcommerce:quota:{store_hash}"
+#: Reset times closer than this (seconds) belong to the same quota window.
+SAME_WINDOW = 0.1
+
+
+class Limiter(Protocol):
+    def acquire(self, store_hash: str) -> float:
+        """Reserve one request; return 0, or the seconds to wait before sending it."""
+
+    def observe(self, store_hash: str, left: int, reset_seconds: float, quota: int | None) -> None:
+        """Record what a response said about the store's quota."""
+
+
+def read_headers(headers: Mapping[str, str]) -> tuple[int, float, int | None] | None:
+    """``(requests left, seconds to reset, quota)`` from a response's headers, or None."""
+    try:
+        left = int(headers["X-Rate-Limit-Requests-Left"])
+        reset = max(0.0, int(headers["X-Rate-Limit-Time-Reset-Ms"]) / 1000)
+    except (KeyError, ValueError):
+        return None
+    try:
+        quota: int | None = int(headers["X-Rate-Limit-Requests-Quota"])
+    except (KeyError, ValueError):
+        quota = None
+    return left, reset, quota
+
+
+class LocalLimiter:
+    """The state in this process (the embedded default: every worker is a thread here)."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._state: dict[str, list[float]] = {}  # hash -> [left, reset_at]
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def acquire(self, store_hash: str) -> float:
+        with self._lock:
+            state = self._state.get(store_hash)
+            now = self._clock()
+            if state is None or now >= state[1]:
+                return 0.0  # unknown, or a new window: the next response says where we stand
+            if state[0] > RESERVE:
+                state[0] -= 1
+                return 0.0
+            return state[1] - now
+
+    def observe(self, store_hash: str, left: int, reset_seconds: float, quota: int | None) -> None:
+        with self._lock:
+            reset_at = self._clock() + reset_seconds
+            state = self._state.get(store_hash)
+            if state is not None and reset_at <= state[1] + SAME_WINDOW:
+                # Same window: answers arrive out of order, and requests reserved since this
+                # one left are not counted in its header, so never raise what is left.
+                left = min(left, int(state[0]))
+            self._state[store_hash] = [float(left), max(reset_at, state[1]) if state else reset_at]
+
+
+# KEYS[1] the store's key; ARGV: now (ms), reserve. Returns ms to wait (0: go ahead).
+_ACQUIRE = """
+local left = tonumber(redis.call('HGET', KEYS[1], 'left'))
+local reset_at = tonumber(redis.call('HGET', KEYS[1], 'reset_at'))
+local now = tonumber(ARGV[1])
+if left == nil or reset_at == nil or now >= reset_at then return 0 end
+if left > tonumber(ARGV[2]) then
+  redis.call('HINCRBY', KEYS[1], 'left', -1)
+  return 0
+end
+return reset_at - now
+"""
+
+
+# KEYS[1] the store's key; ARGV: now (ms), left, reset (ms), same-window tolerance (ms).
+_OBSERVE = """
+local reset_at = tonumber(ARGV[1]) + tonumber(ARGV[3])
+local left = tonumber(ARGV[2])
+local known_reset = tonumber(redis.call('HGET', KEYS[1], 'reset_at'))
+local known_left = tonumber(redis.call('HGET', KEYS[1], 'left'))
+if known_reset ~= nil and known_left ~= nil and reset_at <= known_reset + tonumber(ARGV[4]) then
+  left = math.min(left, known_left)
+  reset_at = math.max(reset_at, known_reset)
+end
+redis.call('HSET', KEYS[1], 'left', left, 'reset_at', reset_at)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 60000)
+return left
+"""
+
+
+class RedisLimiter:
+    """The state in Redis, shared by every worker process on every machine.
+
+    Times are Redis's own clock (``TIME``), so workers with skewed clocks agree on when a
+    window resets.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self._redis = connection
+        self._acquire = connection.register_script(_ACQUIRE)
+        self._observe = connection.register_script(_OBSERVE)
+
+    def _now_ms(self) -> int:
+        seconds, micros = self._redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    def acquire(self, store_hash: str) -> float:
+        wait_ms = self._acquire(keys=[KEY.format(store_hash=store_hash)],
+                                args=[self._now_ms(), RESERVE])
+        return int(wait_ms) / 1000
+
+    def observe(self, store_hash: str, left: int, reset_seconds: float, quota: int | None) -> None:
+        self._observe(keys=[KEY.format(store_hash=store_hash)],
+                      args=[self._now_ms(), left, int(reset_seconds * 1000), int(SAME_WINDOW * 1000)])

@@ -1,0 +1,113 @@
+"""Receiving BigCommerce's order webhooks: verify, store the hint, commit, then answer 200.
+
+BigCommerce wants a 2xx fast and retries anything else for about 48 hours, so the route does
+no API call: it checks the payload's shape, finds the store by the payload's ``producer``
+(``stores/{hash}``), compares the store's secret header in constant time, and hands the hint
+to :func:`dropstream.orders.inbox.receive_order_hint` (the inbox row is unique per payload
+``hash``, so a repeated delivery changes nothing). The commit happens *before* the 200: an
+acknowledged webhook always has its inbox row and its re-read queued. A malformed or forged
+delivery gets a 4xx and changes nothing; a database outage a 503, so BigCommerce retries.
+
+A status change to anything but the monitored status or Cancelled is acknowledged and
+dropped: those are DropStream's own moves (Awaiting Shipment, Shipped) echoing back, and
+reading the order again would only spend the store's API quota.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from flask import jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
+
+from dropstream.extensions import db
+from dropstream.orders.inbox import receive_order_hint
+from dropstream.stores.credentials import read_credentials
+from dropstream_bigcommerce.connector import WEBHOOK_SECRET_HEADER
+from dropstream_bigcommerce.oauth import CONTEXT, find_store
+from dropstream_bigcommerce.schemas import AWAITING_FULFILLMENT, CANCELLED
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+ORDER_SCOPES = frozenset({"store/order/created", "store/order/statusUpdated", "store/order/updated"})
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _payload() -> dict[str, Any]:
+    if (request.content_length or 0) > MAX_BODY:
+        raise Refused(413, f"The body is larger than {MAX_BODY} bytes.")
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_BODY:
+        raise Refused(413, f"The body is larger than {MAX_BODY} bytes.")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(400, "The body is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise Refused(400, "The body is not a JSON object.")
+    scope, event_hash, data = payload.get("scope"), payload.get("hash"), payload.get("data")
+    if not isinstance(scope, str) or not scope.startswith("store/"):
+        raise Refused(400, "scope is missing.")
+    if not isinstance(event_hash, str) or not 0 < len(event_hash) <= 200:
+        raise Refused(400, "hash is missing.")
+    if not isinstance(data, dict):
+        raise Refused(400, "data is missing.")
+    if not isinstance(payload.get("producer"), str) or not CONTEXT.match(payload["producer"]):
+        raise Refused(400, "producer is not stores/<store hash>.")
+    return payload
+
+
+def receive() -> ResponseReturnValue:
+    try:
+        payload = _payload()
+        store, credentials = _sender(payload)
+        outcome = _record(store, credentials, payload)
+    except Refused as refusal:
+        db.session.rollback()
+        return jsonify(error=refusal.message), refusal.status
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("BigCommerce webhook not stored: database unavailable")
+        return jsonify(error="DropStream cannot store the webhook now; retry later."), 503
+    return jsonify(outcome), 200
+
+
+def _sender(payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The store the delivery claims to come from, if its secret header matches."""
+    store_hash = CONTEXT.match(payload["producer"]).group(1)  # type: ignore[union-attr]
+    store = find_store(db.session, store_hash)
+    sent = request.headers.get(WEBHOOK_SECRET_HEADER, "")
+    credentials = read_credentials(store) if store is not None else {}
+    expected = str(credentials.get("webhook_secret") or "")
+    # Compare even when there is no store, so the answer takes as long either way.
+    matches = hmac.compare_digest(sent.encode(), (expected or "\x00" * 43).encode())
+    if store is None or not expected or not matches:
+        raise Refused(401, "The webhook is not signed with a store's secret.")
+    return store, credentials
+
+
+def _record(store: Any, credentials: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    scope, data = payload["scope"], payload["data"]
+    order_id = data.get("id")
+    if scope not in ORDER_SCOPES or data.get("type", "order") != "order":
+        return {"received": False, "reason": f"{scope} is not an order event DropStream uses"}
+    if isinstance(order_id, bool) or not isinstance(order_id, (int, str)) or not str(order_id).isdigit():
+        raise Refused(400, "data.id is not an order id.")
+    status = data.get("status") if isinstance(data.get("status"), dict) else {}
+    monitored = (store.settings or {}).get("monitored_status_id", AWAITING_FULFILLMENT)
+    if scope == "store/order/statusUpdated" and status.get("new_status_id") not in (monitored, CANCELLED):
+        return {"received": False, "reason": "a status DropStream does not import at"}
+    fresh = receive_order_hint(db.session, store, event_key=payload["hash"], topic=scope,
+                               external_id=str(order_id), payload=payload)
+    db.session.commit()  # before the 200: an acknowledged hint is never lost
+    return {"received": True, "duplicate": not fresh}
