@@ -77,7 +77,7 @@ def add_product(store: Store, *, name: str, sku: str | None = None, price: Any =
     else:
         product.variants.append(Variant(id=store.next_id("variant"), product_id=product.id,
                                         sku=product.sku, sku_id=None, option_values=[]))
-    store.products[product.id] = product
+    store.add_product(product)
     return product
 
 

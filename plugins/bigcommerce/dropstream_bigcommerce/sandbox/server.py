@@ -147,7 +147,8 @@ class SandboxApp:
                     raise ApiError(401, UNAUTHORIZED_V2 if version == "v2" else UNAUTHORIZED_V3)
                 store = sandbox.state.stores.get(store_hash)
                 if store is None:  # status-codes.mdx: a wrong store hash is a 403
-                    raise ApiError(403, MISSING_SCOPE_V2 if version == "v2" else MISSING_SCOPE_V3)
+                    raise ApiError(403, "The store hash in the URL is not a store this "
+                                   "X-Auth-Token can access: check the store hash.")
                 if account.store_hash != store_hash:
                     raise ApiError(401, UNAUTHORIZED_V2 if version == "v2" else UNAUTHORIZED_V3)
                 allowed, rate_headers = sandbox.limiter.consume(store, time.monotonic())
@@ -212,7 +213,8 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        host = self.server.host
+        """The base URL; on all interfaces, the loopback one (what a local client can reach)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.server.host, self.server.host)
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.server.port}"

@@ -238,6 +238,9 @@ class Store:
     #: Absolute or relative writes that hit items with inventory tracking "none".
     untracked_inventory_writes: int = 0
     _ids: dict[str, Iterator[int]] = field(default_factory=dict)
+    #: Indexes of the catalog: variant id / SKU → (product id, variant id).
+    _variants: dict[int, tuple[int, int]] = field(default_factory=dict)
+    _skus: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def next_id(self, kind: str) -> int:
         if kind not in self._ids:
@@ -247,19 +250,25 @@ class Store:
     def order(self, order_id: int) -> Order | None:
         return self.orders.get(order_id)
 
+    def add_product(self, product: Product) -> None:
+        self.products[product.id] = product
+        for variant in product.variants:
+            self._variants[variant.id] = (product.id, variant.id)
+            if variant.sku:
+                self._skus[variant.sku] = (product.id, variant.id)
+
     def variant(self, variant_id: int) -> tuple[Product, Variant] | None:
-        for product in self.products.values():
-            for variant in product.variants:
-                if variant.id == variant_id:
-                    return product, variant
-        return None
+        return self._resolve(self._variants.get(variant_id))
 
     def variant_by_sku(self, sku: str) -> tuple[Product, Variant] | None:
-        for product in self.products.values():
-            for variant in product.variants:
-                if sku and variant.sku == sku:
-                    return product, variant
-        return None
+        """The variant (a simple product's base variant included) whose SKU is ``sku``."""
+        return self._resolve(self._skus.get(sku)) if sku else None
+
+    def _resolve(self, ids: tuple[int, int] | None) -> tuple[Product, Variant] | None:
+        if ids is None:
+            return None
+        product = self.products[ids[0]]
+        return product, next(v for v in product.variants if v.id == ids[1])
 
 
 class SandboxState:
