@@ -173,7 +173,7 @@ def list_products(call: Call) -> Reply:
                 and (name is None or p.name == name)]
     with_variants = "variants" in (call.str_list_arg("include") or set())
     data = [_fields(call, product_json(p, with_variants), ("variants",)) for p in products]
-    return Reply(200, v3_page(data, page, limit, dict(call.args.items(multi=False))))
+    return Reply(200, v3_page(data, page, limit, call.query()))
 
 
 def get_product(call: Call, product_id: int) -> Reply:
@@ -195,7 +195,7 @@ def _variant_rows(call: Call, products: list[Product]) -> Reply:
             if (variant_id is None or variant.id == variant_id)
             and (sku is None or variant.sku == sku) and (skus is None or variant.sku in skus)
             and (upc is None or upc == "") and (product_ids is None or product.id in product_ids)]
-    return Reply(200, v3_page(rows, page, limit, dict(call.args.items(multi=False))))
+    return Reply(200, v3_page(rows, page, limit, call.query()))
 
 
 def list_variants(call: Call) -> Reply:

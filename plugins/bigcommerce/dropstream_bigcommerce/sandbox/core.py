@@ -18,8 +18,10 @@ from .catalog import product_json, product_level, variant_level
 from .delivery import Dispatcher
 from .errors import SandboxError, UnknownObject
 from .faults import Faults
+from .formats import resource_url
 from .hooks import hook_json
 from .order_json import address_json, line_json, order_json, shipment_json
+from .outbound import send
 from .ratelimit import RateLimiter
 from .server import SandboxApp, ServerThread
 from .state import PLAN_QUOTAS, STATUS_LABELS, ApiAccount, SandboxState, Store
@@ -200,7 +202,8 @@ class BigCommerceSandbox:
             removed = self._delete_hooks(store, client_id)
             self.state.remove_account(store_hash, client_id)
             url = oauth.callback_url(self.state, store_hash, client_id, "uninstall")
-        status, error = oauth.call_uninstall_callback(url)
+        # BigCommerce's server GETs the uninstall callback; what it answers is not used.
+        status, error = send("GET", url, headers={"Accept": "application/json"})
         return {"hooks_deleted": removed, "callback_status": status, "callback_error": error}
 
     # -- catalog and orders ---------------------------------------------------------------------
@@ -239,18 +242,14 @@ class BigCommerceSandbox:
     def archive_order(self, store_hash: str, order_id: int) -> None:
         with self.state.lock:
             store = self.state.store(store_hash)
-            order = orders.find_order(store, order_id)
-            if not order.is_deleted:
-                order.is_deleted = True
-                order.modified = time.time()
-                self.dispatcher.emit(store, "store/order/archived", {"type": "order", "id": order.id})
+            orders.archive(store, orders.find_order(store, order_id), self.dispatcher.emit)
 
     def get_order(self, store_hash: str, order_id: int) -> dict[str, Any]:
         """The V2 order with ``products``, ``shipping_addresses`` and ``shipments`` embedded."""
         with self.state.lock:
             store = self.state.store(store_hash)
             order = orders.find_order(store, order_id)
-            url = self._url_for(store)
+            url = resource_url(self.base_url or "http://sandbox.invalid", store.hash)
             body = order_json(store, order, url)
             body["products"] = [line_json(line) for line in order.lines]
             body["shipping_addresses"] = [address_json(order, a, url) for a in order.addresses]
@@ -343,10 +342,6 @@ class BigCommerceSandbox:
         for hook_id in doomed:
             del store.hooks[hook_id]
         return len(doomed)
-
-    def _url_for(self, store: Store) -> Any:
-        base = self.base_url or "http://sandbox.invalid"
-        return lambda resource: f"{base}/stores/{store.hash}/v2{resource}"
 
 
 __all__ = ["DROPSTREAM_SCOPES", "STATUS_LABELS", "BigCommerceSandbox"]

@@ -20,7 +20,6 @@ import base64
 import hashlib
 import heapq
 import hmac
-import http.client
 import itertools
 import json
 import threading
@@ -28,9 +27,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from .faults import Faults
+from .outbound import send
 from .state import SandboxState, Store
 
 RETRY_SCHEDULE = (60, 180, 300, 600, 900, 1800, 3600, 7200, 21600, 50400, 86400)
@@ -219,17 +218,5 @@ class Dispatcher:
                    "webhook-id": delivery.message_id, "webhook-timestamp": timestamp,
                    "webhook-signature": signature(delivery.secret, delivery.message_id,
                                                   timestamp, body)}
-        parts = urlsplit(delivery.destination)
-        connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
-                            else http.client.HTTPConnection)
-        connection = connection_class(parts.hostname or "", parts.port, timeout=self.timeout)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            connection.request("POST", path, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            return response.status, None
-        except (OSError, http.client.HTTPException) as failure:
-            return None, f"{type(failure).__name__}: {failure}"
-        finally:
-            connection.close()
+        return send("POST", delivery.destination, body=body, headers=headers,
+                    timeout=self.timeout)

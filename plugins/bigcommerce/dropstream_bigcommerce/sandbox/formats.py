@@ -8,6 +8,7 @@ Date filters accept RFC-2822 or ISO-8601 (orders.v2.oas2.yml, ``min_date_modifie
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import format_datetime, parsedate_to_datetime
@@ -62,6 +63,12 @@ def parse_date(text: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def resource_url(base_url: str, store_hash: str) -> Callable[[str], str]:
+    """The maker of V2 resource links: ``/orders/1/products`` →
+    ``{base_url}/stores/{store_hash}/v2/orders/1/products``."""
+    return lambda resource: f"{base_url}/stores/{store_hash}/v2{resource}"
 
 
 def v3_page(items: list[Any], page: int, limit: int, query: dict[str, str]) -> dict[str, Any]:

@@ -148,7 +148,7 @@ def list_hooks(call: Call) -> Reply:
              and (raw_active is None or hook.is_active == (raw_active == "true"))
              and (scope is None or hook.scope == scope)
              and (destination is None or hook.destination == destination)]
-    return Reply(200, v3_page(hooks, page, limit, dict(call.args.items(multi=False))))
+    return Reply(200, v3_page(hooks, page, limit, call.query()))
 
 
 def get_hook(call: Call, hook_id: int) -> Reply:

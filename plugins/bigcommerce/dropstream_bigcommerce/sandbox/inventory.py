@@ -200,7 +200,7 @@ def list_items(call: Call) -> Reply:
         "total_inventory_onhand": _stock(product, variant), "location_enabled": True,
         "settings": dict(SETTINGS)}] if show else []}
         for product, variant, identity in _filtered_items(call)]
-    return Reply(200, v3_page(data, page, limit, dict(call.args.items(multi=False))))
+    return Reply(200, v3_page(data, page, limit, call.query()))
 
 
 def list_location_items(call: Call, location_id: int) -> Reply:
@@ -211,7 +211,7 @@ def list_location_items(call: Call, location_id: int) -> Reply:
              "available_to_sell": _stock(product, variant),
              "total_inventory_onhand": _stock(product, variant), "settings": dict(SETTINGS)}
             for product, variant, identity in _filtered_items(call)]
-    return Reply(200, v3_page(data, page, limit, dict(call.args.items(multi=False))))
+    return Reply(200, v3_page(data, page, limit, call.query()))
 
 
 def list_locations(call: Call) -> Reply:
@@ -222,7 +222,7 @@ def list_locations(call: Call) -> Reply:
     if (ids is not None and DEFAULT_LOCATION not in ids) or (codes is not None and
                                                            "BC-LOCATION-1" not in codes):
         data = []
-    return Reply(200, v3_page(data, page, limit, dict(call.args.items(multi=False))))
+    return Reply(200, v3_page(data, page, limit, call.query()))
 
 
 ROUTES = (

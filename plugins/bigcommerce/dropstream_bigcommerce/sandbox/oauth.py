@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import secrets
 import time
@@ -111,24 +110,6 @@ def callback_url(state: SandboxState, store_hash: str, client_id: str, kind: str
         raise SandboxError(f"app {client_id} registered no remove_user_callback_url")
     separator = "&" if "?" in base else "?"
     return f"{base}{separator}{urlencode({'signed_payload_jwt': signed_payload_jwt(app, store, kind)})}"
-
-
-def call_uninstall_callback(url: str, timeout: float = 5.0) -> tuple[int | None, str | None]:
-    """BigCommerce's server GETs the uninstall callback; the answer is not used."""
-    parts = urlsplit(url)
-    connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
-                        else http.client.HTTPConnection)
-    connection = connection_class(parts.hostname or "", parts.port, timeout=timeout)
-    try:
-        connection.request("GET", f"{parts.path or '/'}?{parts.query}",
-                           headers={"Accept": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        return response.status, None
-    except (OSError, http.client.HTTPException) as failure:
-        return None, f"{type(failure).__name__}: {failure}"
-    finally:
-        connection.close()
 
 
 class TokenError(Exception):

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import NOT_FOUND_V2, ApiError, SandboxError
 from .formats import parse_date
 from .order_json import address_json, consignments_json, line_json, order_json
-from .orders import change_status, check_status_id
+from .orders import archive, change_status, check_status_id
 from .routing import Call, Reply, Route, no_content
 from .state import ORDER_STATUSES, Order, now
 
@@ -183,11 +183,7 @@ def update_order(call: Call, order_id: int) -> Reply:
 
 
 def archive_order(call: Call, order_id: int) -> Reply:
-    order = get_order_or_404(call, order_id)
-    if not order.is_deleted:
-        order.is_deleted = True
-        order.modified = now()
-        call.emit(call.store, "store/order/archived", {"type": "order", "id": order.id})
+    archive(call.store, get_order_or_404(call, order_id), call.emit)
     return no_content()
 
 

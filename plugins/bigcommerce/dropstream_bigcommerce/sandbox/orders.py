@@ -73,6 +73,14 @@ def change_status(store: Store, order: Order, status_id: int, emit: Emit) -> boo
     return True
 
 
+def archive(store: Store, order: Order, emit: Emit) -> None:
+    """``DELETE /v2/orders/{id}``: the order is archived (``is_deleted``), not removed."""
+    if not order.is_deleted:
+        order.is_deleted = True
+        order.modified = now()
+        emit(store, "store/order/archived", {"type": "order", "id": order.id})
+
+
 def check_status_id(status_id: Any, field: str) -> int:
     if isinstance(status_id, bool) or not isinstance(status_id, int) or status_id not in STATUS_LABELS:
         raise SandboxError(f"{field} must be an order status id from 0 to 14, not {status_id!r}")

@@ -16,6 +16,7 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from .errors import ApiError
+from .formats import resource_url
 from .state import ApiAccount, Store
 
 #: Scope family → (modify scope, read-only scope), docs: api-accounts.mdx. ``None`` on a route:
@@ -69,7 +70,11 @@ class Call:
 
     def api_url(self, resource: str) -> str:
         """Absolute URL of a V2 resource such as ``/orders/1/products``."""
-        return f"{self.base_url}/stores/{self.store.hash}/v2{resource}"
+        return resource_url(self.base_url, self.store.hash)(resource)
+
+    def query(self) -> dict[str, str]:
+        """The query string as a dict (for V3 pagination links)."""
+        return dict(self.request.args.items(multi=False))
 
     def json(self) -> Any:
         raw = self.request.get_data(cache=True)
