@@ -102,6 +102,9 @@ def create_app(
             app.register_blueprint(blueprint)
     # Plugin commands join this app's own group, which the `dropstream` FlaskGroup merges in
     # when it loads the app: same plugins as the app, nothing registered process-wide.
+    from dropstream.cli.database import app_role_command
+
+    app.cli.commands["db"].add_command(app_role_command)  # Flask-Migrate's group: `db app-role`
     # Sandboxes of every plugin share one group: `dropstream sandbox bigcommerce`, `… wms`.
     app.cli.add_command(click.Group("sandbox", help="Run a sandbox standing in for a remote "
                                     "system (for the demo, tests and benchmarks)."))

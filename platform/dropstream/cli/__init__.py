@@ -20,7 +20,6 @@ from flask.cli import FlaskGroup, NoAppException, routes_command, shell_command
 from flask_migrate.cli import db as db_group
 
 from dropstream import __version__
-from dropstream.cli.database import app_role_command
 from dropstream.cli.demo import demo_command
 from dropstream.cli.jobs import scheduler_command, worker_command
 from dropstream.cli.keys import keys
@@ -57,7 +56,6 @@ cli = click.version_option(__version__, prog_name="dropstream")(cli)
 # FlaskGroup's --app would be ignored (the factory above always wins): don't offer it.
 cli.params = [param for param in cli.params if param.name != "app"]
 
-db_group.add_command(app_role_command)
 cli.add_command(db_group, "db")
 for command in (providers, merchants, users, api_keys, keys, plugins_command, worker_command,
                 scheduler_command, demo_command, shell_command, routes_command):
