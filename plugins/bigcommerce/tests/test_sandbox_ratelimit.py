@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from dropstream_bigcommerce.sandbox import BigCommerceSandbox
+from dropstream_bigcommerce.sandbox.ratelimit import RateLimiter
+from dropstream_bigcommerce.sandbox.state import Store
 from dropstream_bigcommerce.sandbox.testing import new_store
 
 HEADERS = ("X-Rate-Limit-Time-Window-Ms", "X-Rate-Limit-Time-Reset-Ms",
@@ -87,3 +89,21 @@ def test_the_unlimited_plan_and_a_sandbox_without_limits_send_no_quota(
         free.set_rate_limit(store.hash, quota=1)
         with store.client() as api:
             assert [api.get("/v2/store").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_windows_follow_each_other_back_to_back_across_idle_gaps() -> None:
+    """A client can predict every reset from one header: after 2.5 idle windows the next reset
+    comes where the 3rd window ends, not a full window after the next request."""
+    store = Store(hash="aligned", store_id=1, name="Aligned", plan="standard", created=0.0,
+                  account_uuid="0", quota=2, window_ms=1000)
+    limiter = RateLimiter()
+
+    first = limiter.consume(store, now=100.0)
+    later = limiter.consume(store, now=102.5)
+    full = [limiter.consume(store, now=102.6), limiter.consume(store, now=102.7)]
+
+    assert first[1]["x-rate-limit-time-reset-ms"] == "1000"
+    assert later[1]["x-rate-limit-time-reset-ms"] == "500"
+    assert later[1]["x-rate-limit-requests-left"] == "1"  # a fresh window began at 102.0
+    assert [allowed for allowed, _ in full] == [True, False]
+    assert full[1][1]["x-retry-after"] == "1"

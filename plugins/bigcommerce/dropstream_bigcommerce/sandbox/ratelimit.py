@@ -1,6 +1,6 @@
 """The per-store request quota (docs: api-rate-limits.mdx, bigcommerce.md §5.1).
 
-Each store has a fixed window (30 s) and a quota by plan (150 standard/plus, 450 pro, none for
+Each store has fixed, back-to-back windows (30 s) and a quota by plan (150 standard/plus, 450 pro, none for
 "unlimited") shared by every client of the store. Every answer carries the four
 ``X-Rate-Limit-*`` headers; past the quota the answer is 429 with ``X-Retry-After`` (seconds)
 until the window ends. Header names go out in lower case, as BigCommerce may send them, so a
@@ -38,8 +38,14 @@ class RateLimiter:
         length = store.window_ms / 1000
         with self._lock:
             window = self._windows.get(store.hash)
-            if window is None or now >= window.start + length:
+            if window is None:
                 window = self._windows[store.hash] = Window(start=now)
+            elif now >= window.start + length:
+                # Windows follow each other back to back from the store's first request (the
+                # quota "refreshes every 30 s"), so a client can predict every later reset
+                # from one X-Rate-Limit-Time-Reset-Ms, idle gaps included.
+                elapsed = (now - window.start) // length * length
+                window = self._windows[store.hash] = Window(start=window.start + elapsed)
             window.attempts += 1
             self.max_attempts[store.hash] = max(self.max_attempts.get(store.hash, 0),
                                                 window.attempts)
