@@ -59,6 +59,7 @@ class DemoRun:
     demo: DemoContext
     setup: DemoSetup | None = None
     provider_id: int | None = None
+    store_ids: list[int] = field(default_factory=list)
     stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -92,6 +93,8 @@ def run_demo(app: Flask, options: DemoOptions, say: Callable[[str], None] = prin
 
 
 def start(app: Flask, run: DemoRun, options: DemoOptions, say: Callable[[str], None]) -> None:
+    # One line per HTTP request would bury the demo's own output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     hook = get_state(app).plugin_manager.hook
     hook.demo_start_services(demo=run.demo)
     for service in run.demo.services.values():
@@ -104,6 +107,7 @@ def start(app: Flask, run: DemoRun, options: DemoOptions, say: Callable[[str], N
         db.session.commit()
         store_ids = [store.id for store in run.setup.stores]
         run.provider_id = run.setup.provider.id
+        run.store_ids = store_ids
         lines = banner(app, run, options)
         # Keep plain values only: the seeded rows must not hold this session (or SQLite's lock).
         db.session.expunge_all()
