@@ -6,11 +6,15 @@ off cannot take stock at all. That needs the catalog, which is too big to read o
 
 The index is a **cache with a time limit**, not a table: it is a copy of data BigCommerce owns,
 re-readable at any time, so it belongs in Redis (shared by every worker) or in this process,
-never in PostgreSQL with the orders. It is kept fresh without re-reading the catalog: each push
-first asks only for products modified since the last look (``date_modified:min``, one call
-that is usually empty); the whole catalog is read again only when the index is missing or older
-than :data:`FULL_EVERY` (which also drops deleted products). An entry that BigCommerce refuses
-on a push is dropped at once.
+never in PostgreSQL with the orders. It is kept fresh without re-reading the catalog: it is
+trusted for :data:`LOOK_EVERY`; after that a push first asks only for the products modified
+since the last look (``date_modified:min``); the whole catalog is read again only when the index
+is missing or older than :data:`FULL_EVERY` (which also drops deleted products). So a product
+added, or its tracking switched on, is seen within :data:`LOOK_EVERY`. An entry BigCommerce
+refuses on a push is dropped at once (a tracking mode changed, a product deleted).
+
+(Looking before every push would not be cheaper: a stock write modifies the product, so each
+look would re-read every product pushed since the last one.)
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 #: The whole catalog is read again this often (deleted products leave the index then).
 FULL_EVERY = timedelta(hours=24)
+#: The index is trusted this long after a look; then products modified since are read.
+LOOK_EVERY = timedelta(minutes=15)
 #: Products modified this long before the last look are read again (clock skew, slow commits).
 OVERLAP = timedelta(minutes=5)
 KEY = "dropstream:bigcommerce:catalog:{store_hash}"
@@ -196,6 +202,8 @@ class CatalogIndex:
             items = self._read({})
             self._store.replace(self._hash, items, Meta(now, now))
             log.info("BigCommerce store %s: catalog index rebuilt (%d SKUs)", self._hash, len(items))
+            return
+        if now - meta.seen_at < LOOK_EVERY.total_seconds():
             return
         since = datetime.fromtimestamp(meta.seen_at, UTC) - OVERLAP
         changed = self._read({"date_modified:min": since.strftime("%Y-%m-%dT%H:%M:%SZ")})

@@ -58,6 +58,7 @@ class BigCommerceConnector(StorefrontConnector):
     monitored_status_setting: ClassVar[str | None] = "monitored_status_id"
     install_endpoint: ClassVar[str | None] = "bigcommerce.install"
     WEBHOOK_SECRET_HEADER = WEBHOOK_SECRET_HEADER
+    _new_secret: str | None = None
 
     @classmethod
     def external_id_from_credentials(cls, credentials: dict[str, Any]) -> str | None:
@@ -68,9 +69,13 @@ class BigCommerceConnector(StorefrontConnector):
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {"api_base_url": DEFAULT_API_BASE_URL, "monitored_status_id": AWAITING_FULFILLMENT,
-                "sent_status_id": AWAITING_SHIPMENT, "backfill_from": None, "location_id": 1,
-                "carrier_map": {}, **(self.context.settings or {})}
+        settings = {"api_base_url": DEFAULT_API_BASE_URL, "monitored_status_id": AWAITING_FULFILLMENT,
+                    "sent_status_id": AWAITING_SHIPMENT, "backfill_from": None, "location_id": 1,
+                    "carrier_map": {}, **(self.context.settings or {})}
+        for key in ("monitored_status_id", "sent_status_id", "location_id"):
+            if isinstance(settings[key], str) and settings[key].isdigit():
+                settings[key] = int(settings[key])  # stored by an older form as text
+        return settings
 
     @property
     def store_hash(self) -> str:
@@ -94,13 +99,11 @@ class BigCommerceConnector(StorefrontConnector):
 
     def webhook_secret(self) -> str:
         """The store's webhook secret, made (and saved with its credentials) on first use."""
-        secret = self.context.credentials.get("webhook_secret")
+        secret = self.context.credentials.get("webhook_secret") or self._new_secret
         if not secret:
-            secret = secrets.token_urlsafe(32)
-            updated = {**self.context.credentials, "webhook_secret": secret}
+            secret = self._new_secret = secrets.token_urlsafe(32)
             if self.context.save_credentials is not None:
-                self.context.save_credentials(updated)
-            self.context.credentials = updated
+                self.context.save_credentials({**self.context.credentials, "webhook_secret": secret})
         return str(secret)
 
     def webhook_url(self) -> str:
@@ -118,7 +121,7 @@ class BigCommerceConnector(StorefrontConnector):
 
     def fetch_orders(self, cursor: str | None) -> OrderPage:
         with self.client() as client:
-            return importing.fetch_orders(client, self.settings, cursor, self)
+            return importing.fetch_orders(client, self.settings, cursor, self, runtime().status_checks)
 
     def fetch_order(self, external_id: str) -> OrderData | None:
         with self.client() as client:
@@ -135,7 +138,7 @@ class BigCommerceConnector(StorefrontConnector):
 
     def post_fulfillment(self, fulfillment: FulfillmentData) -> FulfillmentResult:
         with self.client() as client:
-            return shipments.post(client, self.settings, fulfillment)
+            return shipments.post(client, self.settings, fulfillment, runtime().status_checks)
 
     def push_inventory(self, updates: Sequence[InventoryUpdate]) -> list[InventoryResult]:
         with self.client() as client:

@@ -33,6 +33,7 @@ from dropstream_bigcommerce.mapping import (
     rfc2822,
 )
 from dropstream_bigcommerce.schemas import CANCELLED
+from dropstream_bigcommerce.status_checks import CheckStore, settle_listed, settle_overdue
 
 log = logging.getLogger(__name__)
 INCLUDES = {"include": "consignments.line_items", "consignment_structure": "object"}
@@ -128,14 +129,16 @@ def _encode(since: datetime, page: int | None = None) -> str:
 
 
 def fetch_orders(client: BigCommerceClient, settings: dict[str, Any], cursor: str | None,
-                 connector: Any) -> OrderPage:
+                 connector: Any, checks: CheckStore) -> OrderPage:
     since, page, continuing = _cursor(cursor, settings)
     if not continuing:
         hooks.reactivate(client, connector)  # a sweep also repairs hooks BigCommerce switched off
+        settle_overdue(client, settings, checks, INCLUDES)
     query_from = since if continuing else since - OVERLAP
     body = client.get("/v2/orders", {**INCLUDES, "min_date_modified": rfc2822(query_from),
                                      "sort": "date_modified:asc", "page": page, "limit": V2_PAGE})
     rows = body if isinstance(body, list) else []
+    settle_listed(client, settings, checks, rows)  # statuses after our shipments, no extra read
     orders: list[OrderData] = []
     unreadable: list[UnreadableOrder] = []
     latest = since

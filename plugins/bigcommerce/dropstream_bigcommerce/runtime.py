@@ -1,6 +1,7 @@
-"""The plugin's per-app state: where the quota limiter and the catalog index keep their data.
+"""The plugin's per-app state: where the quota limiter, the catalog index and the pending status
+checks keep their data.
 
-With Redis (``REDIS_URL``), both live there, shared by every worker process, on the connection
+With Redis (``REDIS_URL``), they live there, shared by every worker process, on the connection
 the core's job queue already holds (so it is closed with the app's queue). On the embedded
 default they live in this process. Built lazily on first use, one per app: nothing global.
 """
@@ -15,6 +16,7 @@ from flask import Flask, current_app
 from dropstream.state import get_state
 from dropstream_bigcommerce.catalog_index import CatalogStore, LocalCatalogStore, RedisCatalogStore
 from dropstream_bigcommerce.ratelimit import Limiter, LocalLimiter, RedisLimiter
+from dropstream_bigcommerce.status_checks import CheckStore, LocalCheckStore, RedisCheckStore
 
 EXTENSION = "dropstream_bigcommerce"
 
@@ -23,6 +25,7 @@ EXTENSION = "dropstream_bigcommerce"
 class PluginRuntime:
     limiter: Limiter
     catalog: CatalogStore
+    status_checks: CheckStore
 
 
 def runtime(app: Flask | None = None) -> PluginRuntime:
@@ -31,9 +34,10 @@ def runtime(app: Flask | None = None) -> PluginRuntime:
     if state is None:
         connection = redis_connection(app)
         if connection is not None:
-            state = PluginRuntime(RedisLimiter(connection), RedisCatalogStore(connection))
+            state = PluginRuntime(RedisLimiter(connection), RedisCatalogStore(connection),
+                                  RedisCheckStore(connection))
         else:
-            state = PluginRuntime(LocalLimiter(), LocalCatalogStore())
+            state = PluginRuntime(LocalLimiter(), LocalCatalogStore(), LocalCheckStore())
         app.extensions[EXTENSION] = state
     return state
 

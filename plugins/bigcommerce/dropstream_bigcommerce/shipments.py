@@ -8,8 +8,9 @@ would e-mail the customer without tracking.
 
 Idempotency: unless the core says this is the first attempt (nothing can exist yet), the
 order's shipments are looked through for the key first, so a POST whose answer was lost is
-found instead of repeated. Afterwards the order is read again and its status set only if
-BigCommerce did not move it itself (to Shipped, or Partially Shipped when lines remain).
+found instead of repeated. Afterwards the order's status is checked — by the next polling sweep,
+which reads it anyway — and set only if BigCommerce did not move it itself (to Shipped, or
+Partially Shipped when lines remain); see :mod:`.status_checks`. The happy path is one call.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from dropstream.connectors.types import FulfillmentData, FulfillmentResult
 from dropstream_bigcommerce import carriers
 from dropstream_bigcommerce.client import BigCommerceClient
 from dropstream_bigcommerce.importing import INCLUDES
-from dropstream_bigcommerce.mapping import MappingError, embedded_consignments, integer
+from dropstream_bigcommerce.mapping import MappingError, integer
+from dropstream_bigcommerce.status_checks import CheckStore, settle_overdue
 
-SHIPPED, PARTIALLY_SHIPPED = 2, 3
 MAX_TRACKING = 50
 KEY_PREFIX = "DropStream shipment "
 
@@ -66,7 +67,8 @@ def body(settings: dict[str, Any], fulfillment: FulfillmentData, address_id: int
     return payload
 
 
-def post(client: BigCommerceClient, settings: dict[str, Any], fulfillment: FulfillmentData) -> FulfillmentResult:
+def post(client: BigCommerceClient, settings: dict[str, Any], fulfillment: FulfillmentData,
+         checks: CheckStore) -> FulfillmentResult:
     try:
         order_id = integer(fulfillment.order_external_id, "order")
     except MappingError:
@@ -77,9 +79,10 @@ def post(client: BigCommerceClient, settings: dict[str, Any], fulfillment: Fulfi
         if existing is not None:
             return FulfillmentResult(str(existing.get("id")), created=False)
     address_id = _address_id(client, order_id, fulfillment)
+    settle_overdue(client, settings, checks, INCLUDES)
     created = client.post(f"/v2/orders/{order_id}/shipments", body(settings, fulfillment, address_id))
     shipment_id = str(created.get("id")) if isinstance(created, dict) else ""
-    settle_status(client, settings, order_id)
+    checks.add(client.store_hash, order_id)  # the status is confirmed later (see status_checks)
     return FulfillmentResult(shipment_id, created=True)
 
 
@@ -95,41 +98,3 @@ def _address_id(client: BigCommerceClient, order_id: int, fulfillment: Fulfillme
         raise RejectedError(f"Order {order_id} ships to {len(addresses)} addresses and the shipment "
                             "does not say which one.", field="destination_external_id")
     return integer(addresses[0].get("id"), "shipping address id")
-
-
-def settle_status(client: BigCommerceClient, settings: dict[str, Any], order_id: int) -> None:
-    """Read the order again; set Shipped / Partially Shipped only if BigCommerce did not."""
-    order = client.get(f"/v2/orders/{order_id}", INCLUDES)
-    if not isinstance(order, dict):
-        return
-    expected = SHIPPED if _fully_shipped(order) else PARTIALLY_SHIPPED
-    status = order.get("status_id")
-    # Only move an order that is still where DropStream left it: never undo a refund or a
-    # cancellation a person made meanwhile.
-    movable = {settings.get("monitored_status_id"), settings.get("sent_status_id"), PARTIALLY_SHIPPED}
-    if status != expected and status in movable:
-        client.put(f"/v2/orders/{order_id}", {"status_id": expected})
-
-
-def _fully_shipped(order: dict[str, Any]) -> bool:
-    consignments = embedded_consignments(order)
-    if consignments is None:
-        try:
-            return float(order.get("items_shipped") or 0) >= float(order.get("items_total") or 0)
-        except (TypeError, ValueError):
-            return False
-    lines = [item for group in consignments.get("shipping") or [] for item in group.get("line_items") or []]
-    by_parent: dict[Any, list[dict[str, Any]]] = {}
-    for line in lines:
-        by_parent.setdefault(line.get("parent_order_product_id"), []).append(line)
-
-    def done(line: dict[str, Any]) -> bool:
-        return float(line.get("quantity_shipped") or 0) >= float(line.get("quantity") or 0)
-
-    for line in lines:
-        if line.get("is_bundled_product") or line.get("type", "physical") != "physical":
-            continue
-        components = by_parent.get(line.get("id"), [])
-        if not done(line) and not (components and all(done(c) for c in components)):
-            return False
-    return True

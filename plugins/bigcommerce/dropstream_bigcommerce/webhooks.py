@@ -2,7 +2,8 @@
 
 BigCommerce wants a 2xx fast and retries anything else for about 48 hours, so the route does
 no API call: it checks the payload's shape, finds the store by the payload's ``producer``
-(``stores/{hash}``), compares the store's secret header in constant time, and hands the hint
+(``stores/{hash}``), compares the store's secret header in constant time (and verifies the
+Standard Webhooks signature when BigCommerce sends one), and hands the hint
 to :func:`dropstream.orders.inbox.receive_order_hint` (the inbox row is unique per payload
 ``hash``, so a repeated delivery changes nothing). The commit happens *before* the 200: an
 acknowledged webhook always has its inbox row and its re-read queued. A malformed or forged
@@ -15,12 +16,15 @@ reading the order again would only spend the store's API quota.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import json
 import logging
+import time
 from typing import Any
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,6 +37,8 @@ from dropstream_bigcommerce.schemas import AWAITING_FULFILLMENT, CANCELLED
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+#: Standard Webhooks' replay window for ``webhook-timestamp`` (seconds either way).
+SIGNATURE_TOLERANCE = 300
 ORDER_SCOPES = frozenset({"store/order/created", "store/order/statusUpdated", "store/order/updated"})
 
 
@@ -46,7 +52,7 @@ class Refused(Exception):
 def _payload() -> dict[str, Any]:
     if (request.content_length or 0) > MAX_BODY:
         raise Refused(413, f"The body is larger than {MAX_BODY} bytes.")
-    raw = request.get_data(cache=False)
+    raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY:
         raise Refused(413, f"The body is larger than {MAX_BODY} bytes.")
     try:
@@ -71,6 +77,7 @@ def receive() -> ResponseReturnValue:
     try:
         payload = _payload()
         store, credentials = _sender(payload)
+        _check_signature(credentials)
         outcome = _record(store, credentials, payload)
     except Refused as refusal:
         db.session.rollback()
@@ -94,6 +101,32 @@ def _sender(payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     if store is None or not expected or not matches:
         raise Refused(401, "The webhook is not signed with a store's secret.")
     return store, credentials
+
+
+def _check_signature(credentials: dict[str, Any]) -> None:
+    """BigCommerce also signs deliveries the Standard Webhooks way with the account's client
+    secret (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``). The secret header
+    is what every delivery carries; a signature, when present, must verify too."""
+    signatures = request.headers.get("webhook-signature")
+    if not signatures:
+        return
+    message_id = request.headers.get("webhook-id", "")
+    timestamp = request.headers.get("webhook-timestamp", "")
+    secret = credentials.get("client_secret") or (
+        current_app.config.get("BIGCOMMERCE_APP_CLIENT_SECRET")
+        if credentials.get("installed_via") == "app" else None)
+    if not secret:
+        return  # nothing to verify with; the secret header already matched
+    try:
+        if abs(time.time() - int(timestamp)) > SIGNATURE_TOLERANCE:
+            raise Refused(401, "webhook-timestamp is too far from now.")
+    except ValueError:
+        raise Refused(401, "webhook-timestamp is not a time.") from None
+    signed = f"{message_id}.{timestamp}.".encode() + request.get_data(cache=True)
+    expected = base64.b64encode(hmac.new(str(secret).encode(), signed, hashlib.sha256).digest())
+    offered = [part.partition(",")[2].encode() for part in signatures.split() if part.startswith("v1,")]
+    if not any(hmac.compare_digest(expected, candidate) for candidate in offered):
+        raise Refused(401, "webhook-signature does not verify.")
 
 
 def _record(store: Any, credentials: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:

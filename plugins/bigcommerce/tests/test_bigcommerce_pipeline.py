@@ -1,0 +1,107 @@
+"""End to end through the core pipeline: a store on this connector (BigCommerce sandbox, real
+HTTP both ways) and the reference warehouse. An order created in BigCommerce is announced by
+webhook, imported, forwarded and marked Awaiting Shipment; its shipment is posted back with
+tracking; stock is pushed; a cancellation in the store reaches the order."""
+
+# Fixtures are imported by name (pytest finds them in the module), then used as arguments.
+# ruff: noqa: F401, F811
+
+from __future__ import annotations
+
+from typing import Any
+
+from bigcommerce_support import SHIP_CODE, add_products, app, sandbox, served, shop, wire
+from sqlalchemy import select
+from tests.conftest import _schema, app_config, database_url
+
+from dropstream.extensions import db
+from dropstream.fulfillment.models import Shipment, ShipmentState
+from dropstream.inventory.models import InventoryItem
+from dropstream.orders.models import OrderEvent
+from dropstream.orders.statuses import HoldReason, OrderStatus
+from dropstream.testing.jobs import run_until_idle
+from dropstream_bigcommerce.sandbox.testing import SandboxStore
+
+
+def _poll(wired: Any) -> None:
+    for channel in wired.store.channels:
+        channel.next_run_at = None
+    db.session.commit()
+    run_until_idle()
+    wired.deliver_webhooks()
+
+
+def test_an_order_flows_from_bigcommerce_to_the_warehouse_and_back(app: Any, shop: SandboxStore,
+                                                                  served: str) -> None:
+    add_products(shop, ("TEE", "product"), ("MUG", "product"), ("CAP", "none"))
+    wired = wire(shop)
+    for channel in wired.store.channels:  # only the webhook may bring the order in
+        channel.enabled = False
+    db.session.commit()
+    order_id = shop.sandbox.create_order(shop.hash, lines=[{"sku": "TEE", "quantity": 2},
+                                                           {"sku": "MUG", "quantity": 1}])
+    wired.deliver_webhooks()
+    run_until_idle()
+    wired.deliver_webhooks()
+
+    order = wired.order(order_id)
+    assert order.status is OrderStatus.AT_WAREHOUSE
+    [wms_order] = wired.wms.orders
+    assert wms_order["ship_code"] == SHIP_CODE
+    assert sorted((l["sku"], l["quantity"]) for l in wms_order["lines"]) == [("MUG", 1), ("TEE", 2)]
+    assert shop.sandbox.get_order(shop.hash, order_id)["status_id"] == 9  # Awaiting Shipment
+
+    for channel in wired.store.channels:
+        channel.enabled = True
+    db.session.commit()
+    shipped = wired.wms.ship(wms_order["reference"])
+    wired.wms.set_stock("TEE", 40)
+    wired.wms.set_stock("CAP", 7)
+    _poll(wired)
+
+    order = wired.order(order_id)
+    assert order.status is OrderStatus.SHIPPED
+    bc_order = shop.sandbox.get_order(shop.hash, order_id)
+    [posted] = bc_order["shipments"]
+    assert posted["tracking_number"] == shipped["tracking"] and posted["shipping_provider"] == "ups"
+    assert bc_order["status_id"] == 2
+    [shipment] = db.session.scalars(select(Shipment)).all()
+    assert shipment.state is ShipmentState.POSTED and shipment.store_shipment_id == str(posted["id"])
+    kinds = [e.kind for e in order.events]
+    assert kinds[:3] == ["imported", "queued", "forwarded"] and "shipment_posted" in kinds
+
+    assert shop.sandbox.inventory_level(shop.hash, "TEE") == 40
+    items = {i.store_sku: i for i in db.session.scalars(select(InventoryItem))}
+    assert items["CAP"].reason == "tracking_off" and shop.sandbox.inventory_level(shop.hash, "CAP") == 10
+
+
+def test_what_the_core_holds_and_what_a_cancellation_does(app: Any, shop: SandboxStore, served: str) -> None:
+    add_products(shop, ("TEE", "product"))
+    wired = wire(shop)
+    custom = shop.sandbox.create_order(shop.hash, lines=[{"sku": "TEE"}],
+                                       custom_products=[{"name": "Engraving", "quantity": 1}])
+    wired.deliver_webhooks()
+    run_until_idle()
+
+    held = wired.order(custom)
+    assert held.status is OrderStatus.ON_HOLD and held.hold_reason is HoldReason.NO_SKU
+    assert not wired.wms.orders
+
+    shop.sandbox.set_order_status(shop.hash, custom, 5)  # the merchant cancels it in BigCommerce
+    wired.deliver_webhooks()
+    run_until_idle()
+
+    assert wired.order(custom).status is OrderStatus.CANCELLED
+
+
+def test_an_order_the_webhooks_missed_is_found_by_the_sweep(app: Any, shop: SandboxStore, served: str) -> None:
+    add_products(shop, ("TEE", "product"))
+    wired = wire(shop)
+    shop.sandbox.inject("drop_webhooks", store_hash=shop.hash, count=2)  # created, statusUpdated
+    order_id = shop.sandbox.create_order(shop.hash, lines=[{"sku": "TEE"}])
+    wired.deliver_webhooks()
+    assert not db.session.scalars(select(OrderEvent)).all()
+
+    _poll(wired)
+
+    assert wired.order(order_id).status is OrderStatus.AT_WAREHOUSE

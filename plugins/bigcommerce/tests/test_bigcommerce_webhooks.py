@@ -1,0 +1,140 @@
+"""The webhook route over real HTTP: deliveries from the sandbox stored once and committed
+before the 200; replays, forgeries and malformed bodies refused with a 4xx and no trace; our own
+status changes echoing back ignored; a database outage answered 503 so BigCommerce retries."""
+
+# Fixtures are imported by name (pytest finds them in the module), then used as arguments.
+# ruff: noqa: F401, F811
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import requests
+from bigcommerce_support import add_products, app, sandbox, served, shop, wire
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from tests.conftest import _schema, app_config, database_url
+
+from dropstream.extensions import db
+from dropstream.jobs.models import InboxEvent, OutboxItem
+from dropstream.stores.credentials import read_credentials
+from dropstream_bigcommerce.connector import WEBHOOK_SECRET_HEADER
+from dropstream_bigcommerce.sandbox.testing import SandboxStore
+
+
+def _count(model: type) -> int:
+    db.session.commit()
+    return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+@pytest.fixture
+def wired(app: Any, shop: SandboxStore, served: str) -> Any:
+    add_products(shop, ("HOOK-1", "product"))
+    return wire(shop)
+
+
+def _post(served: str, body: Any, secret: str | None, raw: bytes | None = None,
+          **extra: str) -> requests.Response:
+    db.session.commit()  # hold no transaction (SQLite's write lock) while DropStream answers
+    headers = {"Content-Type": "application/json", **extra}
+    if secret is not None:
+        headers[WEBHOOK_SECRET_HEADER] = secret
+    with requests.post(f"{served}/connectors/bigcommerce/webhooks", timeout=10, headers=headers,
+                       data=raw if raw is not None else json.dumps(body)) as response:
+        response.content  # noqa: B018 - read it all before the connection closes
+        return response
+
+
+def test_a_delivery_is_stored_once_and_queues_one_read(wired: Any, served: str) -> None:
+    order_id = wired.shop.sandbox.create_order(wired.shop.hash, lines=[{"sku": "HOOK-1"}])
+    wired.deliver_webhooks()
+
+    deliveries = wired.shop.sandbox.webhook_deliveries(wired.shop.hash)
+    assert {d["scope"] for d in deliveries} == {"store/order/created", "store/order/statusUpdated"}
+    assert all(d["state"] == "delivered" and d["attempts"][-1]["status"] == 200 for d in deliveries)
+    assert _count(InboxEvent) == 2
+    refreshes = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.refresh")).all()
+    assert [r.payload["external_id"] for r in refreshes] == [str(order_id)]  # two hints, one read
+
+    # BigCommerce sends the same event again (same hash): acknowledged, nothing new.
+    secret = read_credentials(wired.store)["webhook_secret"]
+    again = _post(served, deliveries[0]["payload"], secret)
+    assert again.status_code == 200 and again.json() == {"received": True, "duplicate": True}
+    assert _count(InboxEvent) == 2 and _count(OutboxItem) == 1
+
+
+def _payload(wired: Any, **change: Any) -> dict[str, Any]:
+    return {"scope": "store/order/statusUpdated", "store_id": "1001",
+            "data": {"type": "order", "id": 42, "status": {"previous_status_id": 0, "new_status_id": 11}},
+            "hash": "0f1e2d3c4b5a69788796a5b4c3d2e1f001234567", "created_at": 1561479335,
+            "producer": f"stores/{wired.shop.hash}", **change}
+
+
+@pytest.mark.parametrize(("case", "status"), [
+    ("no secret", 401), ("wrong secret", 401), ("another store's producer", 401),
+    ("not json", 400), ("a list", 400), ("no hash", 400), ("no producer", 400),
+    ("bad producer", 400), ("order id not a number", 400), ("too big", 413), ("bad signature", 401),
+])
+def test_forged_or_malformed_deliveries_are_refused_without_a_trace(wired: Any, served: str,
+                                                                    case: str, status: int) -> None:
+    secret = read_credentials(wired.store)["webhook_secret"]
+    body: Any = _payload(wired)
+    raw = None
+    if case == "no secret":
+        secret = None
+    elif case == "wrong secret":
+        secret = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+    elif case == "another store's producer":
+        body = _payload(wired, producer="stores/someoneelse")
+    elif case == "not json":
+        raw = b"{scope: store/order/created"
+    elif case == "a list":
+        body = [body]
+    elif case == "no hash":
+        body.pop("hash")
+    elif case == "no producer":
+        body.pop("producer")
+    elif case == "bad producer":
+        body["producer"] = "stores/../../admin"
+    elif case == "order id not a number":
+        body["data"]["id"] = "42 OR 1=1"
+    elif case == "too big":
+        body["padding"] = "x" * 70_000
+    extra = {}
+    if case == "bad signature":  # the right secret header, but a signature that does not verify
+        extra = {"webhook-id": "msg_1", "webhook-timestamp": str(int(time.time())),
+                 "webhook-signature": "v1,AAAA"}
+    answer = _post(served, body, secret, raw, **extra)
+    assert answer.status_code == status, answer.text
+    assert "error" in answer.json() and secret not in answer.text if secret else True
+    assert _count(InboxEvent) == 0 and _count(OutboxItem) == 0
+
+
+def test_status_changes_dropstream_does_not_import_at_are_acknowledged_and_dropped(wired: Any,
+                                                                                  served: str) -> None:
+    secret = read_credentials(wired.store)["webhook_secret"]
+    echo = _payload(wired, data={"type": "order", "id": 42,
+                                 "status": {"previous_status_id": 11, "new_status_id": 9}})
+    answer = _post(served, echo, secret)
+    assert answer.status_code == 200 and answer.json()["received"] is False
+    cancelled = _payload(wired, hash="feedfacefeedface", data={
+        "type": "order", "id": 42, "status": {"previous_status_id": 9, "new_status_id": 5}})
+    assert _post(served, cancelled, secret).json()["received"] is True  # a cancellation matters
+    assert _count(InboxEvent) == 1
+
+
+def test_a_database_outage_is_a_503_so_bigcommerce_retries(wired: Any, served: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable(*args: Any, **kwargs: Any) -> bool:
+        raise OperationalError("INSERT INTO inbox", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr("dropstream_bigcommerce.webhooks.receive_order_hint", unavailable)
+    secret = read_credentials(wired.store)["webhook_secret"]
+    answer = _post(served, _payload(wired), secret)
+    assert answer.status_code == 503 and "retry" in answer.json()["error"]
+    monkeypatch.undo()
+    assert _post(served, _payload(wired), secret).status_code == 200  # the retry gets in
+    assert _count(InboxEvent) == 1
