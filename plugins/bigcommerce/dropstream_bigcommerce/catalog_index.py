@@ -28,6 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
+from dropstream.connectors.base import TransientError
+
 log = logging.getLogger(__name__)
 #: The whole catalog is read again this often (deleted products leave the index then).
 FULL_EVERY = timedelta(hours=24)
@@ -189,11 +193,19 @@ class CatalogIndex:
         self._clock = clock
 
     def lookup(self, skus: Iterable[str]) -> dict[str, Item]:
-        self.refresh()
-        return self._store.get(self._hash, skus)
+        try:
+            self.refresh()
+            return self._store.get(self._hash, skus)
+        except RedisError as error:
+            # Never guess: without the index every SKU would look unknown. Try again later.
+            raise TransientError(f"The catalog index is unavailable ({type(error).__name__}); "
+                                 "stock is pushed when it is back.", retry_after=30) from None
 
     def forget(self, skus: Iterable[str]) -> None:
-        self._store.forget(self._hash, skus)
+        try:
+            self._store.forget(self._hash, skus)
+        except RedisError:
+            log.warning("BigCommerce store %s: could not drop refused SKUs from the index", self._hash)
 
     def refresh(self) -> None:
         now = self._clock()

@@ -26,7 +26,7 @@ from dropstream.connectors.types import (
     SetupCheck,
 )
 from dropstream.net.outbound import OutboundSession, app_policy
-from dropstream_bigcommerce import importing, inventory, setup_checks, shipments
+from dropstream_bigcommerce import hooks, importing, inventory, setup_checks, shipments
 from dropstream_bigcommerce.client import RETRY_DELAYS, BigCommerceClient
 from dropstream_bigcommerce.runtime import runtime
 from dropstream_bigcommerce.schemas import (
@@ -107,7 +107,7 @@ class BigCommerceConnector(StorefrontConnector):
         return str(secret)
 
     def webhook_url(self) -> str:
-        return f"{self.context.public_base_url.rstrip('/')}/connectors/bigcommerce/webhooks"
+        return f"{self.context.public_base_url.rstrip('/')}{hooks.PATH}"
 
     # -- the contract ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from dropstream_bigcommerce.client import BigCommerceClient, unwrap
 
 log = logging.getLogger(__name__)
 SCOPES = ("store/order/created", "store/order/statusUpdated")
+PATH = "/connectors/bigcommerce/webhooks"
 
 
 @dataclass
@@ -27,14 +28,19 @@ class HookReport:
     active: list[str]
 
 
-def _ours(client: BigCommerceClient, destination: str) -> dict[str, dict[str, Any]]:
-    """Our hooks by scope (only the calling account's hooks are listed by BigCommerce)."""
+def _ours(client: BigCommerceClient, destination: str,
+          stale: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Our hooks by scope (only the calling account's hooks are listed by BigCommerce); hooks of
+    ours still pointing at an earlier DropStream address go to ``stale``."""
     found: dict[str, dict[str, Any]] = {}
     for page in client.v3_pages("/v3/hooks"):
         for hook in page:
-            if isinstance(hook, dict) and hook.get("destination") == destination \
-                    and hook.get("scope") in SCOPES:
+            if not isinstance(hook, dict) or hook.get("scope") not in SCOPES:
+                continue
+            if hook.get("destination") == destination:
                 found.setdefault(hook["scope"], hook)
+            elif stale is not None and str(hook.get("destination", "")).endswith(PATH):
+                stale.append(hook)
     return found
 
 
@@ -42,7 +48,10 @@ def ensure(client: BigCommerceClient, connector: Any) -> HookReport:
     """Register missing hooks; re-activate switched-off ones; put the current secret on all."""
     destination = connector.webhook_url()
     headers = {connector.WEBHOOK_SECRET_HEADER: connector.webhook_secret()}
-    existing = _ours(client, destination)
+    stale: list[dict[str, Any]] = []
+    existing = _ours(client, destination, stale)
+    for hook in stale:  # DropStream moved (PUBLIC_BASE_URL changed): the old address goes
+        client.request("DELETE", f"/v3/hooks/{hook['id']}")
     report = HookReport([], [], [])
     for scope in SCOPES:
         hook = existing.get(scope)

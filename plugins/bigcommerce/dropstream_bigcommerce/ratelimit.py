@@ -10,10 +10,15 @@ DropStream runs with Redis (all workers share it), else in this process.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
+
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 #: Requests kept back from the quota for other apps on the store and for requests in flight.
 RESERVE = 2
@@ -121,10 +126,18 @@ class RedisLimiter:
         return int(seconds) * 1000 + int(micros) // 1000
 
     def acquire(self, store_hash: str) -> float:
-        wait_ms = self._acquire(keys=[KEY.format(store_hash=store_hash)],
-                                args=[self._now_ms(), RESERVE])
+        try:
+            wait_ms = self._acquire(keys=[KEY.format(store_hash=store_hash)],
+                                    args=[self._now_ms(), RESERVE])
+        except RedisError as error:
+            # Losing Redis costs time, never work: go ahead; a 429 still makes the client wait.
+            log.warning("quota state unavailable (%s); calling BigCommerce unthrottled", type(error).__name__)
+            return 0.0
         return int(wait_ms) / 1000
 
     def observe(self, store_hash: str, left: int, reset_seconds: float, quota: int | None) -> None:
-        self._observe(keys=[KEY.format(store_hash=store_hash)],
-                      args=[self._now_ms(), left, int(reset_seconds * 1000), int(SAME_WINDOW * 1000)])
+        try:
+            self._observe(keys=[KEY.format(store_hash=store_hash)],
+                          args=[self._now_ms(), left, int(reset_seconds * 1000), int(SAME_WINDOW * 1000)])
+        except RedisError:
+            pass  # see acquire

@@ -17,14 +17,18 @@ loses only the confirmation of a move BigCommerce makes itself.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
 from dropstream.connectors.base import ConnectorError
 from dropstream_bigcommerce.mapping import embedded_consignments
 
+log = logging.getLogger(__name__)
 SHIPPED, PARTIALLY_SHIPPED = 2, 3
 #: A check the sweep has not met by then is settled with a read of its own.
 OVERDUE = 600.0
@@ -60,19 +64,28 @@ class LocalCheckStore:
 
 
 class RedisCheckStore:
+    """Redis being down loses checks (logged), never the shipment that made them."""
+
     def __init__(self, connection: Any) -> None:
         self._redis = connection
 
     def add(self, store_hash: str, order_id: int) -> None:
         key = KEY.format(store_hash=store_hash)
-        pipe = self._redis.pipeline()
-        pipe.hsetnx(key, str(order_id), json.dumps(time.time()))
-        pipe.expire(key, TTL)
-        pipe.execute()
+        try:
+            pipe = self._redis.pipeline()
+            pipe.hsetnx(key, str(order_id), json.dumps(time.time()))
+            pipe.expire(key, TTL)
+            pipe.execute()
+        except RedisError:
+            log.warning("BigCommerce store %s: status check of order %s not kept", store_hash, order_id)
 
     def pending(self, store_hash: str) -> dict[int, float]:
         found = {}
-        for order_id, added in self._redis.hgetall(KEY.format(store_hash=store_hash)).items():
+        try:
+            stored = self._redis.hgetall(KEY.format(store_hash=store_hash))
+        except RedisError:
+            return {}
+        for order_id, added in stored.items():
             try:
                 found[int(order_id)] = float(json.loads(added))
             except (ValueError, TypeError):
@@ -82,7 +95,10 @@ class RedisCheckStore:
     def done(self, store_hash: str, order_ids: Iterable[int]) -> None:
         fields = [str(order_id) for order_id in order_ids]
         if fields:
-            self._redis.hdel(KEY.format(store_hash=store_hash), *fields)
+            try:
+                self._redis.hdel(KEY.format(store_hash=store_hash), *fields)
+            except RedisError:
+                pass  # settled again next time: harmless
 
 
 def expected_status(order: dict[str, Any]) -> int:

@@ -238,3 +238,21 @@ def test_no_secret_reaches_an_error_or_a_log_line(app: Any, shop: SandboxStore,
     secret = credentials_of(shop)["client_secret"]
     for text in [*messages, caplog.text]:
         assert token not in text and secret not in text
+
+
+def test_without_redis_calls_go_on_and_the_catalog_index_says_try_later(app: Any, shop: SandboxStore) -> None:
+    from redis import Redis
+
+    from dropstream_bigcommerce.catalog_index import CatalogIndex, RedisCatalogStore
+
+    down = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    try:
+        client = client_for(shop, limiter=RedisLimiter(down))
+        try:
+            assert client.get("/v2/order_statuses")  # the quota state is lost, not the call
+            with pytest.raises(TransientError, match="catalog index"):
+                CatalogIndex(RedisCatalogStore(down), client).lookup(["ANY"])
+        finally:
+            client.close()
+    finally:
+        down.close()

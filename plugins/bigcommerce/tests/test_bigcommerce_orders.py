@@ -172,3 +172,29 @@ def test_a_sweep_switches_deactivated_webhooks_back_on(app: Any, shop: SandboxSt
     c.fetch_orders(json.dumps({"since": datetime.now(UTC).isoformat()}))
 
     assert all(hook["is_active"] for hook in shop.sandbox.hooks(shop.hash))
+
+
+def test_an_order_that_cannot_be_mapped_is_kept_unreadable_not_lost(app: Any, shop: SandboxStore) -> None:
+    from dropstream.connectors.base import UnreadableOrderError
+
+    add_products(shop, ("U-1", "product"))
+    order_id = shop.sandbox.create_order(shop.hash, lines=[{"sku": "U-1"}])
+    c = connector(shop)
+    with c.client() as client:
+        order = client.get(f"/v2/orders/{order_id}", importing.INCLUDES)
+        order["consignments"]["shipping"][0]["line_items"][0]["quantity"] = "lots"
+        with pytest.raises(UnreadableOrderError) as unreadable:
+            importing._read(client, c.settings, order)
+    kept = unreadable.value.order
+    assert kept.external_id == str(order_id) and "quantity" in kept.error
+    assert kept.raw["id"] == order_id  # the store's payload goes with it, for Reprocess
+
+
+def test_webhooks_left_at_an_old_address_are_removed(app: Any, shop: SandboxStore) -> None:
+    old = connector(shop, public_base_url="https://old.example")
+    old.setup_checks()
+    moved = connector(shop, {**old.context.credentials, "webhook_secret": old.webhook_secret()},
+                      public_base_url=PUBLIC)
+    moved.setup_checks()
+    assert {h["destination"] for h in shop.sandbox.hooks(shop.hash)} == {
+        f"{PUBLIC}/connectors/bigcommerce/webhooks"}
