@@ -108,3 +108,26 @@ def test_a_backlog_on_one_store_does_not_starve_another(loop: Loop) -> None:
     assert quiet_store.id in first_round and first_round.count(busy_store.id) <= STORE_IN_FLIGHT_CAP
     run_until_idle(channels=False)
     assert set(db.session.scalars(select(OutboxItem.state))) == {OutboxState.DONE}
+
+
+def test_a_request_arriving_while_the_same_work_runs_is_not_folded_into_it(loop: Loop) -> None:
+    # A webhook while the re-read of its order is in flight may carry news the running re-read
+    # missed: here the order reaches the monitored status just after the first re-read read it.
+    from dropstream.jobs.models import OutboxState
+    from dropstream.orders.importing import refresh_order
+
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}], status="pending")
+    receive_order_hint(db.session, loop.store, event_key="created", topic="order.created",
+                       external_id=external_id, payload={})
+    db.session.commit()
+    first = db.session.scalars(select(OutboxItem.id)).one()
+    assert lease(db.session, first) is not None
+    assert refresh_order(db.session, loop.store, external_id) is None  # read: not ready yet
+    loop.shop.set_status(external_id, "awaiting_fulfillment")
+    receive_order_hint(db.session, loop.store, event_key="status", topic="order.statusUpdated",
+                       external_id=external_id, payload={})
+    db.session.execute(update(OutboxItem).where(OutboxItem.id == first).values(state=OutboxState.DONE))
+    db.session.commit()  # the first re-read finishes, having seen nothing to import
+
+    run_until_idle(channels=False)
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE

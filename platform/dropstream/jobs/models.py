@@ -24,14 +24,16 @@ class OutboxItem(MerchantOwned, db.Model):
 
     A queue (RQ or the in-process one) only carries ``outbox_id``; if Redis loses the job, the
     relay sees a pending row with an expired lease and enqueues it again. ``dedupe_key`` is unique
-    among pending rows, so asking twice for the same work while it is pending adds nothing.
+    among pending rows no worker has started (``leased_until`` is NULL until the first lease and
+    never again after it), so asking twice for the same waiting work adds nothing.
     """
 
     __tablename__ = "outbox"
     __table_args__ = (
         Index(
             "uq_outbox_pending_dedupe_key", "dedupe_key", unique=True,
-            sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending' AND leased_until IS NULL"),
+            postgresql_where=text("state = 'pending' AND leased_until IS NULL"),
         ),
         Index("ix_outbox_due", "state", "run_after"),
     )

@@ -34,6 +34,10 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 _SESSION_KEY = "dropstream.outbox.dispatch"
+#: Work is de-duplicated only against requests no worker has started: a request arriving while
+#: the same work runs (a second webhook while the first re-read is in flight) may carry news
+#: the running one missed, so it becomes work of its own.
+NOT_STARTED = "state = 'pending' AND leased_until IS NULL"
 
 
 def add_work(
@@ -49,7 +53,7 @@ def add_work(
     payload: dict[str, Any] | None = None,
     delay: timedelta | None = None,
 ) -> None:
-    """Ask for ``kind`` to run for ``subject_id``; a no-op while the same work is pending."""
+    """Ask for ``kind`` to run for ``subject_id``; a no-op while the same work waits unstarted."""
     now = utcnow()
     dedupe_key = dedupe_key or f"{kind}:{subject_id}"
     values = dict(
@@ -69,7 +73,7 @@ def add_work(
 
 def _insert_ignoring_pending_duplicate(session: Session):  # type: ignore[no-untyped-def]
     # A literal predicate: it must match the partial index's text, also in prepared statements.
-    pending = text("state = 'pending'")
+    pending = text(NOT_STARTED)
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
@@ -188,5 +192,5 @@ def release_for_store(session: Session, store_id: int) -> None:
     session.execute(
         update(OutboxItem)
         .where(and_(OutboxItem.store_id == store_id, OutboxItem.state == OutboxState.PENDING))
-        .values(run_after=utcnow(), leased_until=None, dispatched_at=None)
+        .values(run_after=utcnow(), dispatched_at=None)
     )

@@ -104,7 +104,7 @@ def _retry_or_give_up(session: Session, outbox_id: int, error: Exception) -> str
         return "dead"
     delay = backoff_delay(item.attempts, getattr(error, "retry_after", None))
     item.run_after = utcnow() + delay
-    item.leased_until = None
+    item.leased_until = utcnow()  # released: not running, not a new request
     item.dispatched_at = None
     item.last_error = message
     if spec.on_retry:
@@ -119,7 +119,7 @@ def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> None:
     item = session.get(OutboxItem, outbox_id, populate_existing=True)
     kind, owner_id = getattr(error, "owner", ("store", item.store_id))
     item.run_after = utcnow() + AUTH_PAUSE
-    item.leased_until = None
+    item.leased_until = utcnow()  # released: not running, not a new request
     item.dispatched_at = None
     item.last_error = _describe(error)
     if kind == "store":

@@ -71,5 +71,5 @@ def make_due() -> None:
     """Skip every backoff wait: make all pending work due now."""
     with unscoped(db.session):
         db.session.execute(update(OutboxItem).where(OutboxItem.state == OutboxState.PENDING)
-                           .values(run_after=utcnow(), leased_until=None, dispatched_at=None))
+                           .values(run_after=utcnow(), dispatched_at=None))
         db.session.commit()

@@ -13,7 +13,7 @@ from typing import Any, Self
 import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from dropstream_wms_generic import signing
+from dropstream_wms_generic import protocol, signing
 from dropstream_wms_generic.sandbox.app import SandboxApp
 from dropstream_wms_generic.sandbox.faults import Faults
 from dropstream_wms_generic.sandbox.state import PushTarget, SandboxError, Settings, WmsState
@@ -160,6 +160,7 @@ class WmsSandbox:
                     "account": o["account"],
                     "status": o["status"],
                     "ship_method": o["ship_method"],
+                    "created_at": protocol.format_time(o["created_at"]),
                     "lines": [dict(line) for line in o["lines"]],
                 }
                 for o in self.state.orders

@@ -1,0 +1,246 @@
+"""Benchmark: the whole loop, BigCommerce sandbox → DropStream → generic-WMS sandbox.
+
+N merchants, each with a BigCommerce sandbox store, place M orders that reach Awaiting
+Fulfillment at a steady rate; the sandbox's webhooks tell DropStream, which reads each order,
+maps it and forwards it to the WMS sandbox. Reported: orders per second end to end, the latency
+from the status change in the store to the order's arrival at the WMS (p50/p95), BigCommerce
+calls per order, and orders lost or duplicated at the WMS (must be 0).
+
+It runs on whatever DATABASE_URL / REDIS_URL say (a scratch database is created and dropped;
+with REDIS_URL, jobs run in real `dropstream worker` processes), else on the embedded default.
+
+    python benchmarks/loop.py --merchants 10 --orders 100 --rate 50          # throughput
+    python benchmarks/loop.py --merchants 4 --orders 100 --rate 10           # latency at 10/s
+    python benchmarks/loop.py --burst 1000                                   # one rate-limited store
+
+Throughput runs lift the stores' API quotas (so the figure is DropStream's, not BigCommerce's
+quota); ``--burst`` keeps the Standard plan's 150 requests per 30 s and reports how long the
+burst took against the least time that quota allows, and whether the sandbox ever sent a 429.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--merchants", type=int, default=10)
+    parser.add_argument("--orders", type=int, default=100, help="orders per merchant")
+    parser.add_argument("--rate", type=float, default=50.0, help="orders per second placed, all stores")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (with REDIS_URL)")
+    parser.add_argument("--burst", type=int, default=0, help="burst this many orders on one rate-limited store")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from core_pipeline import scratch_database  # the same scratch-database helper
+
+    workdir = Path(tempfile.mkdtemp(prefix="dropstream-loop-"))
+    database_url, drop_database = scratch_database(workdir)
+    try:
+        result = run(args, workdir, database_url)
+    finally:
+        drop_database()
+    print(json.dumps(result, indent=2))
+    return 0 if result["lost"] == 0 and result["duplicated_at_warehouse"] == 0 else 1
+
+
+def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from dropstream.app import create_app
+    from dropstream.demo.catalog import CATALOG, MUG, TEE
+    from dropstream.demo.runtime import spawn_worker, stop_processes
+    from dropstream.demo.seed import add_mappings
+    from dropstream.demo_support import DemoContext
+    from dropstream.extensions import db
+    from dropstream.jobs.queue import RQQueue
+    from dropstream.jobs.scheduler import start_in_process
+    from dropstream.stores.models import Channel, Store
+    from dropstream.tenants import services
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": os.environ.get("REDIS_URL"),
+                      "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
+                      "ENCRYPTION_KEYS": [Fernet.generate_key().decode()], "INSTANCE_PATH": str(workdir),
+                      "ALLOW_LOOPBACK": True, "PUBLIC_BASE_URL": base, "LOG_LEVEL": "WARNING"}, env={})
+    demo = DemoContext(app=app, public_base_url=base, rng=random.Random(11))
+    hook = app.extensions["dropstream"].plugin_manager.hook
+    stoppers = []
+    try:
+        hook.demo_start_services(demo=demo)
+        stoppers += [service.stop for service in demo.services.values()]
+        bigcommerce = app.extensions["dropstream_bigcommerce.demo"].sandbox
+        wms = next(s for s in demo.services.values() if s.name == "wms")
+        merchants = 1 if args.burst else args.merchants
+        with app.app_context():
+            db.create_all()
+            provider = services.create_provider(db.session, "Bench 3PL", "bench")
+            warehouse = hook.demo_create_warehouse(demo=demo, session=db.session, provider=provider, catalog=CATALOG)
+            stores = []
+            for n in range(merchants):
+                merchant = services.create_merchant(db.session, provider, f"Merchant {n}")
+                store = hook.demo_create_store(demo=demo, session=db.session, merchant=merchant,
+                                               warehouse=warehouse, catalog=CATALOG)
+                add_mappings(db.session, store)
+                for channel in store.channels:  # webhooks drive this run; no polling or stock
+                    channel.enabled = channel.channel is Channel.SHIPMENTS
+                stores.append(store)
+            db.session.commit()
+            store_ids = [s.id for s in stores]
+            hashes = {s.id: s.external_id for s in stores}
+            queue_kind = "rq workers" if isinstance(app.extensions["dropstream"].queue, RQQueue) else "in-process threads"
+            db.session.remove()
+        for store_hash in hashes.values():
+            if not args.burst:  # throughput: DropStream's figure, not the store's API quota
+                bigcommerce.set_rate_limit(store_hash, quota=1_000_000, window_ms=30_000)
+        calls_before = {h: bigcommerce.stats(h)["calls"] for h in hashes.values()}
+
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        stoppers.append(lambda: (server.shutdown(), server.server_close()))
+        if isinstance(app.extensions["dropstream"].queue, RQQueue):
+            processes = [spawn_worker(app) for _ in range(args.workers)]
+            stoppers.append(lambda: stop_processes(processes))
+        else:
+            app.extensions["dropstream"].queue.start()
+            stoppers.append(app.extensions["dropstream"].queue.close)
+        scheduler = start_in_process(app, tick_seconds=0.5)
+        stoppers.append(scheduler.stop)
+
+        total = args.burst or merchants * args.orders
+        placed: dict[str, float] = {}
+        interval = 0.0 if args.burst else 1.0 / args.rate
+        started = time.time()
+        with app.app_context():
+            store_rows = {sid: db.session.get(Store, sid) for sid in store_ids}
+            for number in range(total):
+                store = store_rows[store_ids[number % len(store_ids)]]
+                due = started + number * interval
+                if due > time.time():
+                    time.sleep(due - time.time())
+                placed_at = time.time()
+                external_id = hook.demo_place_order(demo=demo, store=store, lines=[(TEE, 1), (MUG, 2)],
+                                                    shipping_method="Free Shipping")
+                placed[f"DS-{store.id}-{external_id}"] = placed_at
+            db.session.remove()
+        placing_seconds = time.time() - started
+
+        arrived: dict[str, float] = {}
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            arrived = _arrivals(wms.url)
+            if len(set(arrived) & set(placed)) >= total:
+                break
+            time.sleep(0.5)
+        references = [o["reference"] for o in _wms_orders(wms.url)]
+        finished = max(arrived.values()) if arrived else time.time()
+        latencies = sorted(arrived[r] - placed[r] for r in placed if r in arrived)
+        calls = sum(bigcommerce.stats(h)["calls"] - calls_before[h] for h in hashes.values())
+        result = {
+            "database": database_url.split(":", 1)[0], "jobs": queue_kind,
+            "merchants": merchants, "orders": total,
+            "placing_orders_per_second": round(total / placing_seconds, 1) if placing_seconds else None,
+            "end_to_end_seconds": round(finished - started, 2),
+            "orders_per_second": round(len(latencies) / (finished - started), 1),
+            "latency_p50_ms": round(1000 * statistics.median(latencies)) if latencies else None,
+            "latency_p95_ms": round(1000 * latencies[int(0.95 * (len(latencies) - 1))]) if latencies else None,
+            "bigcommerce_calls_per_order": round(calls / total, 2),
+            "lost": total - len(set(arrived) & set(placed)),
+            "duplicated_at_warehouse": len(references) - len(set(references)),
+        }
+        result["stages_p50_ms"] = _stages(app, placed)
+        if args.burst:
+            stats = bigcommerce.stats(hashes[store_ids[0]])
+            quota_per_second = stats["quota"] / (stats["window_ms"] / 1000)
+            least = calls / quota_per_second
+            result.update({"responses_429": stats["responses_429"],
+                           "max_calls_in_window": stats["max_calls_in_window"], "quota": stats["quota"],
+                           "least_seconds_the_quota_allows": round(least, 1),
+                           "drain_over_least": round((finished - started) / least, 3)})
+        return result
+    finally:
+        for stopper in reversed(stoppers):
+            try:
+                stopper()
+            except Exception as error:  # noqa: BLE001
+                print(f"stopping: {error}", file=sys.stderr)
+        with app.app_context():
+            db.engine.dispose()
+
+
+def _stages(app, placed: dict[str, float]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Where the time goes, per order (p50): store status change → webhook stored → imported →
+    sent to the WMS, from DropStream's own records."""
+    from sqlalchemy import select
+
+    from dropstream.extensions import db
+    from dropstream.jobs.models import InboxEvent
+    from dropstream.orders.models import Order, OrderEvent
+    from dropstream.tenants.scope import unscoped
+
+    first_hint: dict[tuple[int, str], float] = {}
+    with app.app_context(), unscoped(db.session):
+        for event in db.session.scalars(select(InboxEvent)):
+            key = (event.store_id, str(event.payload.get("data", {}).get("id", "")))
+            first_hint[key] = min(first_hint.get(key, 1e18), event.received_at.timestamp())
+        marks: dict[int, dict[str, float]] = {}
+        for order_id, kind, at in db.session.execute(select(OrderEvent.order_id, OrderEvent.kind, OrderEvent.created_at)):
+            marks.setdefault(order_id, {}).setdefault(kind, at.timestamp())
+        orders = db.session.execute(select(Order.id, Order.store_id, Order.external_id)).all()
+        db.session.remove()
+    hint, imported, forwarded = [], [], []
+    for order_id, store_id, external_id in orders:
+        start = placed.get(f"DS-{store_id}-{external_id}")
+        got = first_hint.get((store_id, external_id))
+        mark = marks.get(order_id, {})
+        if start is None or got is None or "imported" not in mark or "forwarded" not in mark:
+            continue
+        hint.append(got - start)
+        imported.append(mark["imported"] - got)
+        forwarded.append(mark["forwarded"] - mark["imported"])
+    middle = lambda values: round(1000 * statistics.median(values)) if values else None  # noqa: E731
+    return {"status_change_to_webhook_stored": middle(hint), "webhook_to_imported": middle(imported),
+            "imported_to_at_warehouse": middle(forwarded)}
+
+
+def _wms_orders(url: str) -> list[dict]:
+    import requests
+
+    return requests.get(f"{url}/_sandbox/orders", timeout=30).json()["result"]
+
+
+def _arrivals(url: str) -> dict[str, float]:
+    """When each reference reached the WMS (its create time, by the sandbox's clock)."""
+    from datetime import datetime
+
+    arrivals = {}
+    for order in _wms_orders(url):
+        created = order.get("created_at")
+        if created:
+            arrivals.setdefault(order["reference"], datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+    return arrivals
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
