@@ -23,30 +23,36 @@ log = logging.getLogger(__name__)
 #: Requests kept back from the quota for other apps on the store and for requests in flight.
 RESERVE = 2
 KEY = "dropstream:bigcommerce:quota:{store_hash}"
-#: Reset times closer than this (seconds) belong to the same quota window.
-SAME_WINDOW = 0.1
+#: Reset times closer than this (seconds) belong to the same quota window, when the response did
+#: not say how long a window is (it does: half a window then, since a new window moves the reset
+#: time by a whole one while a slow answer moves it only by its delay).
+SAME_WINDOW = 1.0
 
 
 class Limiter(Protocol):
     def acquire(self, store_hash: str) -> float:
         """Reserve one request; return 0, or the seconds to wait before sending it."""
 
-    def observe(self, store_hash: str, left: int, reset_seconds: float, quota: int | None) -> None:
-        """Record what a response said about the store's quota."""
+    def observe(self, store_hash: str, left: int, reset_seconds: float, window: float | None) -> None:
+        """Record what a response said about the store's quota (``window``: its length, s)."""
 
 
-def read_headers(headers: Mapping[str, str]) -> tuple[int, float, int | None] | None:
-    """``(requests left, seconds to reset, quota)`` from a response's headers, or None."""
+def read_headers(headers: Mapping[str, str]) -> tuple[int, float, float | None] | None:
+    """``(requests left, seconds to reset, window seconds)`` from a response's headers, or None."""
     try:
         left = int(headers["X-Rate-Limit-Requests-Left"])
         reset = max(0.0, int(headers["X-Rate-Limit-Time-Reset-Ms"]) / 1000)
     except (KeyError, ValueError):
         return None
     try:
-        quota: int | None = int(headers["X-Rate-Limit-Requests-Quota"])
+        window: float | None = int(headers["X-Rate-Limit-Time-Window-Ms"]) / 1000
     except (KeyError, ValueError):
-        quota = None
-    return left, reset, quota
+        window = None
+    return left, reset, window
+
+
+def same_window_tolerance(window: float | None) -> float:
+    return window / 2 if window else SAME_WINDOW
 
 
 class LocalLimiter:
@@ -68,11 +74,11 @@ class LocalLimiter:
                 return 0.0
             return state[1] - now
 
-    def observe(self, store_hash: str, left: int, reset_seconds: float, quota: int | None) -> None:
+    def observe(self, store_hash: str, left: int, reset_seconds: float, window: float | None) -> None:
         with self._lock:
             reset_at = self._clock() + reset_seconds
             state = self._state.get(store_hash)
-            if state is not None and reset_at <= state[1] + SAME_WINDOW:
+            if state is not None and reset_at <= state[1] + same_window_tolerance(window):
                 # Same window: answers arrive out of order, and requests reserved since this
                 # one left are not counted in its header, so never raise what is left.
                 left = min(left, int(state[0]))
@@ -135,9 +141,10 @@ class RedisLimiter:
             return 0.0
         return int(wait_ms) / 1000
 
-    def observe(self, store_hash: str, left: int, reset_seconds: float, quota: int | None) -> None:
+    def observe(self, store_hash: str, left: int, reset_seconds: float, window: float | None) -> None:
         try:
             self._observe(keys=[KEY.format(store_hash=store_hash)],
-                          args=[self._now_ms(), left, int(reset_seconds * 1000), int(SAME_WINDOW * 1000)])
+                          args=[self._now_ms(), left, int(reset_seconds * 1000),
+                                int(same_window_tolerance(window) * 1000)])
         except RedisError:
             pass  # see acquire

@@ -11,6 +11,7 @@ refusal says why and what to do, and changes nothing.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, request, session
@@ -19,14 +20,18 @@ from markupsafe import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from dropstream.api.auth import _password_mark
+from dropstream.connectors.base import ConnectorContext, ConnectorError
 from dropstream.errors import NotFound
 from dropstream.extensions import db
 from dropstream.stores.credentials import read_credentials, write_credentials
 from dropstream.stores.models import Store, StoreState
 from dropstream.tenants.models import User
 from dropstream.tenants.scope import TenantScope, unscoped
-from dropstream_bigcommerce import oauth, webhooks
+from dropstream_bigcommerce import hooks, oauth, webhooks
+from dropstream_bigcommerce.connector import BigCommerceConnector
 from dropstream_bigcommerce.oauth import InstallRefused
+
+log = logging.getLogger(__name__)
 
 
 def blueprint() -> Blueprint:
@@ -105,9 +110,10 @@ def auth() -> ResponseReturnValue:
         store = oauth.store_for_install(db.session, store_hash, started_for)  # before any call out
         token = oauth.exchange_code(config, code, context, scope)
         previous = read_credentials(store)
-        oauth.link(db.session, store, store_hash,
-                   oauth.credentials_from_token(config, store_hash, token, previous))
+        credentials = oauth.credentials_from_token(config, store_hash, token, previous)
+        oauth.link(db.session, store, store_hash, credentials)
         db.session.commit()
+        _register_webhooks(store, credentials)
     except InstallRefused as refusal:
         db.session.rollback()
         return page("DropStream was not connected", refusal.message, refusal.status)
@@ -117,9 +123,25 @@ def auth() -> ResponseReturnValue:
                     "app again in a minute.", 503)
     response = make_response(page("DropStream is connected", f"BigCommerce store {store_hash} is "
                                   f"linked to {store.name} in DropStream. Finish the set-up there "
-                                  "(the set-up checks register the webhooks)."))
+                                  "(run the set-up checks)."))
     response.delete_cookie(oauth.STATE_COOKIE, path="/connectors/bigcommerce")
     return response
+
+
+def _register_webhooks(store: Store, credentials: dict[str, Any]) -> None:
+    """Connected: register the webhooks at once (the set-up checks repair them if this fails)."""
+    connector = BigCommerceConnector(ConnectorContext(
+        BigCommerceConnector.id, store.id, dict(store.settings or {}), credentials,
+        save_credentials=lambda values: write_credentials(store, values),
+        public_base_url=current_app.config["PUBLIC_BASE_URL"]))
+    try:
+        with connector.client() as client:
+            hooks.ensure(client, connector)
+        db.session.commit()  # the webhook secret made for them
+    except ConnectorError as error:
+        db.session.rollback()
+        log.warning("BigCommerce store %s: webhooks not registered on install: %s",
+                    store.external_id, error.message)
 
 
 def _signed_callback(handle: Any) -> ResponseReturnValue:

@@ -256,3 +256,18 @@ def test_without_redis_calls_go_on_and_the_catalog_index_says_try_later(app: Any
             client.close()
     finally:
         down.close()
+
+
+def test_answers_out_of_order_or_late_never_give_back_quota_within_a_window() -> None:
+    now = [100.0]
+    limiter = LocalLimiter(clock=lambda: now[0])
+    limiter.observe("s", 10, 20.0, 30.0)             # window ends at 120
+    assert limiter.acquire("s") == 0                  # 9 left after this reservation
+    now[0] += 0.4                                     # a slow answer of an earlier request...
+    limiter.observe("s", 12, 19.9, 30.0)              # ...says more were left: ignored
+    for _ in range(7):
+        assert limiter.acquire("s") == 0
+    assert 19.5 < limiter.acquire("s") < 20  # the reserve is kept: wait for the reset
+    now[0] = 121.0                                    # a new window: its first answer counts
+    limiter.observe("s", 149, 30.0, 30.0)
+    assert limiter.acquire("s") == 0

@@ -51,13 +51,14 @@ def bc_app(app: Any, sandbox: BigCommerceSandbox, served: str) -> BigCommerceSan
     return sandbox
 
 
-def _merchant_session(client: Any) -> tuple[Any, Store]:
+def _merchant_session(client: Any, sandbox: BigCommerceSandbox | None = None) -> tuple[Any, Store]:
     """A merchant admin signed in to a browser session, and an unconnected BigCommerce store."""
     provider = ProviderFactory()
     merchant = MerchantFactory(provider_id=provider.id)
     user = UserFactory(provider_id=provider.id, merchant_id=merchant.id, role=Role.MERCHANT_ADMIN)
     store = services.create_store(db.session, TenantScope(provider.id), {
-        "name": "Shop", "connector_id": "bigcommerce", "merchant_id": merchant.id, "settings": {}})
+        "name": "Shop", "connector_id": "bigcommerce", "merchant_id": merchant.id,
+        "settings": {"api_base_url": sandbox.api_base_url} if sandbox else {}})
     db.session.commit()
     signed_in = client.post("/api/v1/session", json={"email": user.email, "password": PASSWORD})
     assert signed_in.status_code == 201
@@ -74,7 +75,7 @@ def _install(client: Any, sandbox: BigCommerceSandbox, store_hash: str) -> Any:
 
 
 def test_an_install_started_from_dropstream_links_that_store(client: Any, bc_app: BigCommerceSandbox) -> None:
-    _user, store = _merchant_session(client)
+    _user, store = _merchant_session(client, bc_app)
     started = client.get(f"/connectors/bigcommerce/install?store_id={store.id}")
     assert started.status_code == 302
     assert started.headers["Location"] == f"{bc_app.login_base_url}/app/{CLIENT_ID}/install"
@@ -91,6 +92,11 @@ def test_an_install_started_from_dropstream_links_that_store(client: Any, bc_app
     assert credentials["owner_email"] == "owner@example.com" and credentials["account_uuid"]
     token_calls = [e for e in bc_app.call_log() if e["path"] == "/oauth2/token"]
     assert [e["status"] for e in token_calls] == [200]
+    # Connected: its webhooks are registered at once, with the store's secret.
+    hooks = bc_app.hooks(store_hash)
+    assert {h["scope"] for h in hooks} == {"store/order/created", "store/order/statusUpdated"}
+    assert all(h["client_id"] == CLIENT_ID and h["headers"] == {
+        "X-DropStream-Webhook-Secret": credentials["webhook_secret"]} for h in hooks)
     # The token works: the store reads its orders with it.
     shop = SandboxStore(bc_app, store_hash, credentials)
     assert connector(shop, credentials).fetch_orders(None).orders == ()
@@ -169,7 +175,7 @@ def test_a_token_for_another_store_than_the_callbacks_is_refused(
 
 
 def _linked(client: Any, bc_app: BigCommerceSandbox) -> tuple[Store, str]:
-    _user, store = _merchant_session(client)
+    _user, store = _merchant_session(client, bc_app)
     client.get(f"/connectors/bigcommerce/install?store_id={store.id}")
     store_hash = bc_app.create_store()
     assert _install(client, bc_app, store_hash).status_code == 200
