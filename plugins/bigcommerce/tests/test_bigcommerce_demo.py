@@ -96,3 +96,44 @@ def test_hook_demo_place_order(demo: DemoContext) -> None:
     assert sandbox.wait_for_webhooks(10)
     # Delivered to DropStream and kept as hints (created, then the move to Awaiting Fulfillment).
     assert db.session.scalar(select(func.count()).select_from(InboxEvent)) == 2
+
+
+def test_the_demo_runs_on_the_bigcommerce_and_wms_sandboxes(app_config: dict[str, object]) -> None:
+    """``dropstream demo`` with the real connectors: orders placed in the BigCommerce sandbox
+    reach the WMS sandbox by webhook, and come back shipped."""
+    import socket
+    import threading
+
+    from tests.conftest import _empty_everything
+
+    from dropstream.app import create_app
+    from dropstream.demo.runtime import DemoOptions, run_demo
+    from dropstream.orders.models import Order
+    from dropstream.orders.statuses import OrderStatus
+    from dropstream.tenants.scope import unscoped
+    from dropstream_bigcommerce import plugin as bigcommerce_plugin
+    from dropstream_wms_generic import plugin as wms_plugin
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo_app = create_app({**app_config, "REDIS_URL": None}, env={}, load_entry_points=False,
+                          plugins=[("wms_generic", wms_plugin), ("bigcommerce", bigcommerce_plugin)])
+    threads_before = set(threading.enumerate())
+    with demo_app.app_context():
+        _empty_everything(demo_app)
+        try:
+            run_demo(demo_app, DemoOptions(port=port, orders_per_minute=600, duration=8,
+                                           progress_every=4), say=lambda line: None)
+            with unscoped(db.session):
+                orders = db.session.scalars(select(Order)).all()
+                sent = [o for o in orders if o.status in (OrderStatus.AT_WAREHOUSE, OrderStatus.SHIPPED,
+                                                          OrderStatus.PARTIALLY_SHIPPED)]
+                holds = {o.hold_reason.value for o in orders if o.status is OrderStatus.ON_HOLD}
+            assert len(orders) >= 10 and len(sent) >= len(orders) // 2
+            assert holds <= {"no_sku", "unmapped_shipping_method"}  # the catalogue's deliberate ones
+            assert not [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
+        finally:
+            db.session.remove()
+            get_state(demo_app).queue.close()
+            db.engine.dispose()
