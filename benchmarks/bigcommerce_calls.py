@@ -54,14 +54,24 @@ def main() -> int:
     from dropstream_bigcommerce import plugin as bigcommerce_plugin
     from dropstream_bigcommerce.sandbox import BigCommerceSandbox
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": None,
-                      "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
-                      "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
-                      "INSTANCE_PATH": str(workdir), "ALLOW_LOOPBACK": True, "LOG_LEVEL": "WARNING"},
-                     env={}, plugins=[("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin)],
-                     load_entry_points=False)
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": None,
+            "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
+            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "INSTANCE_PATH": str(workdir),
+            "ALLOW_LOOPBACK": True,
+            "LOG_LEVEL": "WARNING",
+        },
+        env={},
+        plugins=[("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin)],
+        load_entry_points=False,
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     app.config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
     try:
@@ -84,8 +94,10 @@ def main() -> int:
         thread.join(10)
         drop_database()
     print(json.dumps(result, indent=2))
-    ok = (result["sent_status_on"]["end_to_end_per_order"] <= 3
-          and result["sent_status_off"]["end_to_end_per_order"] <= 2)
+    ok = (
+        result["sent_status_on"]["end_to_end_per_order"] <= 3
+        and result["sent_status_off"]["end_to_end_per_order"] <= 2
+    )
     print(f"goal (<= 3 per order, <= 2 with the sent status off): {'met' if ok else 'NOT met'}")
     return 0
 
@@ -114,20 +126,40 @@ class Store:
         db.session.add(provider)
         db.session.flush()
         merchant = Merchant(provider_id=provider.id, name=name)
-        warehouse = Warehouse(provider_id=provider.id, name="WMS", connector_id="reference-wms",
-                              settings={"sandbox": name})
+        warehouse = Warehouse(
+            provider_id=provider.id,
+            name="WMS",
+            connector_id="reference-wms",
+            settings={"sandbox": name},
+        )
         db.session.add_all([merchant, warehouse])
         db.session.flush()
         write_credentials(warehouse, {"token": "wms-token"})
-        store = services.create_store(db.session, TenantScope(provider.id), {
-            "name": name, "connector_id": "bigcommerce", "merchant_id": merchant.id,
-            "warehouse_id": warehouse.id,
-            "settings": {"api_base_url": sandbox.api_base_url, **settings},
-            "credentials": {"store_hash": self.hash, **{k: account[k] for k in (
-                "client_id", "client_secret", "access_token")}}})
-        db.session.add(ShippingRule(provider_id=provider.id, merchant_id=merchant.id, store_id=store.id,
-                                    store_method="Free Shipping", match_key="free shipping",
-                                    warehouse_code="GRND"))
+        store = services.create_store(
+            db.session,
+            TenantScope(provider.id),
+            {
+                "name": name,
+                "connector_id": "bigcommerce",
+                "merchant_id": merchant.id,
+                "warehouse_id": warehouse.id,
+                "settings": {"api_base_url": sandbox.api_base_url, **settings},
+                "credentials": {
+                    "store_hash": self.hash,
+                    **{k: account[k] for k in ("client_id", "client_secret", "access_token")},
+                },
+            },
+        )
+        db.session.add(
+            ShippingRule(
+                provider_id=provider.id,
+                merchant_id=merchant.id,
+                store_id=store.id,
+                store_method="Free Shipping",
+                match_key="free shipping",
+                warehouse_code="GRND",
+            )
+        )
         db.session.commit()
         assert all(c.passed for c in run_setup_checks(db.session, store) if c.required)
         for channel in store.channels:  # only webhooks import; phases run channels themselves
@@ -136,7 +168,9 @@ class Store:
         self.store_id = store.id
         self.wms = warehouse_sandbox(name)
         for n in range(10):
-            sandbox.add_product(self.hash, name=f"Product {n}", sku=f"SKU-{n}", inventory_level=1000)
+            sandbox.add_product(
+                self.hash, name=f"Product {n}", sku=f"SKU-{n}", inventory_level=1000
+            )
 
     def calls(self) -> int:
         return len(self.sandbox.call_log(self.hash))
@@ -175,9 +209,16 @@ def _phase(store: Store, work: Callable[[], None]) -> tuple[int, dict[str, int]]
 
 
 def _place(store: Store, orders: int) -> list[int]:
-    return [store.sandbox.create_order(store.hash, lines=[
-        {"sku": f"SKU-{n % 10}", "quantity": 1 + n % 3}, {"sku": f"SKU-{(n + 3) % 10}", "quantity": 1}])
-        for n in range(orders)]
+    return [
+        store.sandbox.create_order(
+            store.hash,
+            lines=[
+                {"sku": f"SKU-{n % 10}", "quantity": 1 + n % 3},
+                {"sku": f"SKU-{(n + 3) % 10}", "quantity": 1},
+            ],
+        )
+        for n in range(orders)
+    ]
 
 
 def _loop(sandbox: Any, orders: int, sent: bool) -> dict[str, Any]:
@@ -185,24 +226,37 @@ def _loop(sandbox: Any, orders: int, sent: bool) -> dict[str, Any]:
     from dropstream.orders.models import Order
     from dropstream.orders.statuses import OrderStatus
 
-    store = Store(sandbox, f"calls{'sent' if sent else 'nosent'}", **({} if sent else {"sent_status_id": 0}))
+    store = Store(
+        sandbox, f"calls{'sent' if sent else 'nosent'}", **({} if sent else {"sent_status_id": 0})
+    )
     ids: list[int] = []
     # Import and forward (the sent status goes out with the forward).
     imported, import_kinds = _phase(store, lambda: ids.extend(_place(store, orders)))
     status_puts = import_kinds.get("PUT /v2/orders/{id}", 0)
-    at_warehouse = db.session.query(Order).filter_by(store_id=store.store_id,
-                                                     status=OrderStatus.AT_WAREHOUSE).count()
+    at_warehouse = (
+        db.session.query(Order)
+        .filter_by(store_id=store.store_id, status=OrderStatus.AT_WAREHOUSE)
+        .count()
+    )
     # Shipments come back; the orders sweep then confirms the statuses BigCommerce set.
     store.channel("shipments", True)
     store.channel("orders", True)
-    shipped, ship_kinds = _phase(store, lambda: [store.wms.ship(o["reference"]) for o in store.wms.orders])
-    posted = db.session.query(Order).filter_by(store_id=store.store_id, status=OrderStatus.SHIPPED).count()
+    shipped, ship_kinds = _phase(
+        store, lambda: [store.wms.ship(o["reference"]) for o in store.wms.orders]
+    )
+    posted = (
+        db.session.query(Order)
+        .filter_by(store_id=store.store_id, status=OrderStatus.SHIPPED)
+        .count()
+    )
     # The sweep runs every few minutes whatever the volume: its list and webhook check are
     # not per order (one list call per 250 orders changed).
     sweep = ship_kinds.get("GET /v2/orders", 0) + ship_kinds.get("GET /v3/hooks", 0)
     per_shipment = shipped - sweep
     return {
-        "orders": orders, "at_warehouse": at_warehouse, "shipped": posted,
+        "orders": orders,
+        "at_warehouse": at_warehouse,
+        "shipped": posted,
         "import_calls_per_order": round((imported - status_puts) / orders, 2),
         "sent_status_calls_per_order": round(status_puts / orders, 2),
         "shipment_calls_per_shipment": round(per_shipment / max(1, posted), 2),
@@ -221,8 +275,12 @@ def _sweep(sandbox: Any, orders: int) -> dict[str, Any]:
     store.channel("orders", True)
     _calls, kinds = _phase(store, lambda: None)
     reads = kinds.get("GET /v2/orders", 0)
-    return {"orders": orders, "list_calls": reads, "import_calls_per_order": round(reads / orders, 3),
-            "calls": kinds}
+    return {
+        "orders": orders,
+        "list_calls": reads,
+        "import_calls_per_order": round(reads / orders, 3),
+        "calls": kinds,
+    }
 
 
 def _inventory(sandbox: Any, skus: int) -> dict[str, Any]:
@@ -233,18 +291,32 @@ def _inventory(sandbox: Any, skus: int) -> dict[str, Any]:
 
     store = Store(sandbox, "callsstock")
     for n in range(skus):
-        sandbox.add_product(store.hash, name=f"Stock {n}", sku=f"STOCK-{n}", inventory_level=1,
-                            inventory_tracking="none" if n % 20 == 0 else "product")
+        sandbox.add_product(
+            store.hash,
+            name=f"Stock {n}",
+            sku=f"STOCK-{n}",
+            inventory_level=1,
+            inventory_tracking="none" if n % 20 == 0 else "product",
+        )
     connector = store_connector(db.session.get(StoreRow, store.store_id))
     results = {}
     for label in ("cold_index", "warm_index"):
         before = store.calls()
-        pushed = connector.push_inventory([InventoryUpdate(f"STOCK-{n}", n % 97) for n in range(skus)])
+        pushed = connector.push_inventory(
+            [InventoryUpdate(f"STOCK-{n}", n % 97) for n in range(skus)]
+        )
         calls = store.calls() - before
         outcomes = Counter(r.outcome.value for r in pushed)
-        results[label] = {"calls": calls, "calls_per_1000_skus": round(1000 * calls / skus, 2),
-                          "outcomes": dict(outcomes), "by_call": store.kinds(before)}
-        assert outcomes[InventoryOutcome.PUSHED.value] + outcomes[InventoryOutcome.SKIPPED.value] == skus
+        results[label] = {
+            "calls": calls,
+            "calls_per_1000_skus": round(1000 * calls / skus, 2),
+            "outcomes": dict(outcomes),
+            "by_call": store.kinds(before),
+        }
+        assert (
+            outcomes[InventoryOutcome.PUSHED.value] + outcomes[InventoryOutcome.SKIPPED.value]
+            == skus
+        )
     return results
 
 

@@ -12,8 +12,20 @@ import re
 
 #: BigCommerce's ``shipping_provider`` enum (besides "" and ``carrier_<id>``), see the Orders V2
 #: shipment schema.
-PROVIDERS = frozenset({"auspost", "canadapost", "endicia", "usps", "fedex", "ups", "upsready",
-                       "upsonline", "shipperhq", "royalmail"})
+PROVIDERS = frozenset(
+    {
+        "auspost",
+        "canadapost",
+        "endicia",
+        "usps",
+        "fedex",
+        "ups",
+        "upsready",
+        "upsonline",
+        "shipperhq",
+        "royalmail",
+    }
+)
 
 #: normalised warehouse code → (shipping_provider, tracking_carrier)
 DEFAULTS: dict[str, tuple[str, str]] = {

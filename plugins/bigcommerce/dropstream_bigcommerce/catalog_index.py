@@ -165,7 +165,7 @@ class RedisCatalogStore:
             pipe.delete(key)
         encoded = {sku: _encode(item) for sku, item in items.items()}
         for start in range(0, len(encoded), 1000):
-            chunk = dict(list(encoded.items())[start:start + 1000])
+            chunk = dict(list(encoded.items())[start : start + 1000])
             pipe.hset(key, mapping=chunk)
         pipe.expire(key, ttl)
         pipe.set(meta_key, json.dumps([meta.full_at, meta.seen_at]), ex=ttl)
@@ -198,14 +198,19 @@ class CatalogIndex:
             return self._store.get(self._hash, skus)
         except RedisError as error:
             # Never guess: without the index every SKU would look unknown. Try again later.
-            raise TransientError(f"The catalog index is unavailable ({type(error).__name__}); "
-                                 "stock is pushed when it is back.", retry_after=30) from None
+            raise TransientError(
+                f"The catalog index is unavailable ({type(error).__name__}); "
+                "stock is pushed when it is back.",
+                retry_after=30,
+            ) from None
 
     def forget(self, skus: Iterable[str]) -> None:
         try:
             self._store.forget(self._hash, skus)
         except RedisError:
-            log.warning("BigCommerce store %s: could not drop refused SKUs from the index", self._hash)
+            log.warning(
+                "BigCommerce store %s: could not drop refused SKUs from the index", self._hash
+            )
 
     def refresh(self) -> None:
         now = self._clock()
@@ -213,7 +218,9 @@ class CatalogIndex:
         if meta is None or now - meta.full_at > FULL_EVERY.total_seconds():
             items = self._read({})
             self._store.replace(self._hash, items, Meta(now, now))
-            log.info("BigCommerce store %s: catalog index rebuilt (%d SKUs)", self._hash, len(items))
+            log.info(
+                "BigCommerce store %s: catalog index rebuilt (%d SKUs)", self._hash, len(items)
+            )
             return
         if now - meta.seen_at < LOOK_EVERY.total_seconds():
             return
@@ -223,8 +230,11 @@ class CatalogIndex:
 
     def _read(self, params: dict[str, Any]) -> dict[str, Item]:
         items: dict[str, Item] = {}
-        query = {**params, "include": "variants",
-                 "include_fields": "id,sku,inventory_tracking,base_variant_id"}
+        query = {
+            **params,
+            "include": "variants",
+            "include_fields": "id,sku,inventory_tracking,base_variant_id",
+        }
         for page in self._client.v3_pages("/v3/catalog/products", query):
             for product in page:
                 if isinstance(product, dict):

@@ -66,23 +66,38 @@ def scope_for(path: str) -> tuple[str, str]:
 def missing_scope_message(method: str, path: str) -> str:
     scope, label = scope_for(path)
     if not scope:
-        return (f"BigCommerce refused {method} {path} (403 Forbidden): the API account lacks a "
-                "permission, or the store hash is wrong.")
-    level = "Modify" if method != "GET" and not scope.endswith("_read_only") else "Read-only (or Modify)"
-    return (f"BigCommerce refused {method} {path} (403 Forbidden): the API account lacks the "
-            f"{label} scope ({scope}). Grant {label}: {level} under Settings › Store-level API "
-            "accounts (create a new account: scopes cannot be changed afterwards), or re-install "
-            "the app.")
+        return (
+            f"BigCommerce refused {method} {path} (403 Forbidden): the API account lacks a "
+            "permission, or the store hash is wrong."
+        )
+    level = (
+        "Modify"
+        if method != "GET" and not scope.endswith("_read_only")
+        else "Read-only (or Modify)"
+    )
+    return (
+        f"BigCommerce refused {method} {path} (403 Forbidden): the API account lacks the "
+        f"{label} scope ({scope}). Grant {label}: {level} under Settings › Store-level API "
+        "accounts (create a new account: scopes cannot be changed afterwards), or re-install "
+        "the app."
+    )
 
 
 class BigCommerceClient:
     """Calls one store's API. Build one per piece of work and close it afterwards."""
 
-    def __init__(self, base_url: str, store_hash: str, access_token: str, *,
-                 session: OutboundSession, limiter: Limiter,
-                 retry_delays: Sequence[float] = RETRY_DELAYS, max_wait: float = MAX_WAIT,
-                 sleep: Callable[[float], None] = time.sleep,
-                 on_call: Callable[[str, str, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        store_hash: str,
+        access_token: str,
+        *,
+        session: OutboundSession,
+        limiter: Limiter,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        max_wait: float = MAX_WAIT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.root = f"{base_url.rstrip('/')}/stores/{store_hash}"
         self.store_hash = store_hash
         self._token = access_token
@@ -91,7 +106,6 @@ class BigCommerceClient:
         self._retry_delays = tuple(retry_delays)
         self._max_wait = max_wait
         self._sleep = sleep
-        self._on_call = on_call
         self.calls = 0
 
     def close(self) -> None:
@@ -108,22 +122,26 @@ class BigCommerceClient:
     def post(self, path: str, body: Any) -> Any:
         return self.request("POST", path, body=body, idempotent=False)
 
-    def v2_pages(self, path: str, params: dict[str, Any] | None = None,
-                 limit: int = V2_PAGE) -> Iterator[list[Any]]:
+    def v2_pages(
+        self, path: str, params: dict[str, Any] | None = None, limit: int = V2_PAGE
+    ) -> Iterator[list[Any]]:
         """Every page of a v2 list: a bare JSON array; 204 or a short page is the end."""
         for page in range(1, MAX_PAGES):
             items = self.get(path, {**(params or {}), "page": page, "limit": limit})
             if items is None:
                 return
             if not isinstance(items, list):
-                raise TransientError(f"BigCommerce returned a non-list for {path}", remote_status=200)
+                raise TransientError(
+                    f"BigCommerce returned a non-list for {path}", remote_status=200
+                )
             if items:
                 yield items
             if len(items) < limit:
                 return
 
-    def v3_pages(self, path: str, params: dict[str, Any] | None = None,
-                 limit: int = V3_PAGE) -> Iterator[list[Any]]:
+    def v3_pages(
+        self, path: str, params: dict[str, Any] | None = None, limit: int = V3_PAGE
+    ) -> Iterator[list[Any]]:
         """Every page of a v3 list (``{"data": [...], "meta": {"pagination": ...}}``)."""
         for page in range(1, MAX_PAGES):
             body = self.get(path, {**(params or {}), "page": page, "limit": limit})
@@ -138,8 +156,15 @@ class BigCommerceClient:
 
     # -- the one place a request is made -------------------------------------------------------
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                body: Any = None, idempotent: bool = True) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        idempotent: bool = True,
+    ) -> Any:
         retries = list(self._retry_delays if idempotent else ())
         waits_429 = 0
         while True:
@@ -151,9 +176,12 @@ class BigCommerceClient:
                 waits_429 += 1
                 wait = _reset_seconds(response)
                 if waits_429 > MAX_429_WAITS or wait > self._max_wait:
-                    raise TransientError(f"BigCommerce rate limit reached (429) on {method} {path}; "
-                                         "retrying after the quota resets.", retry_after=wait or 30.0,
-                                         remote_status=429)
+                    raise TransientError(
+                        f"BigCommerce rate limit reached (429) on {method} {path}; "
+                        "retrying after the quota resets.",
+                        retry_after=wait or 30.0,
+                        remote_status=429,
+                    )
                 log.info("BigCommerce store %s: 429, waiting %.1fs", self.store_hash, wait)
                 self._sleep(wait or 1.0)
                 continue
@@ -165,12 +193,16 @@ class BigCommerceClient:
     def _respect_quota(self) -> None:
         wait = self._limiter.acquire(self.store_hash)
         if wait > self._max_wait:
-            raise TransientError("DropStream is holding back calls to stay under the store's "
-                                 "BigCommerce API quota.", retry_after=wait)
+            raise TransientError(
+                "DropStream is holding back calls to stay under the store's BigCommerce API quota.",
+                retry_after=wait,
+            )
         if wait > 0:
             self._sleep(wait)
 
-    def _send(self, method: str, path: str, params: dict[str, Any] | None, body: Any) -> requests.Response:
+    def _send(
+        self, method: str, path: str, params: dict[str, Any] | None, body: Any
+    ) -> requests.Response:
         headers = {"X-Auth-Token": self._token, "Accept": "application/json"}
         data = None
         if body is not None:
@@ -178,23 +210,26 @@ class BigCommerceClient:
             data = json.dumps(body)
         self.calls += 1
         try:
-            response = self._session.request(method, self.root + path, params=params, data=data,
-                                             headers=headers)
+            response = self._session.request(
+                method, self.root + path, params=params, data=data, headers=headers
+            )
         except UnsafeURL as error:
-            raise AuthError(f"The store's API address is not allowed: {error}. Check the "
-                            "api_base_url setting.", code="unsafe_url") from None
+            raise AuthError(
+                f"The store's API address is not allowed: {error}. Check the api_base_url setting.",
+                code="unsafe_url",
+            ) from None
         except ResponseTooLarge as error:
-            raise TransientError(f"BigCommerce sent too large a response for {method} {path}: {error}") from None
+            raise TransientError(
+                f"BigCommerce sent too large a response for {method} {path}: {error}"
+            ) from None
         except requests.Timeout:
             raise TransientError(f"BigCommerce did not answer {method} {path} in time.") from None
         except requests.RequestException as error:
             # Connection refused or reset, truncated chunked body...: say which, not the details
             # (they can echo the request).
-            raise TransientError(f"BigCommerce could not be reached for {method} {path} "
-                                 f"({type(error).__name__}).") from None
-        finally:
-            if self._on_call is not None:
-                self._on_call(method, path, self.calls)
+            raise TransientError(
+                f"BigCommerce could not be reached for {method} {path} ({type(error).__name__})."
+            ) from None
         return response
 
     def _observe(self, response: requests.Response) -> None:
@@ -213,25 +248,40 @@ class BigCommerceClient:
             try:
                 return _json(response)
             except ValueError:
-                raise TransientError(f"BigCommerce answered {method} {path} with a body that is not "
-                                     "JSON (truncated, or an error page).", remote_status=status) from None
+                raise TransientError(
+                    f"BigCommerce answered {method} {path} with a body that is not "
+                    "JSON (truncated, or an error page).",
+                    remote_status=status,
+                ) from None
         message, field = self._remote_message(response)
         if status == 401:
-            raise AuthError("BigCommerce refused the access token (401 Unauthorized): it is wrong, "
-                            "or its API account was deleted or the app uninstalled. Enter the "
-                            "store's current access token (or re-install the app).",
-                            remote_status=401)
+            raise AuthError(
+                "BigCommerce refused the access token (401 Unauthorized): it is wrong, "
+                "or its API account was deleted or the app uninstalled. Enter the "
+                "store's current access token (or re-install the app).",
+                remote_status=401,
+            )
         if status == 403:
-            raise AuthError(missing_scope_message(method, path), code="missing_scope", remote_status=403)
+            raise AuthError(
+                missing_scope_message(method, path), code="missing_scope", remote_status=403
+            )
         if status == 404:
-            raise RemoteNotFound(f"BigCommerce has no {path} (404){': ' + message if message else ''}.",
-                                 remote_status=404)
+            raise RemoteNotFound(
+                f"BigCommerce has no {path} (404){': ' + message if message else ''}.",
+                remote_status=404,
+            )
         if status >= 500:
-            raise TransientError(f"BigCommerce failed on {method} {path} ({status})"
-                                 f"{': ' + message if message else ''}.",
-                                 retry_after=_retry_after(response), remote_status=status)
-        raise RejectedError(f"BigCommerce refused {method} {path} ({status}): "
-                            f"{message or 'no reason given'}", field=field, remote_status=status)
+            raise TransientError(
+                f"BigCommerce failed on {method} {path} ({status})"
+                f"{': ' + message if message else ''}.",
+                retry_after=_retry_after(response),
+                remote_status=status,
+            )
+        raise RejectedError(
+            f"BigCommerce refused {method} {path} ({status}): {message or 'no reason given'}",
+            field=field,
+            remote_status=status,
+        )
 
     def _remote_message(self, response: requests.Response) -> tuple[str, str | None]:
         """BigCommerce's words from either error shape (v2 ``[{status, message}]``, v3
@@ -260,7 +310,9 @@ class BigCommerceClient:
 
 def unwrap_v3_page(body: Any, path: str) -> tuple[list[Any], int | None]:
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        raise TransientError(f"BigCommerce returned an unexpected body for {path}", remote_status=200)
+        raise TransientError(
+            f"BigCommerce returned an unexpected body for {path}", remote_status=200
+        )
     pagination = (body.get("meta") or {}).get("pagination") or {}
     total = pagination.get("total_pages")
     return body["data"], total if isinstance(total, int) else None
@@ -269,7 +321,11 @@ def unwrap_v3_page(body: Any, path: str) -> tuple[list[Any], int | None]:
 def unwrap(body: Any) -> Any:
     """v3 single objects come wrapped (``{"data": {...}, "meta": {}}``) in the spec and bare in
     the narrative docs: accept both."""
-    if isinstance(body, dict) and isinstance(body.get("data"), (dict, list)) and set(body) <= {"data", "meta"}:
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get("data"), (dict, list))
+        and set(body) <= {"data", "meta"}
+    ):
         return body["data"]
     return body
 

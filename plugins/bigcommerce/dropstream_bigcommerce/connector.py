@@ -51,8 +51,14 @@ class BigCommerceConnector(StorefrontConnector):
 
     id = "bigcommerce"
     name = "BigCommerce"
-    capabilities = frozenset({Capability.IMPORT_ORDERS, Capability.MARK_ORDER_STATUS,
-                              Capability.POST_FULFILLMENT, Capability.PUSH_INVENTORY})
+    capabilities = frozenset(
+        {
+            Capability.IMPORT_ORDERS,
+            Capability.MARK_ORDER_STATUS,
+            Capability.POST_FULFILLMENT,
+            Capability.PUSH_INVENTORY,
+        }
+    )
     settings_schema = BigCommerceSettings
     credentials_schema = BigCommerceCredentials
     monitored_status_setting: ClassVar[str | None] = "monitored_status_id"
@@ -69,9 +75,15 @@ class BigCommerceConnector(StorefrontConnector):
 
     @property
     def settings(self) -> dict[str, Any]:
-        settings = {"api_base_url": DEFAULT_API_BASE_URL, "monitored_status_id": AWAITING_FULFILLMENT,
-                    "sent_status_id": AWAITING_SHIPMENT, "backfill_from": None, "location_id": 1,
-                    "carrier_map": {}, **(self.context.settings or {})}
+        settings = {
+            "api_base_url": DEFAULT_API_BASE_URL,
+            "monitored_status_id": AWAITING_FULFILLMENT,
+            "sent_status_id": AWAITING_SHIPMENT,
+            "backfill_from": None,
+            "location_id": 1,
+            "carrier_map": {},
+            **(self.context.settings or {}),
+        }
         for key in ("monitored_status_id", "sent_status_id", "location_id"):
             if isinstance(settings[key], str) and settings[key].isdigit():
                 settings[key] = int(settings[key])  # stored by an older form as text
@@ -85,13 +97,19 @@ class BigCommerceConnector(StorefrontConnector):
     def client(self) -> Iterator[BigCommerceClient]:
         credentials = self.context.credentials
         if not credentials.get("store_hash") or not credentials.get("access_token"):
-            raise AuthError("The store has no BigCommerce access token: enter the API account's "
-                            "credentials, or install the DropStream app from the store.",
-                            code="no_credentials")
+            raise AuthError(
+                "The store has no BigCommerce access token: enter the API account's "
+                "credentials, or install the DropStream app from the store.",
+                code="no_credentials",
+            )
         client = BigCommerceClient(
-            self.settings["api_base_url"], credentials["store_hash"], credentials["access_token"],
-            session=OutboundSession(app_policy()), limiter=runtime().limiter,
-            retry_delays=current_app.config.get("BIGCOMMERCE_RETRY_DELAYS", RETRY_DELAYS))
+            self.settings["api_base_url"],
+            credentials["store_hash"],
+            credentials["access_token"],
+            session=OutboundSession(app_policy()),
+            limiter=runtime().limiter,
+            retry_delays=current_app.config.get("BIGCOMMERCE_RETRY_DELAYS", RETRY_DELAYS),
+        )
         try:
             yield client
         finally:
@@ -103,7 +121,9 @@ class BigCommerceConnector(StorefrontConnector):
         if not secret:
             secret = self._new_secret = secrets.token_urlsafe(32)
             if self.context.save_credentials is not None:
-                self.context.save_credentials({**self.context.credentials, "webhook_secret": secret})
+                self.context.save_credentials(
+                    {**self.context.credentials, "webhook_secret": secret}
+                )
         return str(secret)
 
     def webhook_url(self) -> str:
@@ -116,12 +136,16 @@ class BigCommerceConnector(StorefrontConnector):
 
     def order_statuses(self) -> list[OrderStatusChoice]:
         with self.client() as client:
-            return [OrderStatusChoice(str(status_id), label)
-                    for status_id, label in setup_checks.order_statuses(client)]
+            return [
+                OrderStatusChoice(str(status_id), label)
+                for status_id, label in setup_checks.order_statuses(client)
+            ]
 
     def fetch_orders(self, cursor: str | None) -> OrderPage:
         with self.client() as client:
-            return importing.fetch_orders(client, self.settings, cursor, self, runtime().status_checks)
+            return importing.fetch_orders(
+                client, self.settings, cursor, self, runtime().status_checks
+            )
 
     def fetch_order(self, external_id: str) -> OrderData | None:
         with self.client() as client:

@@ -27,8 +27,12 @@ from dropstream_bigcommerce.schemas import AWAITING_FULFILLMENT
 
 EXTENSION = "dropstream_bigcommerce.demo"
 FIRST_NAMES = ("Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Zoë", "José")
-CITIES = (("Austin", "TX", "78751"), ("Portland", "OR", "97205"), ("Boston", "MA", "02110"),
-          ("Denver", "CO", "80202"))
+CITIES = (
+    ("Austin", "TX", "78751"),
+    ("Portland", "OR", "97205"),
+    ("Boston", "MA", "02110"),
+    ("Denver", "CO", "80202"),
+)
 
 
 class DemoState:
@@ -52,8 +56,13 @@ def start_services(demo: DemoContext) -> None:
     demo.add_service("BigCommerce sandbox", url, sandbox.stop)
 
 
-def create_store(demo: DemoContext, session: Session, merchant: Merchant, warehouse: Warehouse,
-                 catalog: DemoCatalog) -> Store | None:
+def create_store(
+    demo: DemoContext,
+    session: Session,
+    merchant: Merchant,
+    warehouse: Warehouse,
+    catalog: DemoCatalog,
+) -> Store | None:
     state = _state(demo)
     if state is None:
         return None  # our sandbox is not running: another plugin provides the store
@@ -62,20 +71,43 @@ def create_store(demo: DemoContext, session: Session, merchant: Merchant, wareho
     account = sandbox.create_api_account(store_hash)
     state.products[store_hash] = {
         product.name: sandbox.add_product(
-            store_hash, name=product.name, sku=product.sku, price=product.price,
+            store_hash,
+            name=product.name,
+            sku=product.sku,
+            price=product.price,
             inventory_tracking="product" if product.tracked else "none",
-            inventory_level=0 if product.components else product.stock)["id"]
-        for product in catalog.products}
-    credentials = {"store_hash": store_hash, "client_id": account["client_id"],
-                   "client_secret": account["client_secret"], "access_token": account["access_token"]}
-    store = services.create_store(session, TenantScope(merchant.provider_id), {
-        "name": f"{merchant.name} on BigCommerce", "connector_id": BigCommerceConnector.id,
-        "merchant_id": merchant.id, "warehouse_id": warehouse.id,
-        "settings": {"api_base_url": sandbox.api_base_url}, "credentials": credentials})
-    connector = BigCommerceConnector(ConnectorContext(
-        BigCommerceConnector.id, store.id, dict(store.settings), credentials,
-        save_credentials=lambda values: write_credentials(store, values),
-        public_base_url=demo.public_base_url))
+            inventory_level=0 if product.components else product.stock,
+        )["id"]
+        for product in catalog.products
+    }
+    credentials = {
+        "store_hash": store_hash,
+        "client_id": account["client_id"],
+        "client_secret": account["client_secret"],
+        "access_token": account["access_token"],
+    }
+    store = services.create_store(
+        session,
+        TenantScope(merchant.provider_id),
+        {
+            "name": f"{merchant.name} on BigCommerce",
+            "connector_id": BigCommerceConnector.id,
+            "merchant_id": merchant.id,
+            "warehouse_id": warehouse.id,
+            "settings": {"api_base_url": sandbox.api_base_url},
+            "credentials": credentials,
+        },
+    )
+    connector = BigCommerceConnector(
+        ConnectorContext(
+            BigCommerceConnector.id,
+            store.id,
+            dict(store.settings),
+            credentials,
+            save_credentials=lambda values: write_credentials(store, values),
+            public_base_url=demo.public_base_url,
+        )
+    )
     with connector.client() as client:
         hooks.ensure(client, connector)
     store.state = StoreState.ACTIVE
@@ -83,8 +115,9 @@ def create_store(demo: DemoContext, session: Session, merchant: Merchant, wareho
     return store
 
 
-def place_order(demo: DemoContext, store: Store, lines: list[tuple[DemoProduct, int]],
-                shipping_method: str) -> str | None:
+def place_order(
+    demo: DemoContext, store: Store, lines: list[tuple[DemoProduct, int]], shipping_method: str
+) -> str | None:
     state = _state(demo)
     if store.connector_id != BigCommerceConnector.id or state is None or not store.external_id:
         return None
@@ -92,13 +125,28 @@ def place_order(demo: DemoContext, store: Store, lines: list[tuple[DemoProduct, 
     rng = demo.rng
     first = rng.choice(FIRST_NAMES)
     city, region, postcode = rng.choice(CITIES)
-    address = {"first_name": first, "last_name": "Shopper", "street_1": f"{rng.randint(1, 999)} Main St",
-               "city": city, "state": region, "zip": postcode, "country": "United States",
-               "country_iso2": "US", "email": f"{first.lower()}@shopper.test",
-               "phone": "555-0100", "shipping_method": shipping_method}
+    address = {
+        "first_name": first,
+        "last_name": "Shopper",
+        "street_1": f"{rng.randint(1, 999)} Main St",
+        "city": city,
+        "state": region,
+        "zip": postcode,
+        "country": "United States",
+        "country_iso2": "US",
+        "email": f"{first.lower()}@shopper.test",
+        "phone": "555-0100",
+        "shipping_method": shipping_method,
+    }
     status = int((store.settings or {}).get("monitored_status_id") or AWAITING_FULFILLMENT)
     order_id = state.sandbox.create_order(
-        store.external_id, status_id=status, shipping_addresses=[address],
-        lines=[{"product_id": products[product.name], "quantity": quantity}
-               for product, quantity in lines if product.name in products])
+        store.external_id,
+        status_id=status,
+        shipping_addresses=[address],
+        lines=[
+            {"product_id": products[product.name], "quantity": quantity}
+            for product, quantity in lines
+            if product.name in products
+        ],
+    )
     return str(order_id)

@@ -28,8 +28,9 @@ class HookReport:
     active: list[str]
 
 
-def _ours(client: BigCommerceClient, destination: str,
-          stale: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+def _ours(
+    client: BigCommerceClient, destination: str, stale: list[dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Our hooks by scope (only the calling account's hooks are listed by BigCommerce); hooks of
     ours still pointing at an earlier DropStream address go to ``stale``."""
     found: dict[str, dict[str, Any]] = {}
@@ -56,8 +57,10 @@ def ensure(client: BigCommerceClient, connector: Any) -> HookReport:
     for scope in SCOPES:
         hook = existing.get(scope)
         if hook is None:
-            client.post("/v3/hooks", {"scope": scope, "destination": destination,
-                                      "is_active": True, "headers": headers})
+            client.post(
+                "/v3/hooks",
+                {"scope": scope, "destination": destination, "is_active": True, "headers": headers},
+            )
             report.created.append(scope)
         elif not hook.get("is_active") or (hook.get("headers") or {}) != headers:
             unwrap(client.put(f"/v3/hooks/{hook['id']}", {"is_active": True, "headers": headers}))
@@ -84,5 +87,7 @@ def reactivate(client: BigCommerceClient, connector: Any) -> list[str]:
     except ConnectorError as error:
         if isinstance(error, AuthError):
             raise
-        log.warning("BigCommerce store %s: could not check webhooks: %s", client.store_hash, error.message)
+        log.warning(
+            "BigCommerce store %s: could not check webhooks: %s", client.store_hash, error.message
+        )
         return []

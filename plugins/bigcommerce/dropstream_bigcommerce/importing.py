@@ -1,6 +1,7 @@
 """Reading orders: one order completely (for a webhook), and the polling sweep.
 
-One order is one call: ``GET /v2/orders/{id}?include=consignments.line_items&consignment_structure=object``
+One order is one call: ``GET /v2/orders/{id}`` with
+``include=consignments.line_items&consignment_structure=object``
 returns the order with its consignments and every order product in them. Only when a store
 does not embed them are the ``/products`` and ``/shipping_addresses`` lists read (every page),
 so an order is read completely or not at all.
@@ -42,7 +43,9 @@ OVERLAP = timedelta(seconds=60)
 DEFAULT_BACKFILL = timedelta(days=7)
 
 
-def fetch_order(client: BigCommerceClient, settings: dict[str, Any], external_id: str) -> OrderData | None:
+def fetch_order(
+    client: BigCommerceClient, settings: dict[str, Any], external_id: str
+) -> OrderData | None:
     """The order if it is at the monitored status (or cancelled), else None.
 
     :raises RemoteNotFound: no such order. :raises UnreadableOrderError: it cannot be mapped.
@@ -53,12 +56,17 @@ def fetch_order(client: BigCommerceClient, settings: dict[str, Any], external_id
         raise RemoteNotFound(f"{external_id!r} is not a BigCommerce order id") from None
     order = client.get(f"/v2/orders/{order_id}", INCLUDES)
     if not isinstance(order, dict):
-        raise UnreadableOrderError(UnreadableOrder(str(order_id), str(order_id),
-                                                   "BigCommerce returned no order object", {}))
+        raise UnreadableOrderError(
+            UnreadableOrder(
+                str(order_id), str(order_id), "BigCommerce returned no order object", {}
+            )
+        )
     return _read(client, settings, order)
 
 
-def _read(client: BigCommerceClient, settings: dict[str, Any], order: dict[str, Any]) -> OrderData | None:
+def _read(
+    client: BigCommerceClient, settings: dict[str, Any], order: dict[str, Any]
+) -> OrderData | None:
     external_id = str(order.get("id", "?"))
     status_id = order.get("status_id")
     if status_id != settings["monitored_status_id"] and status_id != CANCELLED:
@@ -73,27 +81,38 @@ def _read(client: BigCommerceClient, settings: dict[str, Any], order: dict[str, 
             return _cancelled(order)  # nothing to read: the core only needs to recognise it
         order_id = integer(order.get("id"), "id")
         products = [p for page in client.v2_pages(f"/v2/orders/{order_id}/products") for p in page]
-        addresses = [a for page in client.v2_pages(f"/v2/orders/{order_id}/shipping_addresses")
-                     for a in page]
-        return order_data({**order, "consignments": None, "products": products,
-                           "shipping_addresses": addresses},
-                          products=products, shipping_addresses=addresses)
+        addresses = [
+            a for page in client.v2_pages(f"/v2/orders/{order_id}/shipping_addresses") for a in page
+        ]
+        return order_data(
+            {**order, "consignments": None, "products": products, "shipping_addresses": addresses},
+            products=products,
+            shipping_addresses=addresses,
+        )
     except MappingError as error:
         if status_id == CANCELLED:
             try:
                 return _cancelled(order)
             except MappingError:
                 pass
-        raise UnreadableOrderError(UnreadableOrder(external_id, external_id, str(error), order)) from None
+        raise UnreadableOrderError(
+            UnreadableOrder(external_id, external_id, str(error), order)
+        ) from None
 
 
 def _cancelled(order: dict[str, Any]) -> OrderData:
     """A cancelled order the core only needs to recognise: its id and dates."""
     order_id = str(integer(order.get("id"), "id"))
-    return OrderData(external_id=order_id, number=order_id, status_code=str(CANCELLED),
-                     placed_at=parse_date(order.get("date_created"), "date_created"),
-                     updated_at=parse_date(order.get("date_modified"), "date_modified"),
-                     lines=(), cancelled=True, raw=order)
+    return OrderData(
+        external_id=order_id,
+        number=order_id,
+        status_code=str(CANCELLED),
+        placed_at=parse_date(order.get("date_created"), "date_created"),
+        updated_at=parse_date(order.get("date_modified"), "date_modified"),
+        lines=(),
+        cancelled=True,
+        raw=order,
+    )
 
 
 def set_status(client: BigCommerceClient, external_id: str, status_id: int) -> None:
@@ -112,7 +131,11 @@ def _cursor(cursor: str | None, settings: dict[str, Any]) -> tuple[datetime, int
     if cursor:
         try:
             state = json.loads(cursor)
-            return parse_date(state["since"], "cursor"), int(state.get("page", 1)), bool(state.get("page"))
+            return (
+                parse_date(state["since"], "cursor"),
+                int(state.get("page", 1)),
+                bool(state.get("page")),
+            )
         except (ValueError, KeyError, TypeError, MappingError):
             log.warning("unreadable BigCommerce cursor %r; starting from the backfill date", cursor)
     backfill = settings.get("backfill_from")
@@ -128,15 +151,28 @@ def _encode(since: datetime, page: int | None = None) -> str:
     return json.dumps(state)
 
 
-def fetch_orders(client: BigCommerceClient, settings: dict[str, Any], cursor: str | None,
-                 connector: Any, checks: CheckStore) -> OrderPage:
+def fetch_orders(
+    client: BigCommerceClient,
+    settings: dict[str, Any],
+    cursor: str | None,
+    connector: Any,
+    checks: CheckStore,
+) -> OrderPage:
     since, page, continuing = _cursor(cursor, settings)
     if not continuing:
         hooks.reactivate(client, connector)  # a sweep also repairs hooks BigCommerce switched off
         settle_overdue(client, settings, checks, INCLUDES)
     query_from = since if continuing else since - OVERLAP
-    body = client.get("/v2/orders", {**INCLUDES, "min_date_modified": rfc2822(query_from),
-                                     "sort": "date_modified:asc", "page": page, "limit": V2_PAGE})
+    body = client.get(
+        "/v2/orders",
+        {
+            **INCLUDES,
+            "min_date_modified": rfc2822(query_from),
+            "sort": "date_modified:asc",
+            "page": page,
+            "limit": V2_PAGE,
+        },
+    )
     rows = body if isinstance(body, list) else []
     settle_listed(client, settings, checks, rows)  # statuses after our shipments, no extra read
     orders: list[OrderData] = []

@@ -29,8 +29,12 @@ _IDENTITY = re.compile(r"\b(variant_id|product_id|sku)\s*[:=]?\s*['\"]?([\w.\-]+
 _INDEX = re.compile(r"\bitems[.\[](\d+)")
 
 
-def push(client: BigCommerceClient, catalog: CatalogStore, settings: dict[str, Any],
-         updates: Sequence[InventoryUpdate]) -> list[InventoryResult]:
+def push(
+    client: BigCommerceClient,
+    catalog: CatalogStore,
+    settings: dict[str, Any],
+    updates: Sequence[InventoryUpdate],
+) -> list[InventoryResult]:
     index = CatalogIndex(catalog, client)
     found = index.lookup({u.sku for u in updates})
     results: dict[str, InventoryResult] = {}
@@ -39,30 +43,46 @@ def push(client: BigCommerceClient, catalog: CatalogStore, settings: dict[str, A
         item = found.get(update.sku)
         if item is None:
             results[update.sku] = InventoryResult(
-                update.sku, InventoryOutcome.SKIPPED, "unknown_sku",
-                "No product or variant in the BigCommerce store has this SKU.")
+                update.sku,
+                InventoryOutcome.SKIPPED,
+                "unknown_sku",
+                "No product or variant in the BigCommerce store has this SKU.",
+            )
         elif item.tracking == "none":
             results[update.sku] = InventoryResult(
-                update.sku, InventoryOutcome.SKIPPED, "tracking_off",
+                update.sku,
+                InventoryOutcome.SKIPPED,
+                "tracking_off",
                 "Inventory tracking is off for this product in BigCommerce; turn it on "
-                "(by product or by variant) for the stock to be updated.")
+                "(by product or by variant) for the stock to be updated.",
+            )
         else:
             to_send.append((update, item))
     location = int(settings.get("location_id") or 1)
     for start in range(0, len(to_send), BATCH):
-        results.update(_send(client, index, location, to_send[start:start + BATCH]))
+        results.update(_send(client, index, location, to_send[start : start + BATCH]))
     return [results[u.sku] for u in updates]
 
 
-def _send(client: BigCommerceClient, index: CatalogIndex, location: int,
-          batch: list[tuple[InventoryUpdate, Item]]) -> dict[str, InventoryResult]:
+def _send(
+    client: BigCommerceClient,
+    index: CatalogIndex,
+    location: int,
+    batch: list[tuple[InventoryUpdate, Item]],
+) -> dict[str, InventoryResult]:
     results: dict[str, InventoryResult] = {}
     pending = list(batch)
     for _ in range(MAX_ROUNDS):
         if not pending:
             break
-        items = [{"location_id": location, **item.identity(),
-                  "quantity": max(0, min(update.quantity, MAX_QUANTITY))} for update, item in pending]
+        items = [
+            {
+                "location_id": location,
+                **item.identity(),
+                "quantity": max(0, min(update.quantity, MAX_QUANTITY)),
+            }
+            for update, item in pending
+        ]
         try:
             client.put("/v3/inventory/adjustments/absolute", {"reason": REASON, "items": items})
         except RejectedError as error:
@@ -71,8 +91,9 @@ def _send(client: BigCommerceClient, index: CatalogIndex, location: int,
                 refused = list(range(len(pending)))  # BigCommerce did not say which: all failed
             for position in refused:
                 update, _item = pending[position]
-                results[update.sku] = InventoryResult(update.sku, InventoryOutcome.FAILED,
-                                                      "rejected", error.message)
+                results[update.sku] = InventoryResult(
+                    update.sku, InventoryOutcome.FAILED, "rejected", error.message
+                )
             index.forget(pending[p][0].sku for p in refused)  # read it afresh next time
             pending = [entry for p, entry in enumerate(pending) if p not in set(refused)]
             continue
@@ -80,16 +101,22 @@ def _send(client: BigCommerceClient, index: CatalogIndex, location: int,
             results[update.sku] = InventoryResult(update.sku, InventoryOutcome.PUSHED)
         pending = []
     for update, _item in pending:
-        results[update.sku] = InventoryResult(update.sku, InventoryOutcome.FAILED, "rejected",
-                                              "BigCommerce kept refusing this batch.")
+        results[update.sku] = InventoryResult(
+            update.sku, InventoryOutcome.FAILED, "rejected", "BigCommerce kept refusing this batch."
+        )
     return results
 
 
 def _refused(error: RejectedError, pending: list[tuple[InventoryUpdate, Item]]) -> list[int]:
     """Positions of the items a 422 names: by ``items.N`` error keys, or by the identity in
     its title ("Item with variant_id 106 is tracked by product...")."""
-    positions = sorted({int(n) for n in _INDEX.findall(f"{error.field or ''} {error.message}")
-                        if int(n) < len(pending)})
+    positions = sorted(
+        {
+            int(n)
+            for n in _INDEX.findall(f"{error.field or ''} {error.message}")
+            if int(n) < len(pending)
+        }
+    )
     if positions:
         return positions
     for kind, value in _IDENTITY.findall(error.message):

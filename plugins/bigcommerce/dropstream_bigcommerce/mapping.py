@@ -1,6 +1,7 @@
 """BigCommerce order JSON → DropStream's canonical :class:`OrderData` (pure functions, no I/O).
 
-The order comes from ``GET /v2/orders/{id}?include=consignments.line_items&consignment_structure=object``:
+The order comes from ``GET /v2/orders/{id}`` with
+``include=consignments.line_items&consignment_structure=object``:
 its shipping consignments carry the address, the shipping method and the order products going
 there; digital and gift-certificate products sit in their own consignments. When lines are not
 embedded (an older store, or a list read without includes) the caller passes the order products
@@ -21,8 +22,12 @@ from typing import Any
 from dropstream.connectors.types import Address, Destination, LineKind, OrderData, OrderLine
 from dropstream_bigcommerce.schemas import CANCELLED
 
-KINDS = {"physical": LineKind.PHYSICAL, "digital": LineKind.DIGITAL,
-         "giftcertificate": LineKind.GIFT_CERTIFICATE, "gift_certificate": LineKind.GIFT_CERTIFICATE}
+KINDS = {
+    "physical": LineKind.PHYSICAL,
+    "digital": LineKind.DIGITAL,
+    "giftcertificate": LineKind.GIFT_CERTIFICATE,
+    "gift_certificate": LineKind.GIFT_CERTIFICATE,
+}
 
 
 class MappingError(ValueError):
@@ -85,13 +90,21 @@ def text(value: Any) -> str:
 def address(data: Any, field: str) -> Address:
     if not isinstance(data, dict):
         raise MappingError(f"{field} is not an address object")
-    name = " ".join(part for part in (text(data.get("first_name")).strip(),
-                                      text(data.get("last_name")).strip()) if part)
+    name = " ".join(
+        part
+        for part in (text(data.get("first_name")).strip(), text(data.get("last_name")).strip())
+        if part
+    )
     return Address(
-        name=name, company=text(data.get("company")), street1=text(data.get("street_1")),
-        street2=text(data.get("street_2")), city=text(data.get("city")),
-        state=text(data.get("state")), postal_code=text(data.get("zip")),
-        country_code=text(data.get("country_iso2")).upper(), phone=text(data.get("phone")),
+        name=name,
+        company=text(data.get("company")),
+        street1=text(data.get("street_1")),
+        street2=text(data.get("street_2")),
+        city=text(data.get("city")),
+        state=text(data.get("state")),
+        postal_code=text(data.get("zip")),
+        country_code=text(data.get("country_iso2")).upper(),
+        phone=text(data.get("phone")),
         email=text(data.get("email")),
     )
 
@@ -103,11 +116,14 @@ def embedded_consignments(order: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(consignments, list):  # the legacy array structure: one object inside
         consignments = consignments[0] if len(consignments) == 1 else None
     if not isinstance(consignments, dict) or not any(
-            isinstance(consignments.get(kind), list) for kind in ("shipping", "pickups", "downloads")):
+        isinstance(consignments.get(kind), list) for kind in ("shipping", "pickups", "downloads")
+    ):
         return None  # absent, or a resource link ({url, resource})
     groups = _consignment_groups(consignments)
     for _kind, _group, items in groups:
-        if not isinstance(items, list) or any(not isinstance(i, dict) or "id" not in i for i in items):
+        if not isinstance(items, list) or any(
+            not isinstance(i, dict) or "id" not in i for i in items
+        ):
             return None  # resource links ({url, resource}), not order products
     return consignments
 
@@ -125,8 +141,12 @@ def _consignment_groups(consignments: dict[str, Any]) -> list[tuple[str, dict[st
     return groups
 
 
-def order_data(order: dict[str, Any], *, products: Sequence[dict[str, Any]] | None = None,
-               shipping_addresses: Sequence[dict[str, Any]] | None = None) -> OrderData:
+def order_data(
+    order: dict[str, Any],
+    *,
+    products: Sequence[dict[str, Any]] | None = None,
+    shipping_addresses: Sequence[dict[str, Any]] | None = None,
+) -> OrderData:
     """Map one order. ``products``/``shipping_addresses`` are needed unless the order embeds its
     consignments with their line items (see :func:`embedded_consignments`).
 
@@ -144,31 +164,49 @@ def order_data(order: dict[str, Any], *, products: Sequence[dict[str, Any]] | No
             consignment_id = None
             if kind == "shipping":
                 consignment_id = str(integer(group.get("id"), f"consignments.shipping[{index}].id"))
-                destinations.append(Destination(consignment_id, address(group, "consignment"),
-                                                text(group.get("shipping_method"))))
+                destinations.append(
+                    Destination(
+                        consignment_id,
+                        address(group, "consignment"),
+                        text(group.get("shipping_method")),
+                    )
+                )
             line_items += [(item, consignment_id) for item in items]
     elif products is not None:
         for index, shipping in enumerate(shipping_addresses or []):
             where = f"shipping_addresses[{index}]"
             if not isinstance(shipping, dict):
                 raise MappingError(f"{where} is not an object")
-            destinations.append(Destination(str(integer(shipping.get("id"), f"{where}.id")),
-                                            address(shipping, where), text(shipping.get("shipping_method"))))
+            destinations.append(
+                Destination(
+                    str(integer(shipping.get("id"), f"{where}.id")),
+                    address(shipping, where),
+                    text(shipping.get("shipping_method")),
+                )
+            )
         line_items = [(item, None) for item in products]
     elif status_id != CANCELLED:
         raise MappingError("the order's products were not read")
-    lines = tuple(_line(item, consignment_id, index, len(destinations))
-                  for index, (item, consignment_id) in enumerate(line_items))
+    lines = tuple(
+        _line(item, consignment_id, index, len(destinations))
+        for index, (item, consignment_id) in enumerate(line_items)
+    )
     _check_destinations(lines, destinations)
     billing = address(order.get("billing_address") or {}, "billing_address")
     return OrderData(
-        external_id=str(order_id), number=str(order_id), status_code=str(status_id),
+        external_id=str(order_id),
+        number=str(order_id),
+        status_code=str(status_id),
         placed_at=parse_date(order.get("date_created"), "date_created"),
         updated_at=parse_date(order.get("date_modified"), "date_modified"),
-        lines=lines, destinations=tuple(destinations), billing_address=billing,
+        lines=lines,
+        destinations=tuple(destinations),
+        billing_address=billing,
         customer_email=billing.email,
         currency=text(order.get("default_currency_code") or order.get("currency_code")),
-        note=text(order.get("customer_message")), cancelled=status_id == CANCELLED, raw=order,
+        note=text(order.get("customer_message")),
+        cancelled=status_id == CANCELLED,
+        raw=order,
     )
 
 
@@ -178,7 +216,9 @@ def _line(item: Any, consignment_id: str | None, index: int, destinations: int) 
         raise MappingError(f"{where} is not an object")
     kind_name = text(item.get("type") or "physical").lower()
     if kind_name not in KINDS:
-        raise MappingError(f"{where}.type {kind_name!r} is not physical, digital or giftcertificate")
+        raise MappingError(
+            f"{where}.type {kind_name!r} is not physical, digital or giftcertificate"
+        )
     kind = KINDS[kind_name]
     destination = consignment_id
     address_id = item.get("order_address_id")
@@ -187,14 +227,17 @@ def _line(item: Any, consignment_id: str | None, index: int, destinations: int) 
     parent = item.get("parent_order_product_id")
     sku = text(item.get("sku")).strip() or None  # custom products have none: the core holds them
     return OrderLine(
-        external_id=str(integer(item.get("id"), f"{where}.id")), sku=sku,
+        external_id=str(integer(item.get("id"), f"{where}.id")),
+        sku=sku,
         name=text(item.get("name") or item.get("name_customer")),
         quantity=integer(item.get("quantity"), f"{where}.quantity"),
         unit_price=money(item.get("price_ex_tax", item.get("base_price")), f"{where}.price_ex_tax"),
-        kind=kind, destination_id=destination if kind is LineKind.PHYSICAL else None,
+        kind=kind,
+        destination_id=destination if kind is LineKind.PHYSICAL else None,
         options=tuple(_options(item.get("product_options"), where)),
         parent_external_id=str(integer(parent, f"{where}.parent_order_product_id"))
-        if parent not in (None, 0, "0", "") else None,
+        if parent not in (None, 0, "0", "")
+        else None,
     )
 
 
@@ -203,13 +246,21 @@ def _options(options: Any, where: str) -> Iterable[tuple[str, str]]:
         return []
     if not isinstance(options, list):
         raise MappingError(f"{where}.product_options is not a list")
-    return [(text(o.get("display_name") or o.get("name")), text(o.get("display_value") or o.get("value")))
-            for o in options if isinstance(o, dict)]
+    return [
+        (
+            text(o.get("display_name") or o.get("name")),
+            text(o.get("display_value") or o.get("value")),
+        )
+        for o in options
+        if isinstance(o, dict)
+    ]
 
 
 def _check_destinations(lines: Sequence[OrderLine], destinations: Sequence[Destination]) -> None:
     known = {d.external_id for d in destinations}
     for index, line in enumerate(lines):
         if line.destination_id is not None and known and line.destination_id not in known:
-            raise MappingError(f"products[{index}].order_address_id {line.destination_id} names no "
-                               "shipping address of the order")
+            raise MappingError(
+                f"products[{index}].order_address_id {line.destination_id} names no "
+                "shipping address of the order"
+            )

@@ -47,12 +47,16 @@ from dropstream.stores.credentials import read_credentials, write_credentials
 from dropstream.stores.models import Store, StoreState
 from dropstream.tenants.scope import unscoped
 from dropstream_bigcommerce.models import UsedJwt
-from dropstream_bigcommerce.schemas import STORE_HASH
 
 CONNECTOR_ID = "bigcommerce"
 #: What DropStream needs, as BigCommerce names the scopes (a modify scope covers read-only).
-REQUIRED_SCOPES = ("store_v2_orders", "store_v2_products_read_only", "store_inventory",
-                   "store_locations_read_only", "store_v2_information_read_only")
+REQUIRED_SCOPES = (
+    "store_v2_orders",
+    "store_v2_products_read_only",
+    "store_inventory",
+    "store_locations_read_only",
+    "store_v2_information_read_only",
+)
 STATE_COOKIE = "bigcommerce_install"
 STATE_MAX_AGE = 3600
 MAX_TOKEN_LENGTH = 4096
@@ -85,9 +89,12 @@ def app_config() -> AppConfig:
     client_id = config.get("BIGCOMMERCE_APP_CLIENT_ID") or ""
     client_secret = config.get("BIGCOMMERCE_APP_CLIENT_SECRET") or ""
     if not client_id or not client_secret:
-        raise InstallRefused(503, "The DropStream app is not configured on this DropStream "
-                             "(BIGCOMMERCE_APP_CLIENT_ID and BIGCOMMERCE_APP_CLIENT_SECRET). Connect "
-                             "the store with a store-level API account instead.")
+        raise InstallRefused(
+            503,
+            "The DropStream app is not configured on this DropStream "
+            "(BIGCOMMERCE_APP_CLIENT_ID and BIGCOMMERCE_APP_CLIENT_SECRET). Connect "
+            "the store with a store-level API account instead.",
+        )
     login = (config.get("BIGCOMMERCE_LOGIN_URL") or "https://login.bigcommerce.com").rstrip("/")
     return AppConfig(login, client_id, client_secret)
 
@@ -98,8 +105,11 @@ def callback_url(name: str) -> str:
 
 def missing_scopes(granted: str | list[str] | None) -> list[str]:
     scopes = set(granted.split() if isinstance(granted, str) else granted or [])
-    return [scope for scope in REQUIRED_SCOPES
-            if scope not in scopes and scope.removesuffix("_read_only") not in scopes]
+    return [
+        scope
+        for scope in REQUIRED_SCOPES
+        if scope not in scopes and scope.removesuffix("_read_only") not in scopes
+    ]
 
 
 def store_hash_of(context: Any) -> str:
@@ -154,43 +164,68 @@ def exchange_code(config: AppConfig, code: str, context: str, scope: str) -> dic
         fewer scopes than DropStream needs.
     """
     session = OutboundSession(app_policy())
-    client = _TokenClient(session, client_id=config.client_id, client_secret=config.client_secret,
-                          token_endpoint_auth_method="client_secret_post",
-                          redirect_uri=callback_url("auth"))
+    client = _TokenClient(
+        session,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        token_endpoint_auth_method="client_secret_post",
+        redirect_uri=callback_url("auth"),
+    )
     try:
-        token = client.fetch_token(f"{config.login_url}/oauth2/token", grant_type="authorization_code",
-                                   code=code, context=context, scope=scope)
+        token = client.fetch_token(
+            f"{config.login_url}/oauth2/token",
+            grant_type="authorization_code",
+            code=code,
+            context=context,
+            scope=scope,
+        )
     except OAuthError as error:
-        raise InstallRefused(400, f"BigCommerce refused the install code ({error.error}): start "
-                             "the installation again.") from None
+        raise InstallRefused(
+            400,
+            f"BigCommerce refused the install code ({error.error}): start the installation again.",
+        ) from None
     except Exception as error:  # noqa: BLE001 - network failures, non-JSON answers: say which
-        raise InstallRefused(502, "BigCommerce's token endpoint could not be reached or gave no "
-                             f"token ({type(error).__name__}); try the installation again.") from None
+        raise InstallRefused(
+            502,
+            "BigCommerce's token endpoint could not be reached or gave no "
+            f"token ({type(error).__name__}); try the installation again.",
+        ) from None
     finally:
         session.close()
     token = dict(token)
     if token.get("context") != context:
-        raise InstallRefused(400, "BigCommerce's token is for another store than the callback "
-                             "named; nothing was saved.")
+        raise InstallRefused(
+            400,
+            "BigCommerce's token is for another store than the callback named; nothing was saved.",
+        )
     if not token.get("access_token"):
         raise InstallRefused(502, "BigCommerce answered without an access token.")
     missing = missing_scopes(token.get("scope"))
     if missing:
-        raise InstallRefused(403, "The app was installed without scopes DropStream needs: "
-                             f"{', '.join(missing)}. Update the app's scopes and install it again.")
+        raise InstallRefused(
+            403,
+            "The app was installed without scopes DropStream needs: "
+            f"{', '.join(missing)}. Update the app's scopes and install it again.",
+        )
     return token
 
 
-def credentials_from_token(config: AppConfig, store_hash: str, token: dict[str, Any],
-                           previous: dict[str, Any]) -> dict[str, Any]:
+def credentials_from_token(
+    config: AppConfig, store_hash: str, token: dict[str, Any], previous: dict[str, Any]
+) -> dict[str, Any]:
     user = token.get("user") if isinstance(token.get("user"), dict) else {}
     owner = token.get("owner") if isinstance(token.get("owner"), dict) else {}
     credentials = {
-        "store_hash": store_hash, "access_token": token["access_token"],
-        "client_id": config.client_id, "installed_via": "app",
-        "scopes": str(token.get("scope") or ""), "account_uuid": str(token.get("account_uuid") or ""),
-        "user_id": str(user.get("id") or ""), "user_email": str(user.get("email") or ""),
-        "owner_id": str(owner.get("id") or ""), "owner_email": str(owner.get("email") or ""),
+        "store_hash": store_hash,
+        "access_token": token["access_token"],
+        "client_id": config.client_id,
+        "installed_via": "app",
+        "scopes": str(token.get("scope") or ""),
+        "account_uuid": str(token.get("account_uuid") or ""),
+        "user_id": str(user.get("id") or ""),
+        "user_email": str(user.get("email") or ""),
+        "owner_id": str(owner.get("id") or ""),
+        "owner_email": str(owner.get("email") or ""),
     }
     if previous.get("webhook_secret"):  # the hooks already carry it
         credentials["webhook_secret"] = previous["webhook_secret"]
@@ -200,8 +235,9 @@ def credentials_from_token(config: AppConfig, store_hash: str, token: dict[str, 
 def find_store(session: Session, store_hash: str) -> Store | None:
     """The store connected as ``store_hash`` (unique per connector), whoever's it is."""
     with unscoped(session):
-        return session.scalar(select(Store).where(Store.connector_id == CONNECTOR_ID,
-                                                  Store.external_id == store_hash))
+        return session.scalar(
+            select(Store).where(Store.connector_id == CONNECTOR_ID, Store.external_id == store_hash)
+        )
 
 
 def store_for_install(session: Session, store_hash: str, started_for: int | None) -> Store:
@@ -211,22 +247,33 @@ def store_for_install(session: Session, store_hash: str, started_for: int | None
         with unscoped(session):
             store = session.get(Store, started_for)
         if store is None or store.connector_id != CONNECTOR_ID:
-            raise InstallRefused(404, "The DropStream store this installation was started for no "
-                                 "longer exists; start it again from DropStream.")
+            raise InstallRefused(
+                404,
+                "The DropStream store this installation was started for no "
+                "longer exists; start it again from DropStream.",
+            )
         if linked is not None and linked.id != store.id:
-            raise InstallRefused(409, f"BigCommerce store {store_hash} is connected to another "
-                                 "DropStream store already.")
+            raise InstallRefused(
+                409,
+                f"BigCommerce store {store_hash} is connected to another DropStream store already.",
+            )
         if store.external_id not in (None, store_hash):
-            raise InstallRefused(409, "The DropStream store this installation was started for is "
-                                 f"connected to BigCommerce store {store.external_id}, not "
-                                 f"{store_hash}.")
+            raise InstallRefused(
+                409,
+                "The DropStream store this installation was started for is "
+                f"connected to BigCommerce store {store.external_id}, not "
+                f"{store_hash}.",
+            )
         return store
     if linked is not None and read_credentials(linked).get("installed_via") == "app":
         return linked
-    raise InstallRefused(403, f"DropStream has no store linked to BigCommerce store {store_hash} "
-                         "through the app. Start the installation from DropStream (open your store "
-                         "there and choose Install app) so it is linked to the right merchant; "
-                         "nothing was saved.")
+    raise InstallRefused(
+        403,
+        f"DropStream has no store linked to BigCommerce store {store_hash} "
+        "through the app. Start the installation from DropStream (open your store "
+        "there and choose Install app) so it is linked to the right merchant; "
+        "nothing was saved.",
+    )
 
 
 def link(session: Session, store: Store, store_hash: str, credentials: dict[str, Any]) -> None:
@@ -243,8 +290,9 @@ def link(session: Session, store: Store, store_hash: str, credentials: dict[str,
 # ------------------------------------------------------------------------------------------------
 
 
-def verify_signed_payload(session: Session, config: AppConfig, token: Any,
-                          now: datetime | None = None) -> tuple[dict[str, Any], Store]:
+def verify_signed_payload(
+    session: Session, config: AppConfig, token: Any, now: datetime | None = None
+) -> tuple[dict[str, Any], Store]:
     """Verify a ``signed_payload_jwt`` completely and spend its ``jti``.
 
     :returns: the claims and the linked store they name.
@@ -256,9 +304,13 @@ def verify_signed_payload(session: Session, config: AppConfig, token: Any,
     try:
         decoded = jwt.decode(token, OctKey.import_key(config.client_secret), algorithms=["HS256"])
         jwt.JWTClaimsRegistry(
-            now=int(moment.timestamp()), leeway=LEEWAY,
-            iss={"essential": True, "value": "bc"}, aud={"essential": True, "value": config.client_id},
-            exp={"essential": True}, nbf={"essential": True}, jti={"essential": True},
+            now=int(moment.timestamp()),
+            leeway=LEEWAY,
+            iss={"essential": True, "value": "bc"},
+            aud={"essential": True, "value": config.client_id},
+            exp={"essential": True},
+            nbf={"essential": True},
+            jti={"essential": True},
             sub={"essential": True},
         ).validate(decoded.claims)
     except (JoseError, ValueError, TypeError) as error:
@@ -270,15 +322,18 @@ def verify_signed_payload(session: Session, config: AppConfig, token: Any,
         raise InstallRefused(401, "signed_payload_jwt has no usable jti.")
     store = find_store(session, store_hash)
     if store is None or read_credentials(store).get("installed_via") != "app":
-        raise InstallRefused(403, f"BigCommerce store {store_hash} is not linked to DropStream "
-                             "through the app.")
+        raise InstallRefused(
+            403, f"BigCommerce store {store_hash} is not linked to DropStream through the app."
+        )
     _spend(session, jti, store_hash, claims.get("exp"), moment)
     return claims, store
 
 
 def _spend(session: Session, jti: str, store_hash: str, exp: Any, now: datetime) -> None:
     session.execute(delete(UsedJwt).where(UsedJwt.expires_at < now - timedelta(seconds=LEEWAY)))
-    expires = datetime.fromtimestamp(int(exp), UTC) if isinstance(exp, int) else now + timedelta(days=1)
+    expires = (
+        datetime.fromtimestamp(int(exp), UTC) if isinstance(exp, int) else now + timedelta(days=1)
+    )
     try:
         with session.begin_nested():
             session.add(UsedJwt(jti=jti, store_hash=store_hash, expires_at=expires, used_at=now))
@@ -290,7 +345,3 @@ def _spend(session: Session, jti: str, store_hash: str, exp: Any, now: datetime)
 def _words(error: Exception) -> str:
     text = getattr(error, "description", None) or getattr(error, "error", None) or str(error)
     return str(text).replace("_", " ")[:200] or type(error).__name__
-
-
-def valid_hash(value: str) -> bool:
-    return bool(STORE_HASH.match(value or ""))

@@ -51,8 +51,13 @@ def demo_start_services(demo: DemoContext) -> None:
 
 
 @hookimpl
-def demo_create_store(demo: DemoContext, session: Session, merchant: Merchant,
-                      warehouse: Warehouse, catalog: DemoCatalog) -> Store | None:
+def demo_create_store(
+    demo: DemoContext,
+    session: Session,
+    merchant: Merchant,
+    warehouse: Warehouse,
+    catalog: DemoCatalog,
+) -> Store | None:
     """A sandbox store with the catalog's products, connected and active in DropStream."""
     from dropstream_bigcommerce import demo as bigcommerce_demo
 
@@ -60,8 +65,9 @@ def demo_create_store(demo: DemoContext, session: Session, merchant: Merchant,
 
 
 @hookimpl
-def demo_place_order(demo: DemoContext, store: Store, lines: list[tuple[DemoProduct, int]],
-                     shipping_method: str) -> str | None:
+def demo_place_order(
+    demo: DemoContext, store: Store, lines: list[tuple[DemoProduct, int]], shipping_method: str
+) -> str | None:
     """An order at the store's monitored status in its sandbox store (its webhooks announce it)."""
     from dropstream_bigcommerce import demo as bigcommerce_demo
 

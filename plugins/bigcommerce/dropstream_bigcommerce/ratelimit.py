@@ -33,7 +33,9 @@ class Limiter(Protocol):
     def acquire(self, store_hash: str) -> float:
         """Reserve one request; return 0, or the seconds to wait before sending it."""
 
-    def observe(self, store_hash: str, left: int, reset_seconds: float, window: float | None) -> None:
+    def observe(
+        self, store_hash: str, left: int, reset_seconds: float, window: float | None
+    ) -> None:
         """Record what a response said about the store's quota (``window``: its length, s)."""
 
 
@@ -74,7 +76,9 @@ class LocalLimiter:
                 return 0.0
             return state[1] - now
 
-    def observe(self, store_hash: str, left: int, reset_seconds: float, window: float | None) -> None:
+    def observe(
+        self, store_hash: str, left: int, reset_seconds: float, window: float | None
+    ) -> None:
         with self._lock:
             reset_at = self._clock() + reset_seconds
             state = self._state.get(store_hash)
@@ -133,18 +137,30 @@ class RedisLimiter:
 
     def acquire(self, store_hash: str) -> float:
         try:
-            wait_ms = self._acquire(keys=[KEY.format(store_hash=store_hash)],
-                                    args=[self._now_ms(), RESERVE])
+            wait_ms = self._acquire(
+                keys=[KEY.format(store_hash=store_hash)], args=[self._now_ms(), RESERVE]
+            )
         except RedisError as error:
             # Losing Redis costs time, never work: go ahead; a 429 still makes the client wait.
-            log.warning("quota state unavailable (%s); calling BigCommerce unthrottled", type(error).__name__)
+            log.warning(
+                "quota state unavailable (%s); calling BigCommerce unthrottled",
+                type(error).__name__,
+            )
             return 0.0
         return int(wait_ms) / 1000
 
-    def observe(self, store_hash: str, left: int, reset_seconds: float, window: float | None) -> None:
+    def observe(
+        self, store_hash: str, left: int, reset_seconds: float, window: float | None
+    ) -> None:
         try:
-            self._observe(keys=[KEY.format(store_hash=store_hash)],
-                          args=[self._now_ms(), left, int(reset_seconds * 1000),
-                                int(same_window_tolerance(window) * 1000)])
+            self._observe(
+                keys=[KEY.format(store_hash=store_hash)],
+                args=[
+                    self._now_ms(),
+                    left,
+                    int(reset_seconds * 1000),
+                    int(same_window_tolerance(window) * 1000),
+                ],
+            )
         except RedisError:
             pass  # see acquire

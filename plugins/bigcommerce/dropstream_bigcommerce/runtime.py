@@ -34,8 +34,9 @@ def runtime(app: Flask | None = None) -> PluginRuntime:
     if state is None:
         connection = redis_connection(app)
         if connection is not None:
-            state = PluginRuntime(RedisLimiter(connection), RedisCatalogStore(connection),
-                                  RedisCheckStore(connection))
+            state = PluginRuntime(
+                RedisLimiter(connection), RedisCatalogStore(connection), RedisCheckStore(connection)
+            )
         else:
             state = PluginRuntime(LocalLimiter(), LocalCatalogStore(), LocalCheckStore())
         app.extensions[EXTENSION] = state

@@ -29,19 +29,30 @@ from dropstream_bigcommerce.mapping import rfc2822
 MAX_DETAILS = 50
 INFORMATION_MISSING = "cannot read the store's details"
 RECENT = timedelta(days=30)
-GRANT = ("Grant it under Settings › Store-level API accounts (create a new account: the scopes "
-         "of an existing one cannot be changed), then enter the new credentials; for the app, "
-         "re-install it.")
+GRANT = (
+    "Grant it under Settings › Store-level API accounts (create a new account: the scopes "
+    "of an existing one cannot be changed), then enter the new credentials; for the app, "
+    "re-install it."
+)
 
 #: (check key, control-panel name, level, probe) — one cheap call per scope DropStream needs.
 PROBES: Sequence[tuple[str, str, str, Callable[[BigCommerceClient], Any]]] = (
     ("orders", "Orders", "Modify", lambda c: c.put("/v2/orders/0", {"status_id": 0})),
     ("products", "Products", "Read-only", lambda c: c.get("/v3/catalog/products", {"limit": 1})),
-    ("inventory", "Store Inventory", "Modify",
-     lambda c: c.put("/v3/inventory/adjustments/absolute", {"reason": "DropStream set-up check",
-                                                             "items": []})),
-    ("locations", "Store Locations", "Read-only",
-     lambda c: c.get("/v3/inventory/locations", {"limit": 1})),
+    (
+        "inventory",
+        "Store Inventory",
+        "Modify",
+        lambda c: c.put(
+            "/v3/inventory/adjustments/absolute", {"reason": "DropStream set-up check", "items": []}
+        ),
+    ),
+    (
+        "locations",
+        "Store Locations",
+        "Read-only",
+        lambda c: c.get("/v3/inventory/locations", {"limit": 1}),
+    ),
 )
 
 
@@ -51,23 +62,50 @@ def run(connector: Any) -> list[SetupCheck]:
         if not credentials.passed:
             return [credentials]
         checks = [credentials, *check_scopes(client, credentials)]
-        checks.append(_guard("order_statuses", "Order statuses",
-                             lambda: check_statuses(client, connector.settings)))
+        checks.append(
+            _guard(
+                "order_statuses",
+                "Order statuses",
+                lambda: check_statuses(client, connector.settings),
+            )
+        )
         catalog = _catalog(client)
         checks.append(_guard("skus", "Every product has a SKU", lambda: check_skus(catalog)))
-        checks.append(_guard("shipping_rules", "Shipping methods have shipping rules",
-                             lambda: check_shipping(client, connector), required=False))
-        checks.append(_guard("inventory_tracking", "Inventory tracking is on",
-                             lambda: check_tracking(catalog), required=False))
-        checks.append(_guard("webhooks", "Webhooks registered and active",
-                             lambda: check_webhooks(client, connector),
-                             fix="BigCommerce must reach DropStream at PUBLIC_BASE_URL: an https "
-                                 "address on port 443. Correct it, then run the checks again."))
+        checks.append(
+            _guard(
+                "shipping_rules",
+                "Shipping methods have shipping rules",
+                lambda: check_shipping(client, connector),
+                required=False,
+            )
+        )
+        checks.append(
+            _guard(
+                "inventory_tracking",
+                "Inventory tracking is on",
+                lambda: check_tracking(catalog),
+                required=False,
+            )
+        )
+        checks.append(
+            _guard(
+                "webhooks",
+                "Webhooks registered and active",
+                lambda: check_webhooks(client, connector),
+                fix="BigCommerce must reach DropStream at PUBLIC_BASE_URL: an https "
+                "address on port 443. Correct it, then run the checks again.",
+            )
+        )
         return checks
 
 
-def _guard(key: str, title: str, run_check: Callable[[], SetupCheck], required: bool = True,
-           fix: str = "Fix what the message says, then run the checks again.") -> SetupCheck:
+def _guard(
+    key: str,
+    title: str,
+    run_check: Callable[[], SetupCheck],
+    required: bool = True,
+    fix: str = "Fix what the message says, then run the checks again.",
+) -> SetupCheck:
     """A check that could not run fails with the remote's words instead of failing them all."""
     try:
         return run_check()
@@ -93,35 +131,60 @@ def check_credentials(client: BigCommerceClient) -> SetupCheck:
         store = client.get("/v2/store")
     except AuthError as error:
         if error.remote_status == 401:
-            return SetupCheck("credentials", title, False, "BigCommerce refused the access token "
-                              "(401): it is wrong, or its API account was deleted.",
-                              "Copy the Access Token of the store-level API account again (Settings "
-                              "› Store-level API accounts); if the account is gone, create a new "
-                              "one with token type V2/V3 API token.")
+            return SetupCheck(
+                "credentials",
+                title,
+                False,
+                "BigCommerce refused the access token "
+                "(401): it is wrong, or its API account was deleted.",
+                "Copy the Access Token of the store-level API account again (Settings "
+                "› Store-level API accounts); if the account is gone, create a new "
+                "one with token type V2/V3 API token.",
+            )
         if error.remote_status != 403:
-            return SetupCheck("credentials", title, False, error.message,
-                              "Check the API address setting and the credentials.")
+            return SetupCheck(
+                "credentials",
+                title,
+                False,
+                error.message,
+                "Check the API address setting and the credentials.",
+            )
         return _without_information_scope(client, title)
     except RemoteNotFound:
         return _wrong_hash(client.store_hash, title)
     found = str((store or {}).get("id") or "") if isinstance(store, dict) else ""
     if found != client.store_hash:
-        return SetupCheck("credentials", title, False,
-                          f"The access token belongs to store {found or '(unknown)'}, not to "
-                          f"store hash {client.store_hash}.",
-                          "Correct the store hash: it is the part between /stores/ and /v3/ in the "
-                          "API path shown with the API account.")
+        return SetupCheck(
+            "credentials",
+            title,
+            False,
+            f"The access token belongs to store {found or '(unknown)'}, not to "
+            f"store hash {client.store_hash}.",
+            "Correct the store hash: it is the part between /stores/ and /v3/ in the "
+            "API path shown with the API account.",
+        )
     name = store.get("name") or found
-    return SetupCheck("credentials", title, True, f"Connected to {name} ({store.get('domain') or found}, "
-                      f"plan {store.get('plan_name') or 'unknown'}).")
+    return SetupCheck(
+        "credentials",
+        title,
+        True,
+        f"Connected to {name} ({store.get('domain') or found}, "
+        f"plan {store.get('plan_name') or 'unknown'}).",
+    )
 
 
 def _wrong_hash(store_hash: str, title: str) -> SetupCheck:
-    return SetupCheck("credentials", title, False, f"BigCommerce refused every call for store "
-                      f"{store_hash} (403): the store hash is wrong, or the API account has none "
-                      "of the scopes DropStream needs.", "Correct the store hash: it is the part "
-                      "between /stores/ and /v3/ in the API path shown with the API account. If "
-                      f"it is right, grant the scopes listed in the set-up guide. {GRANT}")
+    return SetupCheck(
+        "credentials",
+        title,
+        False,
+        f"BigCommerce refused every call for store "
+        f"{store_hash} (403): the store hash is wrong, or the API account has none "
+        "of the scopes DropStream needs.",
+        "Correct the store hash: it is the part "
+        "between /stores/ and /v3/ in the API path shown with the API account. If "
+        f"it is right, grant the scopes listed in the set-up guide. {GRANT}",
+    )
 
 
 def _without_information_scope(client: BigCommerceClient, title: str) -> SetupCheck:
@@ -131,25 +194,40 @@ def _without_information_scope(client: BigCommerceClient, title: str) -> SetupCh
         client.get("/v2/order_statuses")
     except (AuthError, RemoteNotFound):
         return _wrong_hash(client.store_hash, title)
-    return SetupCheck("credentials", title, True, "The access token works for store "
-                      f"{client.store_hash}, but {INFORMATION_MISSING} (see the Information & "
-                      "Settings scope below).")
+    return SetupCheck(
+        "credentials",
+        title,
+        True,
+        "The access token works for store "
+        f"{client.store_hash}, but {INFORMATION_MISSING} (see the Information & "
+        "Settings scope below).",
+    )
 
 
 def check_scopes(client: BigCommerceClient, credentials: SetupCheck) -> list[SetupCheck]:
     information = INFORMATION_MISSING not in credentials.message
-    checks = [SetupCheck(
-        "scope.information", "Scope: Information & Settings (Read-only)", information,
-        "Granted." if information else "The API account lacks Information & Settings: Read-only "
-        "(store_v2_information_read_only).",
-        "" if information else f"Grant Information & Settings: Read-only. {GRANT}")]
+    checks = [
+        SetupCheck(
+            "scope.information",
+            "Scope: Information & Settings (Read-only)",
+            information,
+            "Granted."
+            if information
+            else "The API account lacks Information & Settings: Read-only "
+            "(store_v2_information_read_only).",
+            "" if information else f"Grant Information & Settings: Read-only. {GRANT}",
+        )
+    ]
     for key, label, level, probe in PROBES:
         title = f"Scope: {label} ({level})"
         try:
             probe(client)
         except AuthError as error:
-            checks.append(SetupCheck(f"scope.{key}", title, False, error.message,
-                                     f"Grant {label}: {level}. {GRANT}"))
+            checks.append(
+                SetupCheck(
+                    f"scope.{key}", title, False, error.message, f"Grant {label}: {level}. {GRANT}"
+                )
+            )
             continue
         except (RemoteNotFound, RejectedError):
             pass  # refused on its merits: the call got past the permission check
@@ -165,7 +243,9 @@ def order_statuses(client: BigCommerceClient) -> list[tuple[int, str]]:
         if isinstance(status, dict) and isinstance(status.get("id"), int):
             name = status.get("name") or status.get("system_label") or str(status["id"])
             custom = status.get("custom_label")
-            found.append((status["id"], f"{custom} ({name})" if custom and custom != name else name))
+            found.append(
+                (status["id"], f"{custom} ({name})" if custom and custom != name else name)
+            )
     return sorted(found)
 
 
@@ -180,21 +260,33 @@ def check_statuses(client: BigCommerceClient, settings: dict[str, Any]) -> Setup
     if sent and sent not in statuses:
         problems.append(f"sent status {sent}")
     if problems:
-        return SetupCheck("order_statuses", "Order statuses", False,
-                          f"The store has no {' and no '.join(problems)}.",
-                          "Choose the statuses by id from the list (settings monitored_status_id "
-                          "and sent_status_id).", details)
+        return SetupCheck(
+            "order_statuses",
+            "Order statuses",
+            False,
+            f"The store has no {' and no '.join(problems)}.",
+            "Choose the statuses by id from the list (settings monitored_status_id "
+            "and sent_status_id).",
+            details,
+        )
     message = f"Orders are imported at {monitored}: {statuses[monitored]}"
-    message += f"; sent orders move to {sent}: {statuses[sent]}." if sent else "; the sent status is off."
+    message += (
+        f"; sent orders move to {sent}: {statuses[sent]}." if sent else "; the sent status is off."
+    )
     return SetupCheck("order_statuses", "Order statuses", True, message, "", details)
 
 
 def _catalog(client: BigCommerceClient) -> list[dict[str, Any]] | ConnectorError:
     try:
-        return [product for page in client.v3_pages(
-            "/v3/catalog/products", {"include": "variants",
-                                     "include_fields": "id,name,sku,inventory_tracking"})
-                for product in page if isinstance(product, dict)]
+        return [
+            product
+            for page in client.v3_pages(
+                "/v3/catalog/products",
+                {"include": "variants", "include_fields": "id,name,sku,inventory_tracking"},
+            )
+            for product in page
+            if isinstance(product, dict)
+        ]
     except ConnectorError as error:
         return error
 
@@ -207,66 +299,133 @@ def check_skus(catalog: list[dict[str, Any]] | ConnectorError) -> SetupCheck:
         variants = [v for v in product.get("variants") or [] if isinstance(v, dict)]
         options = [v for v in variants if v.get("option_values")]
         if options:
-            missing += [f"{product.get('name')} (variant {v.get('id')})" for v in options
-                        if not (v.get("sku") or "").strip()]
+            missing += [
+                f"{product.get('name')} (variant {v.get('id')})"
+                for v in options
+                if not (v.get("sku") or "").strip()
+            ]
         elif not (product.get("sku") or "").strip():
             missing.append(f"{product.get('name')} (product {product.get('id')})")
     if missing:
-        return SetupCheck("skus", "Every product has a SKU", False,
-                          f"{_count(missing, 'product or variant', 'products or variants')} without a "
-                          "SKU; orders with them are held until they have one.", "Give each one a SKU in BigCommerce (it need "
-                          "not match the warehouse's: map it with a listing).", _listed(missing),
-                          required=False)
-    return SetupCheck("skus", "Every product has a SKU", True,
-                      f"All {len(catalog)} products have SKUs.", required=False)
+        return SetupCheck(
+            "skus",
+            "Every product has a SKU",
+            False,
+            f"{_count(missing, 'product or variant', 'products or variants')} without a "
+            "SKU; orders with them are held until they have one.",
+            "Give each one a SKU in BigCommerce (it need "
+            "not match the warehouse's: map it with a listing).",
+            _listed(missing),
+            required=False,
+        )
+    return SetupCheck(
+        "skus",
+        "Every product has a SKU",
+        True,
+        f"All {len(catalog)} products have SKUs.",
+        required=False,
+    )
 
 
 def check_tracking(catalog: list[dict[str, Any]] | ConnectorError) -> SetupCheck:
     if isinstance(catalog, ConnectorError):
         raise catalog
-    off = [f"{p.get('name')} ({p.get('sku') or 'no SKU'})" for p in catalog
-           if p.get("inventory_tracking") == "none"]
+    off = [
+        f"{p.get('name')} ({p.get('sku') or 'no SKU'})"
+        for p in catalog
+        if p.get("inventory_tracking") == "none"
+    ]
     if off:
-        return SetupCheck("inventory_tracking", "Inventory tracking is on", False,
-                          f"{_count(off, 'product does', 'products do')} not track inventory; stock "
-                          "DropStream pushes for them is skipped and reported.", "Only needed for stock updates: in "
-                          "BigCommerce set Track inventory (on the product or by option) for each.",
-                          _listed(off), required=False)
-    return SetupCheck("inventory_tracking", "Inventory tracking is on", True,
-                      "Every product tracks inventory.", required=False)
+        return SetupCheck(
+            "inventory_tracking",
+            "Inventory tracking is on",
+            False,
+            f"{_count(off, 'product does', 'products do')} not track inventory; stock "
+            "DropStream pushes for them is skipped and reported.",
+            "Only needed for stock updates: in "
+            "BigCommerce set Track inventory (on the product or by option) for each.",
+            _listed(off),
+            required=False,
+        )
+    return SetupCheck(
+        "inventory_tracking",
+        "Inventory tracking is on",
+        True,
+        "Every product tracks inventory.",
+        required=False,
+    )
 
 
 def check_shipping(client: BigCommerceClient, connector: Any) -> SetupCheck:
     title = "Shipping methods have shipping rules"
     since = datetime.now(UTC) - RECENT
-    orders = client.get("/v2/orders", {"min_date_created": rfc2822(since), "limit": 250,
-                                       "include": "consignments", "consignment_structure": "object"})
+    orders = client.get(
+        "/v2/orders",
+        {
+            "min_date_created": rfc2822(since),
+            "limit": 250,
+            "include": "consignments",
+            "consignment_structure": "object",
+        },
+    )
     methods: list[str] = []
     for order in orders if isinstance(orders, list) else []:
         consignments = order.get("consignments") if isinstance(order, dict) else None
         if isinstance(consignments, list) and len(consignments) == 1:
             consignments = consignments[0]
-        for shipping in (consignments or {}).get("shipping") or [] if isinstance(consignments, dict) else []:
-            method = (shipping.get("shipping_method") or "").strip() if isinstance(shipping, dict) else ""
+        for shipping in (
+            (consignments or {}).get("shipping") or [] if isinstance(consignments, dict) else []
+        ):
+            method = (
+                (shipping.get("shipping_method") or "").strip()
+                if isinstance(shipping, dict)
+                else ""
+            )
             if method and method not in methods:
                 methods.append(method)
     unmapped_of = getattr(connector.context, "unmapped_shipping_methods", None)
     if not methods:
-        return SetupCheck("shipping_rules", title, True, "No order in the last 30 days names a "
-                          "shipping method yet; orders with an unmapped one will be held with its "
-                          "name.", required=False)
+        return SetupCheck(
+            "shipping_rules",
+            title,
+            True,
+            "No order in the last 30 days names a "
+            "shipping method yet; orders with an unmapped one will be held with its "
+            "name.",
+            required=False,
+        )
     if unmapped_of is None:
-        return SetupCheck("shipping_rules", title, True, "Shipping methods in use: "
-                          f"{', '.join(methods)}.", "", tuple(methods), required=False)
+        return SetupCheck(
+            "shipping_rules",
+            title,
+            True,
+            f"Shipping methods in use: {', '.join(methods)}.",
+            "",
+            tuple(methods),
+            required=False,
+        )
     unmapped = list(unmapped_of(methods))
     if unmapped:
-        return SetupCheck("shipping_rules", title, False,
-                          f"{_count(unmapped, 'shipping method', 'shipping methods')} shoppers chose "
-                          "without a shipping rule; their orders are held.", "Add a shipping rule for each (the method's "
-                          "name as shown, and the warehouse's ship code), or a default rule.",
-                          _listed(unmapped), required=False)
-    return SetupCheck("shipping_rules", title, True, f"All {len(methods)} shipping methods in use "
-                      "have a rule.", "", tuple(methods), required=False)
+        return SetupCheck(
+            "shipping_rules",
+            title,
+            False,
+            f"{_count(unmapped, 'shipping method', 'shipping methods')} shoppers chose "
+            "without a shipping rule; their orders are held.",
+            "Add a shipping rule for each (the method's "
+            "name as shown, and the warehouse's ship code), or a default rule.",
+            _listed(unmapped),
+            required=False,
+        )
+    return SetupCheck(
+        "shipping_rules",
+        title,
+        True,
+        f"All {len(methods)} shipping methods in use have a rule.",
+        "",
+        tuple(methods),
+        required=False,
+    )
 
 
 def check_webhooks(client: BigCommerceClient, connector: Any) -> SetupCheck:
@@ -276,7 +435,11 @@ def check_webhooks(client: BigCommerceClient, connector: Any) -> SetupCheck:
         said.append(f"registered {', '.join(report.created)}")
     if report.reactivated:
         said.append(f"re-activated {', '.join(report.reactivated)}")
-    return SetupCheck("webhooks", "Webhooks registered and active", True,
-                      ("Webhooks " + "; ".join(said) + "." if said else "Webhooks are active.")
-                      + f" They call {connector.webhook_url()}.",
-                      details=tuple(hooks.SCOPES))
+    return SetupCheck(
+        "webhooks",
+        "Webhooks registered and active",
+        True,
+        ("Webhooks " + "; ".join(said) + "." if said else "Webhooks are active.")
+        + f" They call {connector.webhook_url()}.",
+        details=tuple(hooks.SCOPES),
+    )

@@ -46,19 +46,28 @@ def find(client: BigCommerceClient, order_id: int, key: str) -> dict[str, Any] |
 def body(settings: dict[str, Any], fulfillment: FulfillmentData, address_id: int) -> dict[str, Any]:
     provider, tracking_carrier = carriers.resolve(fulfillment.carrier, settings.get("carrier_map"))
     try:
-        items = [{"order_product_id": integer(line.line_external_id, "line"), "quantity": line.quantity}
-                 for line in fulfillment.lines]
+        items = [
+            {"order_product_id": integer(line.line_external_id, "line"), "quantity": line.quantity}
+            for line in fulfillment.lines
+        ]
     except MappingError:
-        raise RejectedError("A shipment line does not name a BigCommerce order product id.",
-                            field="lines") from None
+        raise RejectedError(
+            "A shipment line does not name a BigCommerce order product id.", field="lines"
+        ) from None
     tracking = (fulfillment.tracking_number or "").strip()
     if len(tracking) > MAX_TRACKING:
-        raise RejectedError(f"Tracking number {tracking[:60]!r} is longer than BigCommerce's "
-                            f"{MAX_TRACKING} characters; correct it at the warehouse, then retry "
-                            "the shipment.", field="tracking_number")
+        raise RejectedError(
+            f"Tracking number {tracking[:60]!r} is longer than BigCommerce's "
+            f"{MAX_TRACKING} characters; correct it at the warehouse, then retry "
+            "the shipment.",
+            field="tracking_number",
+        )
     payload: dict[str, Any] = {
-        "order_address_id": address_id, "items": items, "tracking_number": tracking,
-        "shipping_provider": provider, "tracking_carrier": tracking_carrier,
+        "order_address_id": address_id,
+        "items": items,
+        "tracking_number": tracking,
+        "shipping_provider": provider,
+        "tracking_carrier": tracking_carrier,
         "shipping_method": (fulfillment.shipping_method or fulfillment.carrier or "")[:100],
         "comments": key_comment(fulfillment.key),
     }
@@ -67,20 +76,28 @@ def body(settings: dict[str, Any], fulfillment: FulfillmentData, address_id: int
     return payload
 
 
-def post(client: BigCommerceClient, settings: dict[str, Any], fulfillment: FulfillmentData,
-         checks: CheckStore) -> FulfillmentResult:
+def post(
+    client: BigCommerceClient,
+    settings: dict[str, Any],
+    fulfillment: FulfillmentData,
+    checks: CheckStore,
+) -> FulfillmentResult:
     try:
         order_id = integer(fulfillment.order_external_id, "order")
     except MappingError:
-        raise RejectedError(f"{fulfillment.order_external_id!r} is not a BigCommerce order id.",
-                            field="order_external_id") from None
+        raise RejectedError(
+            f"{fulfillment.order_external_id!r} is not a BigCommerce order id.",
+            field="order_external_id",
+        ) from None
     if not getattr(fulfillment, "first_attempt", False):
         existing = find(client, order_id, fulfillment.key)
         if existing is not None:
             return FulfillmentResult(str(existing.get("id")), created=False)
     address_id = _address_id(client, order_id, fulfillment)
     settle_overdue(client, settings, checks, INCLUDES)
-    created = client.post(f"/v2/orders/{order_id}/shipments", body(settings, fulfillment, address_id))
+    created = client.post(
+        f"/v2/orders/{order_id}/shipments", body(settings, fulfillment, address_id)
+    )
     shipment_id = str(created.get("id")) if isinstance(created, dict) else ""
     checks.add(client.store_hash, order_id)  # the status is confirmed later (see status_checks)
     return FulfillmentResult(shipment_id, created=True)
@@ -91,10 +108,17 @@ def _address_id(client: BigCommerceClient, order_id: int, fulfillment: Fulfillme
         try:
             return integer(fulfillment.destination_external_id, "destination")
         except MappingError:
-            raise RejectedError("The shipment's destination is not a BigCommerce shipping "
-                                "address id.", field="destination_external_id") from None
-    addresses = [a for page in client.v2_pages(f"/v2/orders/{order_id}/shipping_addresses") for a in page]
+            raise RejectedError(
+                "The shipment's destination is not a BigCommerce shipping address id.",
+                field="destination_external_id",
+            ) from None
+    addresses = [
+        a for page in client.v2_pages(f"/v2/orders/{order_id}/shipping_addresses") for a in page
+    ]
     if len(addresses) != 1:
-        raise RejectedError(f"Order {order_id} ships to {len(addresses)} addresses and the shipment "
-                            "does not say which one.", field="destination_external_id")
+        raise RejectedError(
+            f"Order {order_id} ships to {len(addresses)} addresses and the shipment "
+            "does not say which one.",
+            field="destination_external_id",
+        )
     return integer(addresses[0].get("id"), "shipping address id")

@@ -77,7 +77,9 @@ class RedisCheckStore:
             pipe.expire(key, TTL)
             pipe.execute()
         except RedisError:
-            log.warning("BigCommerce store %s: status check of order %s not kept", store_hash, order_id)
+            log.warning(
+                "BigCommerce store %s: status check of order %s not kept", store_hash, order_id
+            )
 
     def pending(self, store_hash: str) -> dict[int, float]:
         found = {}
@@ -111,7 +113,11 @@ def expected_status(order: dict[str, Any]) -> int:
         except (TypeError, ValueError):
             done = False
         return SHIPPED if done else PARTIALLY_SHIPPED
-    lines = [item for group in consignments.get("shipping") or [] for item in group.get("line_items") or []]
+    lines = [
+        item
+        for group in consignments.get("shipping") or []
+        for item in group.get("line_items") or []
+    ]
     components: dict[Any, list[dict[str, Any]]] = {}
     for line in lines:
         components.setdefault(line.get("parent_order_product_id"), []).append(line)
@@ -134,15 +140,20 @@ def settle(client: Any, settings: dict[str, Any], order: dict[str, Any]) -> bool
     a cancellation is never undone). Returns True when a status was sent."""
     expected = expected_status(order)
     status = order.get("status_id")
-    movable = {settings.get("monitored_status_id"), settings.get("sent_status_id"), PARTIALLY_SHIPPED}
+    movable = {
+        settings.get("monitored_status_id"),
+        settings.get("sent_status_id"),
+        PARTIALLY_SHIPPED,
+    }
     if status == expected or status not in movable:
         return False
     client.put(f"/v2/orders/{order['id']}", {"status_id": expected})
     return True
 
 
-def settle_listed(client: Any, settings: dict[str, Any], checks: CheckStore,
-                  orders: Iterable[dict[str, Any]]) -> None:
+def settle_listed(
+    client: Any, settings: dict[str, Any], checks: CheckStore, orders: Iterable[dict[str, Any]]
+) -> None:
     """Settle the checks of orders a sweep listed (no extra read)."""
     pending = checks.pending(client.store_hash)
     if not pending:
@@ -155,12 +166,16 @@ def settle_listed(client: Any, settings: dict[str, Any], checks: CheckStore,
     checks.done(client.store_hash, settled)
 
 
-def settle_overdue(client: Any, settings: dict[str, Any], checks: CheckStore,
-                   includes: dict[str, str]) -> None:
+def settle_overdue(
+    client: Any, settings: dict[str, Any], checks: CheckStore, includes: dict[str, str]
+) -> None:
     """Read and settle the checks no sweep has met in time; never fails the caller's work."""
     now = time.time()
-    overdue = sorted(order_id for order_id, added in checks.pending(client.store_hash).items()
-                     if now - added > OVERDUE)[:OVERDUE_BATCH]
+    overdue = sorted(
+        order_id
+        for order_id, added in checks.pending(client.store_hash).items()
+        if now - added > OVERDUE
+    )[:OVERDUE_BATCH]
     settled = []
     for order_id in overdue:
         try:

@@ -46,9 +46,11 @@ def blueprint() -> Blueprint:
 
 
 def page(title: str, message: str, status: int = 200) -> ResponseReturnValue:
-    body = (f"<!doctype html><html lang=en><meta charset=utf-8><title>{escape(title)} · DropStream"
-            f"</title><body style='font-family:sans-serif;max-width:40em;margin:2em auto'>"
-            f"<h1>{escape(title)}</h1><p>{escape(message)}</p></body></html>")
+    body = (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{escape(title)} · DropStream"
+        f"</title><body style='font-family:sans-serif;max-width:40em;margin:2em auto'>"
+        f"<h1>{escape(title)}</h1><p>{escape(message)}</p></body></html>"
+    )
     response = make_response(body, status)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Cache-Control"] = "no-store"
@@ -75,22 +77,33 @@ def install() -> ResponseReturnValue:
         return page("The app is not available", refusal.message, refusal.status)
     user = _signed_in_user()
     if user is None:
-        return page("Sign in first", "Sign in to DropStream, open your BigCommerce store there and "
-                    "choose Install app again.", 401)
+        return page(
+            "Sign in first",
+            "Sign in to DropStream, open your BigCommerce store there and "
+            "choose Install app again.",
+            401,
+        )
     if not user.role.can_write:
         return page("Not allowed", "Your role can view but not change stores.", 403)
     try:
         store_id = int(request.args.get("store_id", ""))
         store = TenantScope.for_user(user).get(db.session, Store, store_id)
     except (ValueError, NotFound):
-        return page("No such store", "Open the store in DropStream and choose Install app from "
-                    "there.", 404)
+        return page(
+            "No such store", "Open the store in DropStream and choose Install app from there.", 404
+        )
     if store.connector_id != oauth.CONNECTOR_ID:
         return page("Not a BigCommerce store", "Only BigCommerce stores install this app.", 400)
     response = redirect(config.install_url, 302)
-    response.set_cookie(oauth.STATE_COOKIE, oauth.install_state(store.id, user.id),
-                        max_age=oauth.STATE_MAX_AGE, httponly=True, samesite="Lax",
-                        secure=request.is_secure, path="/connectors/bigcommerce")
+    response.set_cookie(
+        oauth.STATE_COOKIE,
+        oauth.install_state(store.id, user.id),
+        max_age=oauth.STATE_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+        path="/connectors/bigcommerce",
+    )
     return response
 
 
@@ -104,8 +117,11 @@ def auth() -> ResponseReturnValue:
         store_hash = oauth.store_hash_of(context)
         missing = oauth.missing_scopes(scope)
         if missing:
-            raise InstallRefused(403, "The app asks for too few scopes for DropStream: "
-                                 f"{', '.join(missing)} missing. Nothing was saved.")
+            raise InstallRefused(
+                403,
+                "The app asks for too few scopes for DropStream: "
+                f"{', '.join(missing)} missing. Nothing was saved.",
+            )
         started_for = oauth.read_install_state(request.cookies.get(oauth.STATE_COOKIE))
         store = oauth.store_for_install(db.session, store_hash, started_for)  # before any call out
         token = oauth.exchange_code(config, code, context, scope)
@@ -119,36 +135,55 @@ def auth() -> ResponseReturnValue:
         return page("DropStream was not connected", refusal.message, refusal.status)
     except SQLAlchemyError:
         db.session.rollback()
-        return page("Try again", "DropStream could not save the installation just now; install the "
-                    "app again in a minute.", 503)
-    response = make_response(page("DropStream is connected", f"BigCommerce store {store_hash} is "
-                                  f"linked to {store.name} in DropStream. Finish the set-up there "
-                                  "(run the set-up checks)."))
+        return page(
+            "Try again",
+            "DropStream could not save the installation just now; install the "
+            "app again in a minute.",
+            503,
+        )
+    response = make_response(
+        page(
+            "DropStream is connected",
+            f"BigCommerce store {store_hash} is "
+            f"linked to {store.name} in DropStream. Finish the set-up there "
+            "(run the set-up checks).",
+        )
+    )
     response.delete_cookie(oauth.STATE_COOKIE, path="/connectors/bigcommerce")
     return response
 
 
 def _register_webhooks(store: Store, credentials: dict[str, Any]) -> None:
     """Connected: register the webhooks at once (the set-up checks repair them if this fails)."""
-    connector = BigCommerceConnector(ConnectorContext(
-        BigCommerceConnector.id, store.id, dict(store.settings or {}), credentials,
-        save_credentials=lambda values: write_credentials(store, values),
-        public_base_url=current_app.config["PUBLIC_BASE_URL"]))
+    connector = BigCommerceConnector(
+        ConnectorContext(
+            BigCommerceConnector.id,
+            store.id,
+            dict(store.settings or {}),
+            credentials,
+            save_credentials=lambda values: write_credentials(store, values),
+            public_base_url=current_app.config["PUBLIC_BASE_URL"],
+        )
+    )
     try:
         with connector.client() as client:
             hooks.ensure(client, connector)
         db.session.commit()  # the webhook secret made for them
     except ConnectorError as error:
         db.session.rollback()
-        log.warning("BigCommerce store %s: webhooks not registered on install: %s",
-                    store.external_id, error.message)
+        log.warning(
+            "BigCommerce store %s: webhooks not registered on install: %s",
+            store.external_id,
+            error.message,
+        )
 
 
 def _signed_callback(handle: Any) -> ResponseReturnValue:
     try:
         config = oauth.app_config()
-        claims, store = oauth.verify_signed_payload(db.session, config,
-                                                    request.args.get("signed_payload_jwt"))
+        claims, store = oauth.verify_signed_payload(
+            db.session, config, request.args.get("signed_payload_jwt")
+        )
         result = handle(store, claims)
         db.session.commit()
         return result
@@ -163,9 +198,13 @@ def _signed_callback(handle: Any) -> ResponseReturnValue:
 def load() -> ResponseReturnValue:
     def show(store: Store, claims: dict[str, Any]) -> ResponseReturnValue:
         base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-        return page("DropStream", f"This store is connected to DropStream as {store.name} "
-                    f"({store.state.value.replace('_', ' ')}). Orders, holds and shipments are in "
-                    f"DropStream at {base}/console.")
+        return page(
+            "DropStream",
+            f"This store is connected to DropStream as {store.name} "
+            f"({store.state.value.replace('_', ' ')}). Orders, holds and shipments are in "
+            f"DropStream at {base}/console.",
+        )
+
     return _signed_callback(show)
 
 
@@ -175,9 +214,12 @@ def uninstall() -> ResponseReturnValue:
         credentials.pop("access_token", None)  # revoked by BigCommerce; never sent again
         write_credentials(store, credentials)
         store.state = StoreState.DISCONNECTED
-        store.state_reason = ("The DropStream app was uninstalled in BigCommerce. Orders and "
-                              "history are kept; install the app again to reconnect.")
+        store.state_reason = (
+            "The DropStream app was uninstalled in BigCommerce. Orders and "
+            "history are kept; install the app again to reconnect."
+        )
         return jsonify(disconnected=True)
+
     return _signed_callback(disconnect)
 
 

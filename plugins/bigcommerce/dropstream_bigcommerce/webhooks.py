@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 #: Standard Webhooks' replay window for ``webhook-timestamp`` (seconds either way).
 SIGNATURE_TOLERANCE = 300
-ORDER_SCOPES = frozenset({"store/order/created", "store/order/statusUpdated", "store/order/updated"})
+ORDER_SCOPES = frozenset(
+    {"store/order/created", "store/order/statusUpdated", "store/order/updated"}
+)
 
 
 class Refused(Exception):
@@ -114,7 +116,9 @@ def _check_signature(credentials: dict[str, Any]) -> None:
     timestamp = request.headers.get("webhook-timestamp", "")
     secret = credentials.get("client_secret") or (
         current_app.config.get("BIGCOMMERCE_APP_CLIENT_SECRET")
-        if credentials.get("installed_via") == "app" else None)
+        if credentials.get("installed_via") == "app"
+        else None
+    )
     if not secret:
         return  # nothing to verify with; the secret header already matched
     try:
@@ -124,7 +128,9 @@ def _check_signature(credentials: dict[str, Any]) -> None:
         raise Refused(401, "webhook-timestamp is not a time.") from None
     signed = f"{message_id}.{timestamp}.".encode() + request.get_data(cache=True)
     expected = base64.b64encode(hmac.new(str(secret).encode(), signed, hashlib.sha256).digest())
-    offered = [part.partition(",")[2].encode() for part in signatures.split() if part.startswith("v1,")]
+    offered = [
+        part.partition(",")[2].encode() for part in signatures.split() if part.startswith("v1,")
+    ]
     if not any(hmac.compare_digest(expected, candidate) for candidate in offered):
         raise Refused(401, "webhook-signature does not verify.")
 
@@ -134,13 +140,26 @@ def _record(store: Any, credentials: dict[str, Any], payload: dict[str, Any]) ->
     order_id = data.get("id")
     if scope not in ORDER_SCOPES or data.get("type", "order") != "order":
         return {"received": False, "reason": f"{scope} is not an order event DropStream uses"}
-    if isinstance(order_id, bool) or not isinstance(order_id, (int, str)) or not str(order_id).isdigit():
+    if (
+        isinstance(order_id, bool)
+        or not isinstance(order_id, (int, str))
+        or not str(order_id).isdigit()
+    ):
         raise Refused(400, "data.id is not an order id.")
     status = data.get("status") if isinstance(data.get("status"), dict) else {}
     monitored = (store.settings or {}).get("monitored_status_id", AWAITING_FULFILLMENT)
-    if scope == "store/order/statusUpdated" and status.get("new_status_id") not in (monitored, CANCELLED):
+    if scope == "store/order/statusUpdated" and status.get("new_status_id") not in (
+        monitored,
+        CANCELLED,
+    ):
         return {"received": False, "reason": "a status DropStream does not import at"}
-    fresh = receive_order_hint(db.session, store, event_key=payload["hash"], topic=scope,
-                               external_id=str(order_id), payload=payload)
+    fresh = receive_order_hint(
+        db.session,
+        store,
+        event_key=payload["hash"],
+        topic=scope,
+        external_id=str(order_id),
+        payload=payload,
+    )
     db.session.commit()  # before the 200: an acknowledged hint is never lost
     return {"received": True, "duplicate": not fresh}

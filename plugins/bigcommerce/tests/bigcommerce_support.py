@@ -42,9 +42,12 @@ SHIP_CODE = "GRND"
 def app(app_config: dict[str, object]) -> Iterator[Any]:
     """The core's ``app`` fixture with this plugin registered beside the reference connectors;
     5xx retries inside one call are shortened so fault tests stay fast."""
-    app = create_app({**app_config, "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)}, env={},
-                     plugins=[("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin)],
-                     load_entry_points=False)
+    app = create_app(
+        {**app_config, "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)},
+        env={},
+        plugins=[("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin)],
+        load_entry_points=False,
+    )
     with app.app_context():
         _empty_everything(app)
         yield app
@@ -70,8 +73,9 @@ def served(app: Any) -> Iterator[str]:
     """DropStream on a free loopback port (webhooks and callbacks reach it there); also its
     PUBLIC_BASE_URL for this test."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
     previous = app.config["PUBLIC_BASE_URL"]
@@ -86,24 +90,41 @@ def served(app: Any) -> Iterator[str]:
 
 
 def credentials_of(shop: SandboxStore) -> dict[str, str]:
-    return {key: shop.credentials[key] for key in ("client_id", "client_secret", "access_token")} | {
-        "store_hash": shop.hash}
+    return {
+        key: shop.credentials[key] for key in ("client_id", "client_secret", "access_token")
+    } | {"store_hash": shop.hash}
 
 
-def connector(shop: SandboxStore, credentials: dict[str, Any] | None = None,
-              public_base_url: str = "http://dropstream.test", **settings: Any) -> BigCommerceConnector:
+def connector(
+    shop: SandboxStore,
+    credentials: dict[str, Any] | None = None,
+    public_base_url: str = "http://dropstream.test",
+    **settings: Any,
+) -> BigCommerceConnector:
     """A connector bound to ``shop`` without a DropStream store row (unit-level calls)."""
-    return BigCommerceConnector(ConnectorContext(
-        "bigcommerce", 1, {"api_base_url": shop.sandbox.api_base_url, **settings},
-        credentials if credentials is not None else credentials_of(shop),
-        public_base_url=public_base_url))
+    return BigCommerceConnector(
+        ConnectorContext(
+            "bigcommerce",
+            1,
+            {"api_base_url": shop.sandbox.api_base_url, **settings},
+            credentials if credentials is not None else credentials_of(shop),
+            public_base_url=public_base_url,
+        )
+    )
 
 
 def add_products(shop: SandboxStore, *specs: tuple[str | None, str]) -> list[dict[str, Any]]:
     """``(sku, tracking)`` pairs → products with 10 units each."""
-    return [shop.sandbox.add_product(shop.hash, name=f"Product {sku or 'without SKU'}", sku=sku,
-                                     inventory_tracking=tracking, inventory_level=10)
-            for sku, tracking in specs]
+    return [
+        shop.sandbox.add_product(
+            shop.hash,
+            name=f"Product {sku or 'without SKU'}",
+            sku=sku,
+            inventory_tracking=tracking,
+            inventory_level=10,
+        )
+        for sku, tracking in specs
+    ]
 
 
 @dataclass
@@ -120,8 +141,11 @@ class Wired:
 
     def order(self, external_id: int | str) -> Order:
         db.session.expire_all()
-        return db.session.query(Order).filter_by(store_id=self.store_id,
-                                                 external_id=str(external_id)).one()
+        return (
+            db.session.query(Order)
+            .filter_by(store_id=self.store_id, external_id=str(external_id))
+            .one()
+        )
 
     def deliver_webhooks(self) -> None:
         """Let the sandbox deliver what it has queued (nothing of ours holds the database)."""
@@ -129,21 +153,35 @@ class Wired:
         assert self.shop.sandbox.wait_for_webhooks(10), "webhooks still in flight"
 
 
-def wire(shop: SandboxStore, name: str = "acme", *, activate: bool = True, **settings: Any) -> Wired:
+def wire(
+    shop: SandboxStore, name: str = "acme", *, activate: bool = True, **settings: Any
+) -> Wired:
     """Create the DropStream store through ``stores.services`` (validated, encrypted), with a
     shipping rule for the sandbox's default method, and run its set-up checks."""
     provider = ProviderFactory(name=f"{name} 3PL", slug=f"{name}-3pl")
     merchant = MerchantFactory(provider_id=provider.id, name=f"{name} goods")
     warehouse = WarehouseFactory(provider_id=provider.id, settings={"sandbox": name})
     write_credentials(warehouse, {"token": "wms-token"})
-    store = services.create_store(db.session, TenantScope(provider.id), {
-        "name": f"{name} BigCommerce", "connector_id": "bigcommerce", "merchant_id": merchant.id,
-        "warehouse_id": warehouse.id,
-        "settings": {"api_base_url": shop.sandbox.api_base_url, **settings},
-        "credentials": credentials_of(shop)})
-    ShippingRuleFactory(provider_id=provider.id, merchant_id=merchant.id, store_id=store.id,
-                        store_method=SHIPPING_METHOD, match_key=SHIPPING_METHOD.lower(),
-                        warehouse_code=SHIP_CODE)
+    store = services.create_store(
+        db.session,
+        TenantScope(provider.id),
+        {
+            "name": f"{name} BigCommerce",
+            "connector_id": "bigcommerce",
+            "merchant_id": merchant.id,
+            "warehouse_id": warehouse.id,
+            "settings": {"api_base_url": shop.sandbox.api_base_url, **settings},
+            "credentials": credentials_of(shop),
+        },
+    )
+    ShippingRuleFactory(
+        provider_id=provider.id,
+        merchant_id=merchant.id,
+        store_id=store.id,
+        store_method=SHIPPING_METHOD,
+        match_key=SHIPPING_METHOD.lower(),
+        warehouse_code=SHIP_CODE,
+    )
     db.session.commit()
     if activate:
         checks = run_setup_checks(db.session, store)

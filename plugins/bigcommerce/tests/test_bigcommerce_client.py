@@ -24,14 +24,23 @@ from dropstream_bigcommerce.sandbox import BigCommerceSandbox
 from dropstream_bigcommerce.sandbox.testing import SandboxStore
 
 
-def client_for(shop: SandboxStore, token: str | None = None, limiter: Any = None,
-               **kwargs: Any) -> BigCommerceClient:
-    return BigCommerceClient(shop.sandbox.api_base_url, shop.hash, token or shop.token,
-                             session=OutboundSession(app_policy()),
-                             limiter=limiter or runtime().limiter, retry_delays=(0.01, 0.01), **kwargs)
+def client_for(
+    shop: SandboxStore, token: str | None = None, limiter: Any = None, **kwargs: Any
+) -> BigCommerceClient:
+    return BigCommerceClient(
+        shop.sandbox.api_base_url,
+        shop.hash,
+        token or shop.token,
+        session=OutboundSession(app_policy()),
+        limiter=limiter or runtime().limiter,
+        retry_delays=(0.01, 0.01),
+        **kwargs,
+    )
 
 
-def test_v2_lists_page_until_a_short_page_and_treat_204_as_empty(app: Any, shop: SandboxStore) -> None:
+def test_v2_lists_page_until_a_short_page_and_treat_204_as_empty(
+    app: Any, shop: SandboxStore
+) -> None:
     add_products(shop, ("P-1", "product"))
     ids = [shop.sandbox.create_order(shop.hash, lines=[{"sku": "P-1"}]) for _ in range(5)]
     client = client_for(shop)
@@ -54,19 +63,32 @@ def test_v3_lists_follow_meta_pagination(app: Any, shop: SandboxStore) -> None:
         client.close()
 
 
-@pytest.mark.parametrize(("call", "error", "words"), [
-    (lambda c: c.get("/v2/orders/999999"), RemoteNotFound, "404"),
-    (lambda c: c.get("/v3/catalog/products/999999"), RemoteNotFound, "404"),
-    (lambda c: c.post("/v3/hooks", {"scope": "store/order/created", "destination": "ftp://x"}),
-     RejectedError, "destination"),
-    (lambda c: c.put(f"/v2/orders/{c.order_id}", {"items_total": 3}), RejectedError,
-     "cannot be written"),
-])
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda c: c.get("/v2/orders/999999"), RemoteNotFound, "404"),
+        (lambda c: c.get("/v3/catalog/products/999999"), RemoteNotFound, "404"),
+        (
+            lambda c: c.post(
+                "/v3/hooks", {"scope": "store/order/created", "destination": "ftp://x"}
+            ),
+            RejectedError,
+            "destination",
+        ),
+        (
+            lambda c: c.put(f"/v2/orders/{c.order_id}", {"items_total": 3}),
+            RejectedError,
+            "cannot be written",
+        ),
+    ],
+)
 def test_both_error_shapes_become_typed_errors_with_bigcommerces_words(
-        app: Any, shop: SandboxStore, call: Any, error: type, words: str) -> None:
+    app: Any, shop: SandboxStore, call: Any, error: type, words: str
+) -> None:
     add_products(shop, ("E-1", "product"))
     client = client_for(shop)
-    client.order_id = shop.sandbox.create_order(shop.hash, lines=[{"sku": "E-1"}])  # type: ignore[attr-defined]
+    order_id = shop.sandbox.create_order(shop.hash, lines=[{"sku": "E-1"}])
+    client.order_id = order_id  # type: ignore[attr-defined]
     try:
         with pytest.raises(error) as raised:
             call(client)
@@ -77,7 +99,9 @@ def test_both_error_shapes_become_typed_errors_with_bigcommerces_words(
         assert raised.value.field == "destination"  # the v3 ``errors`` member names the field
 
 
-def test_a_wrong_token_and_a_missing_scope_are_auth_errors_that_say_which(app: Any, sandbox: BigCommerceSandbox) -> None:
+def test_a_wrong_token_and_a_missing_scope_are_auth_errors_that_say_which(
+    app: Any, sandbox: BigCommerceSandbox
+) -> None:
     store_hash = sandbox.create_store()
     orders_only = sandbox.create_api_account(store_hash, ["store_v2_orders"])
     store = SandboxStore(sandbox, store_hash, orders_only)
@@ -86,7 +110,10 @@ def test_a_wrong_token_and_a_missing_scope_are_auth_errors_that_say_which(app: A
         with pytest.raises(AuthError) as missing:
             client.put("/v3/inventory/adjustments/absolute", {"items": []})
         assert missing.value.code == "missing_scope" and missing.value.remote_status == 403
-        assert "Store Inventory" in missing.value.message and "store_inventory" in missing.value.message
+        assert (
+            "Store Inventory" in missing.value.message
+            and "store_inventory" in missing.value.message
+        )
         assert "Store-level API accounts" in missing.value.message
     finally:
         client.close()
@@ -100,7 +127,9 @@ def test_a_wrong_token_and_a_missing_scope_are_auth_errors_that_say_which(app: A
 
 
 @pytest.mark.parametrize("kind", ["reset", "truncated", "html", "502"])
-def test_outages_and_unreadable_bodies_are_transient(app: Any, shop: SandboxStore, kind: str) -> None:
+def test_outages_and_unreadable_bodies_are_transient(
+    app: Any, shop: SandboxStore, kind: str
+) -> None:
     shop.sandbox.inject(kind, store_hash=shop.hash, count=3)  # more than the retries of one call
     client = client_for(shop)
     try:
@@ -112,9 +141,14 @@ def test_outages_and_unreadable_bodies_are_transient(app: Any, shop: SandboxStor
 
 def test_a_slow_answer_times_out_as_transient(app: Any, shop: SandboxStore) -> None:
     shop.sandbox.inject("slow", store_hash=shop.hash, delay=2.0)
-    client = BigCommerceClient(shop.sandbox.api_base_url, shop.hash, shop.token,
-                               session=OutboundSession(app_policy(read_timeout=0.3)),
-                               limiter=LocalLimiter(), retry_delays=())
+    client = BigCommerceClient(
+        shop.sandbox.api_base_url,
+        shop.hash,
+        shop.token,
+        session=OutboundSession(app_policy(read_timeout=0.3)),
+        limiter=LocalLimiter(),
+        retry_delays=(),
+    )
     try:
         with pytest.raises(TransientError, match="in time"):
             client.get("/v2/order_statuses")
@@ -130,7 +164,9 @@ def test_5xx_is_retried_a_bounded_number_of_times_reads_only(app: Any, shop: San
         assert client.calls == 3
         shop.sandbox.inject("503", store_hash=shop.hash, count=1, retry_after=7)
         with pytest.raises(TransientError) as failed:  # a POST is not repeated blindly
-            client.post("/v3/hooks", {"scope": "store/order/created", "destination": "https://127.0.0.1/x"})
+            client.post(
+                "/v3/hooks", {"scope": "store/order/created", "destination": "https://127.0.0.1/x"}
+            )
         assert failed.value.retry_after == 7 and failed.value.remote_status == 503
     finally:
         client.close()
@@ -165,7 +201,9 @@ def test_a_429_is_waited_out_by_its_reset_header(app: Any, shop: SandboxStore) -
     assert all(0 < wait <= 0.45 for wait in waits)  # the reset header's time, not a guess
 
 
-def test_the_limiter_holds_calls_back_before_the_quota_runs_out(app: Any, shop: SandboxStore) -> None:
+def test_the_limiter_holds_calls_back_before_the_quota_runs_out(
+    app: Any, shop: SandboxStore
+) -> None:
     shop.sandbox.set_rate_limit(shop.hash, quota=4, window_ms=300)
     client = client_for(shop, limiter=LocalLimiter())
     try:
@@ -176,7 +214,9 @@ def test_the_limiter_holds_calls_back_before_the_quota_runs_out(app: Any, shop: 
     assert shop.sandbox.stats(shop.hash)["responses_429"] == 0
 
 
-def test_the_429_without_headers_under_load_is_retried_then_transient(app: Any, shop: SandboxStore) -> None:
+def test_the_429_without_headers_under_load_is_retried_then_transient(
+    app: Any, shop: SandboxStore
+) -> None:
     shop.sandbox.inject("429", store_hash=shop.hash, count=10)
     client = client_for(shop, limiter=LocalLimiter(), sleep=lambda s: None)
     try:
@@ -187,7 +227,9 @@ def test_the_429_without_headers_under_load_is_retried_then_transient(app: Any, 
         client.close()
 
 
-def test_workers_sharing_the_limiter_keep_the_store_under_its_quota(app: Any, shop: SandboxStore) -> None:
+def test_workers_sharing_the_limiter_keep_the_store_under_its_quota(
+    app: Any, shop: SandboxStore
+) -> None:
     """Four "workers" (threads, each with its own client, as processes would have) share the
     app's limiter (Redis when REDIS_URL is set) and never see a quota refusal."""
     shop.sandbox.set_rate_limit(shop.hash, quota=12, window_ms=500)
@@ -219,8 +261,9 @@ def test_workers_sharing_the_limiter_keep_the_store_under_its_quota(app: Any, sh
     assert stats["calls"] == 33 and stats["responses_429"] == 0
 
 
-def test_no_secret_reaches_an_error_or_a_log_line(app: Any, shop: SandboxStore,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_reaches_an_error_or_a_log_line(
+    app: Any, shop: SandboxStore, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     token = shop.token
     add_products(shop, ("S-1", "product"))
@@ -240,7 +283,9 @@ def test_no_secret_reaches_an_error_or_a_log_line(app: Any, shop: SandboxStore,
         assert token not in text and secret not in text
 
 
-def test_without_redis_calls_go_on_and_the_catalog_index_says_try_later(app: Any, shop: SandboxStore) -> None:
+def test_without_redis_calls_go_on_and_the_catalog_index_says_try_later(
+    app: Any, shop: SandboxStore
+) -> None:
     from redis import Redis
 
     from dropstream_bigcommerce.catalog_index import CatalogIndex, RedisCatalogStore
@@ -261,13 +306,13 @@ def test_without_redis_calls_go_on_and_the_catalog_index_says_try_later(app: Any
 def test_answers_out_of_order_or_late_never_give_back_quota_within_a_window() -> None:
     now = [100.0]
     limiter = LocalLimiter(clock=lambda: now[0])
-    limiter.observe("s", 10, 20.0, 30.0)             # window ends at 120
-    assert limiter.acquire("s") == 0                  # 9 left after this reservation
-    now[0] += 0.4                                     # a slow answer of an earlier request...
-    limiter.observe("s", 12, 19.9, 30.0)              # ...says more were left: ignored
+    limiter.observe("s", 10, 20.0, 30.0)  # window ends at 120
+    assert limiter.acquire("s") == 0  # 9 left after this reservation
+    now[0] += 0.4  # a slow answer of an earlier request...
+    limiter.observe("s", 12, 19.9, 30.0)  # ...says more were left: ignored
     for _ in range(7):
         assert limiter.acquire("s") == 0
     assert 19.5 < limiter.acquire("s") < 20  # the reserve is kept: wait for the reset
-    now[0] = 121.0                                    # a new window: its first answer counts
+    now[0] = 121.0  # a new window: its first answer counts
     limiter.observe("s", 149, 30.0, 30.0)
     assert limiter.acquire("s") == 0

@@ -29,15 +29,23 @@ class SandboxHarness:
         return connector(self.shop, public_base_url=PUBLIC)
 
     def connector_with_bad_credentials(self) -> StorefrontConnector:
-        return connector(self.shop, {**credentials_of(self.shop), "access_token": "not-the-token"},
-                         public_base_url=PUBLIC)
+        return connector(
+            self.shop,
+            {**credentials_of(self.shop), "access_token": "not-the-token"},
+            public_base_url=PUBLIC,
+        )
 
     def _ensure(self, sku: str, tracking: str = "product") -> None:
         try:
             self.sandbox.inventory_level(self.shop.hash, sku)
         except KeyError:
-            self.sandbox.add_product(self.shop.hash, name=f"Product {sku}", sku=sku,
-                                     inventory_tracking=tracking, inventory_level=50)
+            self.sandbox.add_product(
+                self.shop.hash,
+                name=f"Product {sku}",
+                sku=sku,
+                inventory_tracking=tracking,
+                inventory_level=50,
+            )
 
     def create_order(self, lines: list[dict[str, Any]]) -> str:
         for line in lines:
@@ -53,7 +61,9 @@ class SandboxHarness:
 
     def store_shipments(self, external_id: str) -> list[dict[str, Any]]:
         order = self.sandbox.get_order(self.shop.hash, int(external_id))
-        return [{**shipment, "tracking": shipment["tracking_number"]} for shipment in order["shipments"]]
+        return [
+            {**shipment, "tracking": shipment["tracking_number"]} for shipment in order["shipments"]
+        ]
 
 
 class TestBigCommerceContract(StorefrontContract):

@@ -46,7 +46,8 @@ def _store(demo: DemoContext) -> Store:
     merchant = MerchantFactory(provider_id=provider.id, name="Demo Goods")
     warehouse = WarehouseFactory(provider_id=provider.id, settings={"sandbox": "demo"})
     store = get_state(demo.app).plugin_manager.hook.demo_create_store(
-        demo=demo, session=db.session, merchant=merchant, warehouse=warehouse, catalog=CATALOG)
+        demo=demo, session=db.session, merchant=merchant, warehouse=warehouse, catalog=CATALOG
+    )
     db.session.commit()
     return store
 
@@ -73,12 +74,18 @@ def test_hook_demo_create_store(demo: DemoContext) -> None:
     assert store.settings["api_base_url"] == sandbox.api_base_url
     hooks = sandbox.hooks(store.external_id)
     assert {h["scope"] for h in hooks} == {"store/order/created", "store/order/statusUpdated"}
-    assert all(h["is_active"] and h["destination"] == f"{demo.public_base_url}/connectors/bigcommerce/webhooks"
-               for h in hooks)
+    assert all(
+        h["is_active"]
+        and h["destination"] == f"{demo.public_base_url}/connectors/bigcommerce/webhooks"
+        for h in hooks
+    )
     # The catalogue's awkward products exist as the demo needs them.
     assert sandbox.inventory_level(store.external_id, MUG.sku) == MUG.stock
     products = demo.app.extensions[EXTENSION].products[store.external_id]
-    assert set(products) == {product.name for product in CATALOG.products} and ENGRAVING.name in products
+    assert (
+        set(products) == {product.name for product in CATALOG.products}
+        and ENGRAVING.name in products
+    )
 
 
 def test_hook_demo_place_order(demo: DemoContext) -> None:
@@ -86,7 +93,8 @@ def test_hook_demo_place_order(demo: DemoContext) -> None:
     store = _store(demo)
 
     order_id = get_state(demo.app).plugin_manager.hook.demo_place_order(
-        demo=demo, store=store, lines=[(TEE, 2), (ENGRAVING, 1)], shipping_method=UNMAPPED_METHOD)
+        demo=demo, store=store, lines=[(TEE, 2), (ENGRAVING, 1)], shipping_method=UNMAPPED_METHOD
+    )
 
     placed = sandbox.get_order(store.external_id, int(order_id))
     assert placed["status_id"] == 11
@@ -117,21 +125,39 @@ def test_the_demo_runs_on_the_bigcommerce_and_wms_sandboxes(app_config: dict[str
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    demo_app = create_app({**app_config, "REDIS_URL": None}, env={}, load_entry_points=False,
-                          plugins=[("wms_generic", wms_plugin), ("bigcommerce", bigcommerce_plugin)])
+    demo_app = create_app(
+        {**app_config, "REDIS_URL": None},
+        env={},
+        load_entry_points=False,
+        plugins=[("wms_generic", wms_plugin), ("bigcommerce", bigcommerce_plugin)],
+    )
     threads_before = set(threading.enumerate())
     with demo_app.app_context():
         _empty_everything(demo_app)
         try:
-            run_demo(demo_app, DemoOptions(port=port, orders_per_minute=600, duration=8,
-                                           progress_every=4), say=lambda line: None)
+            run_demo(
+                demo_app,
+                DemoOptions(port=port, orders_per_minute=600, duration=8, progress_every=4),
+                say=lambda line: None,
+            )
             with unscoped(db.session):
                 orders = db.session.scalars(select(Order)).all()
-                sent = [o for o in orders if o.status in (OrderStatus.AT_WAREHOUSE, OrderStatus.SHIPPED,
-                                                          OrderStatus.PARTIALLY_SHIPPED)]
+                sent = [
+                    o
+                    for o in orders
+                    if o.status
+                    in (
+                        OrderStatus.AT_WAREHOUSE,
+                        OrderStatus.SHIPPED,
+                        OrderStatus.PARTIALLY_SHIPPED,
+                    )
+                ]
                 holds = {o.hold_reason.value for o in orders if o.status is OrderStatus.ON_HOLD}
             assert len(orders) >= 10 and len(sent) >= len(orders) // 2
-            assert holds <= {"no_sku", "unmapped_shipping_method"}  # the catalogue's deliberate ones
+            assert holds <= {
+                "no_sku",
+                "unmapped_shipping_method",
+            }  # the catalogue's deliberate ones
             assert not [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
         finally:
             db.session.remove()

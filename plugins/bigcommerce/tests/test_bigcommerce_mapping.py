@@ -26,53 +26,130 @@ from dropstream_bigcommerce.schemas import BigCommerceCredentials, BigCommerceSe
 
 
 def product(line_id: int, address_id: int, **fields: Any) -> dict[str, Any]:
-    return {"id": line_id, "order_id": 120, "product_id": 77, "variant_id": 301,
-            "order_address_id": address_id, "name": f"Item {line_id}", "sku": f"SKU-{line_id}",
-            "type": "physical", "quantity": 1, "quantity_shipped": 0, "base_price": "10.0000",
-            "price_ex_tax": "10.0000", "price_inc_tax": "11.0000", "product_options": [],
-            "parent_order_product_id": None, "is_bundled_product": False, **fields}
+    return {
+        "id": line_id,
+        "order_id": 120,
+        "product_id": 77,
+        "variant_id": 301,
+        "order_address_id": address_id,
+        "name": f"Item {line_id}",
+        "sku": f"SKU-{line_id}",
+        "type": "physical",
+        "quantity": 1,
+        "quantity_shipped": 0,
+        "base_price": "10.0000",
+        "price_ex_tax": "10.0000",
+        "price_inc_tax": "11.0000",
+        "product_options": [],
+        "parent_order_product_id": None,
+        "is_bundled_product": False,
+        **fields,
+    }
 
 
-def consignment(address_id: int, method: str, lines: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-    return {"id": address_id, "first_name": "Zoë", "last_name": "Ødegård", "company": "",
-            "street_1": "12 Rue de l'Église", "street_2": "Bât. 2", "city": "Zürich",
-            "state": "ZH", "zip": "8001", "country": "Switzerland", "country_iso2": "CH",
-            "phone": "+41 44 000 00 00", "email": "zoe@example.test", "shipping_method": method,
-            "line_items": lines, "items_total": 1, "items_shipped": 0, "base_cost": 5.1,
-            **fields}
+def consignment(
+    address_id: int, method: str, lines: list[dict[str, Any]], **fields: Any
+) -> dict[str, Any]:
+    return {
+        "id": address_id,
+        "first_name": "Zoë",
+        "last_name": "Ødegård",
+        "company": "",
+        "street_1": "12 Rue de l'Église",
+        "street_2": "Bât. 2",
+        "city": "Zürich",
+        "state": "ZH",
+        "zip": "8001",
+        "country": "Switzerland",
+        "country_iso2": "CH",
+        "phone": "+41 44 000 00 00",
+        "email": "zoe@example.test",
+        "shipping_method": method,
+        "line_items": lines,
+        "items_total": 1,
+        "items_shipped": 0,
+        "base_cost": 5.1,
+        **fields,
+    }
 
 
 def bc_order(**fields: Any) -> dict[str, Any]:
     """An order with two ship-to addresses, a bundle, options, a custom product without a SKU,
     a digital download and a gift certificate."""
     return {
-        "id": 120, "status_id": 11, "status": "Awaiting Fulfillment",
+        "id": 120,
+        "status_id": 11,
+        "status": "Awaiting Fulfillment",
         "date_created": "Tue, 05 Mar 2019 21:40:11 +0000",
         "date_modified": "Wed, 06 Mar 2019 08:00:00 +0100",
-        "currency_code": "EUR", "default_currency_code": "EUR",
+        "currency_code": "EUR",
+        "default_currency_code": "EUR",
         "customer_message": "Bitte klingeln 🔔 — 二階",
-        "billing_address": {"first_name": "Zoë", "last_name": "Ødegård", "street_1": "1 Main",
-                            "city": "Zürich", "zip": "8001", "country_iso2": "ch",
-                            "email": "zoe@example.test"},
+        "billing_address": {
+            "first_name": "Zoë",
+            "last_name": "Ødegård",
+            "street_1": "1 Main",
+            "city": "Zürich",
+            "zip": "8001",
+            "country_iso2": "ch",
+            "email": "zoe@example.test",
+        },
         "consignments": {
             "pickups": [],
             "shipping": [
-                consignment(10, "Free Shipping", [
-                    product(1, 10, quantity=2, product_options=[
-                        {"id": 5, "display_name": "Größe", "display_value": "M"},
-                        {"id": 6, "display_name": "Colour", "display_value": "Blue"}]),
-                    product(2, 10, sku="BUNDLE", name="Gift box"),
-                    product(3, 10, sku="BOX-PART", parent_order_product_id=2, is_bundled_product=True,
-                            base_price="0.0000", price_ex_tax="0.0000"),
-                    product(4, 10, sku="", product_id=0, variant_id=0, name="Engraving (custom)"),
-                ]),
+                consignment(
+                    10,
+                    "Free Shipping",
+                    [
+                        product(
+                            1,
+                            10,
+                            quantity=2,
+                            product_options=[
+                                {"id": 5, "display_name": "Größe", "display_value": "M"},
+                                {"id": 6, "display_name": "Colour", "display_value": "Blue"},
+                            ],
+                        ),
+                        product(2, 10, sku="BUNDLE", name="Gift box"),
+                        product(
+                            3,
+                            10,
+                            sku="BOX-PART",
+                            parent_order_product_id=2,
+                            is_bundled_product=True,
+                            base_price="0.0000",
+                            price_ex_tax="0.0000",
+                        ),
+                        product(
+                            4, 10, sku="", product_id=0, variant_id=0, name="Engraving (custom)"
+                        ),
+                    ],
+                ),
                 consignment(11, "UPS® Ground", [product(5, 11, quantity=3, price_ex_tax="3.3333")]),
             ],
-            "downloads": [{"recipient_email": "zoe@example.test",
-                           "line_items": [product(6, 0, type="digital", sku="EBOOK")]}],
-            "email": {"gift_certificates": [{"recipient_email": "friend@example.test", "line_items": [
-                product(7, 0, type="giftcertificate", sku="", name="Gift certificate $25",
-                        price_ex_tax="25.0000")]}]},
+            "downloads": [
+                {
+                    "recipient_email": "zoe@example.test",
+                    "line_items": [product(6, 0, type="digital", sku="EBOOK")],
+                }
+            ],
+            "email": {
+                "gift_certificates": [
+                    {
+                        "recipient_email": "friend@example.test",
+                        "line_items": [
+                            product(
+                                7,
+                                0,
+                                type="giftcertificate",
+                                sku="",
+                                name="Gift certificate $25",
+                                price_ex_tax="25.0000",
+                            )
+                        ],
+                    }
+                ]
+            },
         },
         **fields,
     }
@@ -81,7 +158,12 @@ def bc_order(**fields: Any) -> dict[str, Any]:
 def test_a_whole_order_maps_with_every_kind_of_line_and_both_addresses() -> None:
     order = order_data(bc_order())
 
-    assert (order.external_id, order.number, order.status_code, order.cancelled) == ("120", "120", "11", False)
+    assert (order.external_id, order.number, order.status_code, order.cancelled) == (
+        "120",
+        "120",
+        "11",
+        False,
+    )
     assert order.placed_at == datetime(2019, 3, 5, 21, 40, 11, tzinfo=UTC)
     assert order.updated_at == datetime(2019, 3, 6, 7, 0, 0, tzinfo=UTC)  # +0100 read as UTC
     assert order.currency == "EUR" and order.note == "Bitte klingeln 🔔 — 二階"
@@ -89,10 +171,16 @@ def test_a_whole_order_maps_with_every_kind_of_line_and_both_addresses() -> None
     assert order.billing_address is not None and order.billing_address.country_code == "CH"
 
     assert [(d.external_id, d.shipping_method) for d in order.destinations] == [
-        ("10", "Free Shipping"), ("11", "UPS® Ground")]
+        ("10", "Free Shipping"),
+        ("11", "UPS® Ground"),
+    ]
     first = order.destinations[0].address
     assert (first.name, first.street1, first.city, first.country_code) == (
-        "Zoë Ødegård", "12 Rue de l'Église", "Zürich", "CH")
+        "Zoë Ødegård",
+        "12 Rue de l'Église",
+        "Zürich",
+        "CH",
+    )
 
     lines = {line.external_id: line for line in order.lines}
     assert lines["1"].options == (("Größe", "M"), ("Colour", "Blue")) and lines["1"].quantity == 2
@@ -114,10 +202,19 @@ def test_the_legacy_array_structure_maps_the_same() -> None:
 def test_lines_given_as_links_are_not_taken_for_embedded_products() -> None:
     linked = bc_order()
     for group in linked["consignments"]["shipping"]:
-        group["line_items"] = [{"url": "https://api.bigcommerce.com/stores/x/v2/orders/120/products/1",
-                                "resource": "/orders/120/products/1"}]
+        group["line_items"] = [
+            {
+                "url": "https://api.bigcommerce.com/stores/x/v2/orders/120/products/1",
+                "resource": "/orders/120/products/1",
+            }
+        ]
     assert embedded_consignments(linked) is None
-    assert embedded_consignments({"consignments": {"url": "…", "resource": "/orders/120/consignments"}}) is None
+    assert (
+        embedded_consignments(
+            {"consignments": {"url": "…", "resource": "/orders/120/consignments"}}
+        )
+        is None
+    )
     with pytest.raises(MappingError, match="products were not read"):
         order_data(linked)
 
@@ -130,7 +227,9 @@ def test_products_read_separately_map_with_their_addresses() -> None:
     data = order_data(order, products=products, shipping_addresses=addresses)
 
     assert [(l.external_id, l.quantity, l.destination_id, l.kind) for l in data.lines] == [
-        ("1", 4, "10", LineKind.PHYSICAL), ("6", 1, None, LineKind.DIGITAL)]
+        ("1", 4, "10", LineKind.PHYSICAL),
+        ("6", 1, None, LineKind.DIGITAL),
+    ]
     assert [d.external_id for d in data.destinations] == ["10"]
 
 
@@ -139,25 +238,42 @@ def test_a_cancelled_order_needs_no_products() -> None:
     assert data.cancelled and data.lines == ()
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    (lambda o: o.pop("id"), "id"),
-    (lambda o: o.update(date_created="yesterday"), "date_created"),
-    (lambda o: o.update(date_modified=None), "date_modified"),
-    (lambda o: o.update(status_id="eleven"), "status_id"),
-    (lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(quantity="two"),
-     "products[0].quantity"),
-    (lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(quantity=1.5),
-     "products[0].quantity"),
-    (lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(type="subscription"),
-     "products[0].type"),
-    (lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(price_ex_tax="12,50"),
-     "products[0].price_ex_tax"),
-    (lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(order_address_id=99),
-     "order_address_id 99"),
-    (lambda o: o["consignments"]["shipping"][1].update(id="x"), "consignments.shipping[1].id"),
-    (lambda o: o["consignments"]["shipping"][0]["line_items"][1].update(product_options="M"),
-     "product_options"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda o: o.pop("id"), "id"),
+        (lambda o: o.update(date_created="yesterday"), "date_created"),
+        (lambda o: o.update(date_modified=None), "date_modified"),
+        (lambda o: o.update(status_id="eleven"), "status_id"),
+        (
+            lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(quantity="two"),
+            "products[0].quantity",
+        ),
+        (
+            lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(quantity=1.5),
+            "products[0].quantity",
+        ),
+        (
+            lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(type="subscription"),
+            "products[0].type",
+        ),
+        (
+            lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(
+                price_ex_tax="12,50"
+            ),
+            "products[0].price_ex_tax",
+        ),
+        (
+            lambda o: o["consignments"]["shipping"][0]["line_items"][0].update(order_address_id=99),
+            "order_address_id 99",
+        ),
+        (lambda o: o["consignments"]["shipping"][1].update(id="x"), "consignments.shipping[1].id"),
+        (
+            lambda o: o["consignments"]["shipping"][0]["line_items"][1].update(product_options="M"),
+            "product_options",
+        ),
+    ],
+)
 def test_malformed_data_is_refused_naming_the_field(change: Any, field: str) -> None:
     order = copy.deepcopy(bc_order())
     change(order)
@@ -166,20 +282,36 @@ def test_malformed_data_is_refused_naming_the_field(change: Any, field: str) -> 
 
 
 def test_dates_in_both_documented_forms_and_back() -> None:
-    assert parse_date("Thu, 20 Apr 2017 11:32:00 -0400", "d") == datetime(2017, 4, 20, 15, 32, tzinfo=UTC)
-    assert parse_date("2017-04-20T11:32:00.000-04:00", "d") == datetime(2017, 4, 20, 15, 32, tzinfo=UTC)
+    assert parse_date("Thu, 20 Apr 2017 11:32:00 -0400", "d") == datetime(
+        2017, 4, 20, 15, 32, tzinfo=UTC
+    )
+    assert parse_date("2017-04-20T11:32:00.000-04:00", "d") == datetime(
+        2017, 4, 20, 15, 32, tzinfo=UTC
+    )
     assert parse_date("Thu, 20 Apr 2017 11:32:00 -0000", "d").tzinfo is UTC
-    assert rfc2822(datetime(2019, 3, 5, 21, 40, 11, tzinfo=UTC)) == "Tue, 05 Mar 2019 21:40:11 +0000"
+    assert (
+        rfc2822(datetime(2019, 3, 5, 21, 40, 11, tzinfo=UTC)) == "Tue, 05 Mar 2019 21:40:11 +0000"
+    )
     with pytest.raises(MappingError, match="placed"):
         parse_date("", "placed")
 
 
-@pytest.mark.parametrize(("code", "expected"), [
-    ("UPS", ("ups", "ups")), ("U.P.S.", ("ups", "ups")), ("fedex", ("fedex", "fedex")),
-    ("USPS", ("usps", "usps")), ("DHL Express", ("", "dhl")), ("Royal Mail", ("royalmail", "royal-mail")),
-    ("Pigeon Post", ("", "")), ("", ("", "")),
-])
-def test_carrier_codes_become_a_provider_and_a_tracking_carrier(code: str, expected: tuple[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("UPS", ("ups", "ups")),
+        ("U.P.S.", ("ups", "ups")),
+        ("fedex", ("fedex", "fedex")),
+        ("USPS", ("usps", "usps")),
+        ("DHL Express", ("", "dhl")),
+        ("Royal Mail", ("royalmail", "royal-mail")),
+        ("Pigeon Post", ("", "")),
+        ("", ("", "")),
+    ],
+)
+def test_carrier_codes_become_a_provider_and_a_tracking_carrier(
+    code: str, expected: tuple[str, str]
+) -> None:
     assert carriers.resolve(code) == expected
 
 
@@ -192,25 +324,53 @@ def test_the_store_can_map_its_warehouse_carriers() -> None:
 
 def test_settings_have_defaults_and_name_the_bad_field() -> None:
     loaded = BigCommerceSettings().load({})
-    assert (loaded["monitored_status_id"], loaded["sent_status_id"], loaded["location_id"]) == (11, 9, 1)
+    assert (loaded["monitored_status_id"], loaded["sent_status_id"], loaded["location_id"]) == (
+        11,
+        9,
+        1,
+    )
     assert loaded["api_base_url"] == "https://api.bigcommerce.com"
     # The console's status picker sends the id as text.
-    assert BigCommerceSettings().load({"monitored_status_id": "12", "sent_status_id": None}) \
-        ["monitored_status_id"] == 12
+    assert (
+        BigCommerceSettings().load({"monitored_status_id": "12", "sent_status_id": None})[
+            "monitored_status_id"
+        ]
+        == 12
+    )
     with pytest.raises(ValidationError) as refused:
-        BigCommerceSettings().load({"api_base_url": "ftp://x", "carrier_map": {"UPS": "pigeon"},
-                                    "monitored_status_id": 5000, "backfill_from": "2024-01-01T00:00:00"})
-    assert set(refused.value.messages) == {"api_base_url", "carrier_map", "monitored_status_id",
-                                          "backfill_from"}
+        BigCommerceSettings().load(
+            {
+                "api_base_url": "ftp://x",
+                "carrier_map": {"UPS": "pigeon"},
+                "monitored_status_id": 5000,
+                "backfill_from": "2024-01-01T00:00:00",
+            }
+        )
+    assert set(refused.value.messages) == {
+        "api_base_url",
+        "carrier_map",
+        "monitored_status_id",
+        "backfill_from",
+    }
     assert "pigeon" in str(refused.value.messages["carrier_map"])
 
 
 def test_credentials_are_write_only_normalised_and_checked() -> None:
     schema = BigCommerceCredentials()
-    loaded = schema.load({"store_hash": " ABC123de ", "client_id": "id ", "client_secret": "s",
-                          "access_token": " t "})
-    assert loaded == {"store_hash": "abc123de", "client_id": "id", "client_secret": "s",
-                      "access_token": "t"}
+    loaded = schema.load(
+        {
+            "store_hash": " ABC123de ",
+            "client_id": "id ",
+            "client_secret": "s",
+            "access_token": " t ",
+        }
+    )
+    assert loaded == {
+        "store_hash": "abc123de",
+        "client_id": "id",
+        "client_secret": "s",
+        "access_token": "t",
+    }
     assert schema.dump(loaded) == {}
     with pytest.raises(ValidationError) as refused:
         schema.load({"store_hash": "stores/abc/v3", "client_id": "", "access_token": "t"})

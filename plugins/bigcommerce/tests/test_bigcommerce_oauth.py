@@ -42,12 +42,21 @@ CLIENT_SECRET = "dropstream-app-secret-0123456789abcdef"
 @pytest.fixture
 def bc_app(app: Any, sandbox: BigCommerceSandbox, served: str) -> BigCommerceSandbox:
     """The DropStream app registered in the sandbox and configured in DropStream."""
-    app.config.update(BIGCOMMERCE_APP_CLIENT_ID=CLIENT_ID, BIGCOMMERCE_APP_CLIENT_SECRET=CLIENT_SECRET,
-                      BIGCOMMERCE_LOGIN_URL=sandbox.login_base_url)
+    app.config.update(
+        BIGCOMMERCE_APP_CLIENT_ID=CLIENT_ID,
+        BIGCOMMERCE_APP_CLIENT_SECRET=CLIENT_SECRET,
+        BIGCOMMERCE_LOGIN_URL=sandbox.login_base_url,
+    )
     base = f"{served}/connectors/bigcommerce"
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, auth_callback_url=f"{base}/auth",
-                         load_callback_url=f"{base}/load", uninstall_callback_url=f"{base}/uninstall",
-                         remove_user_callback_url=f"{base}/remove_user", scopes=DROPSTREAM_SCOPES)
+    sandbox.register_app(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        auth_callback_url=f"{base}/auth",
+        load_callback_url=f"{base}/load",
+        uninstall_callback_url=f"{base}/uninstall",
+        remove_user_callback_url=f"{base}/remove_user",
+        scopes=DROPSTREAM_SCOPES,
+    )
     return sandbox
 
 
@@ -56,9 +65,16 @@ def _merchant_session(client: Any, sandbox: BigCommerceSandbox | None = None) ->
     provider = ProviderFactory()
     merchant = MerchantFactory(provider_id=provider.id)
     user = UserFactory(provider_id=provider.id, merchant_id=merchant.id, role=Role.MERCHANT_ADMIN)
-    store = services.create_store(db.session, TenantScope(provider.id), {
-        "name": "Shop", "connector_id": "bigcommerce", "merchant_id": merchant.id,
-        "settings": {"api_base_url": sandbox.api_base_url} if sandbox else {}})
+    store = services.create_store(
+        db.session,
+        TenantScope(provider.id),
+        {
+            "name": "Shop",
+            "connector_id": "bigcommerce",
+            "merchant_id": merchant.id,
+            "settings": {"api_base_url": sandbox.api_base_url} if sandbox else {},
+        },
+    )
     db.session.commit()
     signed_in = client.post("/api/v1/session", json={"email": user.email, "password": PASSWORD})
     assert signed_in.status_code == 201
@@ -74,7 +90,9 @@ def _install(client: Any, sandbox: BigCommerceSandbox, store_hash: str) -> Any:
     return client.get(_path(sandbox.install_app(store_hash, CLIENT_ID)))
 
 
-def test_an_install_started_from_dropstream_links_that_store(client: Any, bc_app: BigCommerceSandbox) -> None:
+def test_an_install_started_from_dropstream_links_that_store(
+    client: Any, bc_app: BigCommerceSandbox
+) -> None:
     _user, store = _merchant_session(client, bc_app)
     started = client.get(f"/connectors/bigcommerce/install?store_id={store.id}")
     assert started.status_code == 302
@@ -95,33 +113,48 @@ def test_an_install_started_from_dropstream_links_that_store(client: Any, bc_app
     # Connected: its webhooks are registered at once, with the store's secret.
     hooks = bc_app.hooks(store_hash)
     assert {h["scope"] for h in hooks} == {"store/order/created", "store/order/statusUpdated"}
-    assert all(h["client_id"] == CLIENT_ID and h["headers"] == {
-        "X-DropStream-Webhook-Secret": credentials["webhook_secret"]} for h in hooks)
+    assert all(
+        h["client_id"] == CLIENT_ID
+        and h["headers"] == {"X-DropStream-Webhook-Secret": credentials["webhook_secret"]}
+        for h in hooks
+    )
     # The token works: the store reads its orders with it.
     shop = SandboxStore(bc_app, store_hash, credentials)
     assert connector(shop, credentials).fetch_orders(None).orders == ()
 
 
 def test_an_install_dropstream_cannot_place_is_refused_and_nothing_is_kept(
-        client: Any, bc_app: BigCommerceSandbox) -> None:
+    client: Any, bc_app: BigCommerceSandbox
+) -> None:
     _user, store = _merchant_session(client)  # signed in, but the install was not started here
     store_hash = bc_app.create_store()
 
     answer = _install(client, bc_app, store_hash)
 
-    assert answer.status_code == 403 and "Start the installation from DropStream" in answer.get_data(as_text=True)
+    assert (
+        answer.status_code == 403
+        and "Start the installation from DropStream" in answer.get_data(as_text=True)
+    )
     db.session.expire_all()
     assert db.session.get(Store, store.id).external_id is None
-    assert not [e for e in bc_app.call_log() if e["path"] == "/oauth2/token"]  # the code was not used
+    assert not [
+        e for e in bc_app.call_log() if e["path"] == "/oauth2/token"
+    ]  # the code was not used
 
 
-def test_too_few_scopes_are_refused_before_the_code_is_used(client: Any, bc_app: BigCommerceSandbox,
-                                                            served: str) -> None:
+def test_too_few_scopes_are_refused_before_the_code_is_used(
+    client: Any, bc_app: BigCommerceSandbox, served: str
+) -> None:
     _user, store = _merchant_session(client)
     base = f"{served}/connectors/bigcommerce"
-    bc_app.register_app(CLIENT_ID, CLIENT_SECRET, auth_callback_url=f"{base}/auth",
-                        load_callback_url=f"{base}/load", uninstall_callback_url=f"{base}/uninstall",
-                        scopes=["store_v2_orders", "store_v2_products_read_only"])
+    bc_app.register_app(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        auth_callback_url=f"{base}/auth",
+        load_callback_url=f"{base}/load",
+        uninstall_callback_url=f"{base}/uninstall",
+        scopes=["store_v2_orders", "store_v2_products_read_only"],
+    )
     client.get(f"/connectors/bigcommerce/install?store_id={store.id}")
 
     answer = _install(client, bc_app, bc_app.create_store())
@@ -137,8 +170,14 @@ class _WrongStoreTokens(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps({"access_token": "t" * 32, "scope": " ".join(DROPSTREAM_SCOPES),
-                           "context": "stores/someoneelse", "user": {"id": 1}}).encode()
+        body = json.dumps(
+            {
+                "access_token": "t" * 32,
+                "scope": " ".join(DROPSTREAM_SCOPES),
+                "context": "stores/someoneelse",
+                "user": {"id": 1},
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -152,7 +191,9 @@ class _WrongStoreTokens(BaseHTTPRequestHandler):
 @pytest.fixture
 def wrong_store_tokens() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _WrongStoreTokens)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
@@ -161,7 +202,8 @@ def wrong_store_tokens() -> Iterator[str]:
 
 
 def test_a_token_for_another_store_than_the_callbacks_is_refused(
-        app: Any, client: Any, bc_app: BigCommerceSandbox, wrong_store_tokens: str) -> None:
+    app: Any, client: Any, bc_app: BigCommerceSandbox, wrong_store_tokens: str
+) -> None:
     _user, store = _merchant_session(client)
     client.get(f"/connectors/bigcommerce/install?store_id={store.id}")
     install_url = bc_app.install_app(bc_app.create_store(), CLIENT_ID)
@@ -184,7 +226,9 @@ def _linked(client: Any, bc_app: BigCommerceSandbox) -> tuple[Store, str]:
     return db.session.get(Store, store.id), store_hash
 
 
-def test_a_reinstall_replaces_the_token_of_that_store_only(app: Any, bc_app: BigCommerceSandbox) -> None:
+def test_a_reinstall_replaces_the_token_of_that_store_only(
+    app: Any, bc_app: BigCommerceSandbox
+) -> None:
     first, first_hash = _linked(app.test_client(), bc_app)
     second, _second_hash = _linked(app.test_client(), bc_app)
     before = {s.id: read_credentials(s)["access_token"] for s in (first, second)}
@@ -193,19 +237,27 @@ def test_a_reinstall_replaces_the_token_of_that_store_only(app: Any, bc_app: Big
 
     assert again.status_code == 200
     db.session.expire_all()
-    after = {s.id: read_credentials(db.session.get(Store, s.id))["access_token"] for s in (first, second)}
+    after = {
+        s.id: read_credentials(db.session.get(Store, s.id))["access_token"] for s in (first, second)
+    }
     assert after[first.id] != before[first.id] and after[second.id] == before[second.id]
 
 
 def test_signed_callbacks_load_once_and_uninstall_disconnects_keeping_the_store(
-        app: Any, client: Any, bc_app: BigCommerceSandbox) -> None:
+    app: Any, client: Any, bc_app: BigCommerceSandbox
+) -> None:
     store, store_hash = _linked(client, bc_app)
     load_url = bc_app.signed_callback_url(store_hash, CLIENT_ID, "load")
     loaded = client.get(_path(load_url))
     assert loaded.status_code == 200 and store.name in loaded.get_data(as_text=True)
     replayed = client.get(_path(load_url))
     assert replayed.status_code == 401 and "replay" in replayed.json["error"]
-    assert client.get(_path(bc_app.signed_callback_url(store_hash, CLIENT_ID, "remove_user"))).status_code == 200
+    assert (
+        client.get(
+            _path(bc_app.signed_callback_url(store_hash, CLIENT_ID, "remove_user"))
+        ).status_code
+        == 200
+    )
 
     db.session.commit()
     outcome = bc_app.uninstall_app(store_hash, CLIENT_ID)  # BigCommerce's server calls us
@@ -220,9 +272,17 @@ def test_signed_callbacks_load_once_and_uninstall_disconnects_keeping_the_store(
 
 def _token(store_hash: str, secret: str = CLIENT_SECRET, alg: str = "HS256", **claims: Any) -> str:
     now = int(time.time())
-    payload = {"aud": CLIENT_ID, "iss": "bc", "iat": now, "nbf": now, "exp": now + 86400,
-               "jti": f"jti-{time.monotonic_ns()}", "sub": f"stores/{store_hash}",
-               "user": {"id": 1, "email": "owner@example.com"}, **claims}
+    payload = {
+        "aud": CLIENT_ID,
+        "iss": "bc",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 86400,
+        "jti": f"jti-{time.monotonic_ns()}",
+        "sub": f"stores/{store_hash}",
+        "user": {"id": 1, "email": "owner@example.com"},
+        **claims,
+    }
     return jwt.encode({"alg": alg}, payload, OctKey.import_key(secret), algorithms=[alg])
 
 
@@ -233,14 +293,36 @@ def _unsigned(store_hash: str) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
     now = int(time.time())
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'aud': CLIENT_ID, 'iss': 'bc', 'nbf': now, 'exp': now + 60, 'jti': 'x', 'sub': f'stores/{store_hash}'})}."
+    claims = {
+        "aud": CLIENT_ID,
+        "iss": "bc",
+        "nbf": now,
+        "exp": now + 60,
+        "jti": "x",
+        "sub": f"stores/{store_hash}",
+    }
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
-@pytest.mark.parametrize("forgery", ["alg none", "wrong audience", "wrong issuer", "expired",
-                                     "not yet valid", "other secret", "tampered", "HS512",
-                                     "store not linked", "no jti", "garbage"])
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        "alg none",
+        "wrong audience",
+        "wrong issuer",
+        "expired",
+        "not yet valid",
+        "other secret",
+        "tampered",
+        "HS512",
+        "store not linked",
+        "no jti",
+        "garbage",
+    ],
+)
 def test_forged_signed_payloads_are_refused_and_change_nothing(
-        app: Any, client: Any, bc_app: BigCommerceSandbox, forgery: str) -> None:
+    app: Any, client: Any, bc_app: BigCommerceSandbox, forgery: str
+) -> None:
     store, store_hash = _linked(client, bc_app)
     now = int(time.time())
     token = {
@@ -258,7 +340,9 @@ def test_forged_signed_payloads_are_refused_and_change_nothing(
     }[forgery]()
     db.session.commit()
 
-    answer = client.get("/connectors/bigcommerce/uninstall", query_string={"signed_payload_jwt": token})
+    answer = client.get(
+        "/connectors/bigcommerce/uninstall", query_string={"signed_payload_jwt": token}
+    )
 
     assert answer.status_code in (400, 401, 403), answer.json
     db.session.expire_all()

@@ -24,28 +24,54 @@ PUBLIC = "https://127.0.0.1"
 
 
 def _calls(shop: SandboxStore) -> list[tuple[str, str]]:
-    return [(entry["method"], entry["path"].split(f"/stores/{shop.hash}")[1])
-            for entry in shop.sandbox.call_log(shop.hash)]
+    return [
+        (entry["method"], entry["path"].split(f"/stores/{shop.hash}")[1])
+        for entry in shop.sandbox.call_log(shop.hash)
+    ]
 
 
 def _rich_order(shop: SandboxStore) -> int:
     sandbox = shop.sandbox
     add_products(shop, ("TEE", "product"), ("MUG", "product"), ("PART", "product"))
-    sandbox.add_product(shop.hash, name="Hoodie", inventory_tracking="variant", variants=[
-        {"sku": "HOOD-S", "label": "S", "option": "Size", "inventory_level": 5},
-        {"sku": "HOOD-M", "label": "M", "option": "Size", "inventory_level": 5}])
+    sandbox.add_product(
+        shop.hash,
+        name="Hoodie",
+        inventory_tracking="variant",
+        variants=[
+            {"sku": "HOOD-S", "label": "S", "option": "Size", "inventory_level": 5},
+            {"sku": "HOOD-M", "label": "M", "option": "Size", "inventory_level": 5},
+        ],
+    )
     sandbox.add_product(shop.hash, name="E-book", sku="EBOOK", type="digital")
-    home = {"first_name": "Zoë", "last_name": "Ødegård", "street_1": "Bahnhofstr. 1", "city": "Zürich",
-            "zip": "8001", "country": "Switzerland", "country_iso2": "CH", "shipping_method": "Free Shipping"}
+    home = {
+        "first_name": "Zoë",
+        "last_name": "Ødegård",
+        "street_1": "Bahnhofstr. 1",
+        "city": "Zürich",
+        "zip": "8001",
+        "country": "Switzerland",
+        "country_iso2": "CH",
+        "shipping_method": "Free Shipping",
+    }
     office = {**home, "street_1": "1 Office Park", "shipping_method": "UPS® Next Day 🚀"}
-    return sandbox.create_order(shop.hash, shipping_addresses=[home, office], lines=[
-        {"sku": "TEE", "quantity": 2},
-        {"sku": "MUG", "quantity": 1, "address_index": 1, "bundle": [{"sku": "PART", "quantity": 2}]},
-        {"sku": "HOOD-M", "quantity": 1},
-        {"sku": "EBOOK", "quantity": 1},
-        {"type": "giftcertificate", "name": "Gift certificate", "price": "25.00"},
-    ], custom_products=[{"name": "Engraving", "quantity": 1, "price": "5.00"}],
-        customer_message="Leave at the door — ドア")
+    return sandbox.create_order(
+        shop.hash,
+        shipping_addresses=[home, office],
+        lines=[
+            {"sku": "TEE", "quantity": 2},
+            {
+                "sku": "MUG",
+                "quantity": 1,
+                "address_index": 1,
+                "bundle": [{"sku": "PART", "quantity": 2}],
+            },
+            {"sku": "HOOD-M", "quantity": 1},
+            {"sku": "EBOOK", "quantity": 1},
+            {"type": "giftcertificate", "name": "Gift certificate", "price": "25.00"},
+        ],
+        custom_products=[{"name": "Engraving", "quantity": 1, "price": "5.00"}],
+        customer_message="Leave at the door — ドア",
+    )
 
 
 def test_an_order_is_read_completely_in_one_call(app: Any, shop: SandboxStore) -> None:
@@ -65,7 +91,9 @@ def test_an_order_is_read_completely_in_one_call(app: Any, shop: SandboxStore) -
     assert by_sku["PART"].parent_external_id == by_sku["MUG"].external_id
     assert by_sku["HOOD-M"].options == (("Size", "M"),)
     assert by_sku["EBOOK"].kind is LineKind.DIGITAL
-    assert [l.kind for l in order.lines if l.name == "Gift certificate"] == [LineKind.GIFT_CERTIFICATE]
+    assert [l.kind for l in order.lines if l.name == "Gift certificate"] == [
+        LineKind.GIFT_CERTIFICATE
+    ]
     assert [l.sku for l in order.lines if l.name == "Engraving"] == [None]  # held by the core
 
 
@@ -77,8 +105,11 @@ def test_without_embedded_products_every_page_is_read(app: Any, shop: SandboxSto
         bare = client.get(f"/v2/orders/{order_id}")  # consignments as a link, products as a link
         order = importing._read(client, c.settings, bare)
     assert order is not None and [l.sku for l in order.lines] == ["L-0", "L-1", "L-2"]
-    assert [path for _, path in _calls(shop)] == [f"/v2/orders/{order_id}", f"/v2/orders/{order_id}/products",
-                                                  f"/v2/orders/{order_id}/shipping_addresses"]
+    assert [path for _, path in _calls(shop)] == [
+        f"/v2/orders/{order_id}",
+        f"/v2/orders/{order_id}/products",
+        f"/v2/orders/{order_id}/shipping_addresses",
+    ]
 
 
 def test_statuses_decide_what_comes_back(app: Any, shop: SandboxStore) -> None:
@@ -110,7 +141,9 @@ def _sweep(c: Any, cursor: str | None) -> tuple[list[str], list[str], str | None
         page = c.fetch_orders(page.cursor)
 
 
-def test_the_sweep_finds_new_and_cancelled_orders_and_moves_its_cursor(app: Any, shop: SandboxStore) -> None:
+def test_the_sweep_finds_new_and_cancelled_orders_and_moves_its_cursor(
+    app: Any, shop: SandboxStore
+) -> None:
     add_products(shop, ("W-1", "product"))
     first = shop.sandbox.create_order(shop.hash, lines=[{"sku": "W-1"}])
     shop.sandbox.create_order(shop.hash, lines=[{"sku": "W-1"}], status_id=1)  # pending: skipped
@@ -165,8 +198,11 @@ def test_backfill_starts_at_the_chosen_date(app: Any, shop: SandboxStore) -> Non
 def test_a_sweep_switches_deactivated_webhooks_back_on(app: Any, shop: SandboxStore) -> None:
     c = connector(shop, public_base_url=PUBLIC)
     c.setup_checks()  # registers them, with a secret
-    c = connector(shop, {**c.context.credentials, "webhook_secret": c.webhook_secret()},
-                  public_base_url=PUBLIC)
+    c = connector(
+        shop,
+        {**c.context.credentials, "webhook_secret": c.webhook_secret()},
+        public_base_url=PUBLIC,
+    )
     assert shop.sandbox.deactivate_hooks(shop.hash) == 2
 
     c.fetch_orders(json.dumps({"since": datetime.now(UTC).isoformat()}))
@@ -174,7 +210,9 @@ def test_a_sweep_switches_deactivated_webhooks_back_on(app: Any, shop: SandboxSt
     assert all(hook["is_active"] for hook in shop.sandbox.hooks(shop.hash))
 
 
-def test_an_order_that_cannot_be_mapped_is_kept_unreadable_not_lost(app: Any, shop: SandboxStore) -> None:
+def test_an_order_that_cannot_be_mapped_is_kept_unreadable_not_lost(
+    app: Any, shop: SandboxStore
+) -> None:
     from dropstream.connectors.base import UnreadableOrderError
 
     add_products(shop, ("U-1", "product"))
@@ -193,8 +231,12 @@ def test_an_order_that_cannot_be_mapped_is_kept_unreadable_not_lost(app: Any, sh
 def test_webhooks_left_at_an_old_address_are_removed(app: Any, shop: SandboxStore) -> None:
     old = connector(shop, public_base_url="https://old.example")
     old.setup_checks()
-    moved = connector(shop, {**old.context.credentials, "webhook_secret": old.webhook_secret()},
-                      public_base_url=PUBLIC)
+    moved = connector(
+        shop,
+        {**old.context.credentials, "webhook_secret": old.webhook_secret()},
+        public_base_url=PUBLIC,
+    )
     moved.setup_checks()
     assert {h["destination"] for h in shop.sandbox.hooks(shop.hash)} == {
-        f"{PUBLIC}/connectors/bigcommerce/webhooks"}
+        f"{PUBLIC}/connectors/bigcommerce/webhooks"
+    }

@@ -31,15 +31,17 @@ def _poll(wired: Any) -> None:
     wired.deliver_webhooks()
 
 
-def test_an_order_flows_from_bigcommerce_to_the_warehouse_and_back(app: Any, shop: SandboxStore,
-                                                                  served: str) -> None:
+def test_an_order_flows_from_bigcommerce_to_the_warehouse_and_back(
+    app: Any, shop: SandboxStore, served: str
+) -> None:
     add_products(shop, ("TEE", "product"), ("MUG", "product"), ("CAP", "none"))
     wired = wire(shop)
     for channel in wired.store.channels:  # only the webhook may bring the order in
         channel.enabled = False
     db.session.commit()
-    order_id = shop.sandbox.create_order(shop.hash, lines=[{"sku": "TEE", "quantity": 2},
-                                                           {"sku": "MUG", "quantity": 1}])
+    order_id = shop.sandbox.create_order(
+        shop.hash, lines=[{"sku": "TEE", "quantity": 2}, {"sku": "MUG", "quantity": 1}]
+    )
     wired.deliver_webhooks()
     run_until_idle()
     wired.deliver_webhooks()
@@ -66,20 +68,28 @@ def test_an_order_flows_from_bigcommerce_to_the_warehouse_and_back(app: Any, sho
     assert posted["tracking_number"] == shipped["tracking"] and posted["shipping_provider"] == "ups"
     assert bc_order["status_id"] == 2
     [shipment] = db.session.scalars(select(Shipment)).all()
-    assert shipment.state is ShipmentState.POSTED and shipment.store_shipment_id == str(posted["id"])
+    assert shipment.state is ShipmentState.POSTED and shipment.store_shipment_id == str(
+        posted["id"]
+    )
     kinds = [e.kind for e in order.events]
     assert kinds[:3] == ["imported", "queued", "forwarded"] and "shipment_posted" in kinds
 
     assert shop.sandbox.inventory_level(shop.hash, "TEE") == 40
     items = {i.store_sku: i for i in db.session.scalars(select(InventoryItem))}
-    assert items["CAP"].reason == "tracking_off" and shop.sandbox.inventory_level(shop.hash, "CAP") == 10
+    assert (
+        items["CAP"].reason == "tracking_off"
+        and shop.sandbox.inventory_level(shop.hash, "CAP") == 10
+    )
 
 
-def test_what_the_core_holds_and_what_a_cancellation_does(app: Any, shop: SandboxStore, served: str) -> None:
+def test_what_the_core_holds_and_what_a_cancellation_does(
+    app: Any, shop: SandboxStore, served: str
+) -> None:
     add_products(shop, ("TEE", "product"))
     wired = wire(shop)
-    custom = shop.sandbox.create_order(shop.hash, lines=[{"sku": "TEE"}],
-                                       custom_products=[{"name": "Engraving", "quantity": 1}])
+    custom = shop.sandbox.create_order(
+        shop.hash, lines=[{"sku": "TEE"}], custom_products=[{"name": "Engraving", "quantity": 1}]
+    )
     wired.deliver_webhooks()
     run_until_idle()
 
@@ -94,7 +104,9 @@ def test_what_the_core_holds_and_what_a_cancellation_does(app: Any, shop: Sandbo
     assert wired.order(custom).status is OrderStatus.CANCELLED
 
 
-def test_an_order_the_webhooks_missed_is_found_by_the_sweep(app: Any, shop: SandboxStore, served: str) -> None:
+def test_an_order_the_webhooks_missed_is_found_by_the_sweep(
+    app: Any, shop: SandboxStore, served: str
+) -> None:
     add_products(shop, ("TEE", "product"))
     wired = wire(shop)
     shop.sandbox.inject("drop_webhooks", store_hash=shop.hash, count=2)  # created, statusUpdated

@@ -26,12 +26,16 @@ def test_entry_point_is_discovered_and_loaded_by_create_app(tmp_path: Path) -> N
     assert entry_point.dist is not None
     assert _normalized(entry_point.dist.name) == "dropstream-bigcommerce"
 
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'plugin.db'}",
-        "SECRET_KEY": "plugin-test-secret-key-0123456789abcdef",
-        "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
-        "INSTANCE_PATH": str(tmp_path),
-    }, env={}, load_entry_points=True)
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'plugin.db'}",
+            "SECRET_KEY": "plugin-test-secret-key-0123456789abcdef",
+            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "INSTANCE_PATH": str(tmp_path),
+        },
+        env={},
+        load_entry_points=True,
+    )
 
     state = get_state(app)
     loaded = {plugin.name: plugin for plugin in state.plugins}

@@ -27,41 +27,75 @@ def _two_address_order(shop: SandboxStore) -> tuple[int, Any]:
         shop.sandbox.inventory_level(shop.hash, "A")
     except KeyError:
         add_products(shop, ("A", "product"), ("B", "product"))
-    home = {"first_name": "Ada", "last_name": "L", "street_1": "1 Main", "city": "Austin", "zip": "78751",
-            "country_iso2": "US", "shipping_method": "Free Shipping"}
+    home = {
+        "first_name": "Ada",
+        "last_name": "L",
+        "street_1": "1 Main",
+        "city": "Austin",
+        "zip": "78751",
+        "country_iso2": "US",
+        "shipping_method": "Free Shipping",
+    }
     office = {**home, "street_1": "2 Office", "shipping_method": "Express"}
-    order_id = shop.sandbox.create_order(shop.hash, shipping_addresses=[home, office], lines=[
-        {"sku": "A", "quantity": 3}, {"sku": "B", "quantity": 1, "address_index": 1}])
+    order_id = shop.sandbox.create_order(
+        shop.hash,
+        shipping_addresses=[home, office],
+        lines=[{"sku": "A", "quantity": 3}, {"sku": "B", "quantity": 1, "address_index": 1}],
+    )
     return order_id, connector(shop).fetch_order(str(order_id))
 
 
 def _fulfillment(order: Any, sku: str, quantity: int, key: str, **fields: Any) -> FulfillmentData:
     line = next(l for l in order.lines if l.sku == sku)
-    return FulfillmentData(order_external_id=order.external_id, destination_external_id=line.destination_id,
-                           key=key, lines=(FulfillmentLine(line.external_id, quantity),), **fields)
+    return FulfillmentData(
+        order_external_id=order.external_id,
+        destination_external_id=line.destination_id,
+        key=key,
+        lines=(FulfillmentLine(line.external_id, quantity),),
+        **fields,
+    )
 
 
 def _methods(shop: SandboxStore, since: int = 0) -> list[tuple[str, str]]:
-    return [(e["method"], e["path"].split(f"/stores/{shop.hash}")[1])
-            for e in shop.sandbox.call_log(shop.hash)[since:]]
+    return [
+        (e["method"], e["path"].split(f"/stores/{shop.hash}")[1])
+        for e in shop.sandbox.call_log(shop.hash)[since:]
+    ]
 
 
-def test_a_shipment_goes_on_its_address_with_tracking_and_carrier(app: Any, shop: SandboxStore) -> None:
+def test_a_shipment_goes_on_its_address_with_tracking_and_carrier(
+    app: Any, shop: SandboxStore
+) -> None:
     order_id, order = _two_address_order(shop)
     before = len(shop.sandbox.call_log(shop.hash))
 
-    result = connector(shop).post_fulfillment(_fulfillment(
-        order, "A", 2, "ds-shipment-1", tracking_number=" 1Z999AA10123456784 ", carrier="UPS",
-        shipping_method="UPS Ground", first_attempt=True))
+    result = connector(shop).post_fulfillment(
+        _fulfillment(
+            order,
+            "A",
+            2,
+            "ds-shipment-1",
+            tracking_number=" 1Z999AA10123456784 ",
+            carrier="UPS",
+            shipping_method="UPS Ground",
+            first_attempt=True,
+        )
+    )
 
     assert result.created
     [posted] = shop.sandbox.get_order(shop.hash, order_id)["shipments"]
     line_a = next(l for l in order.lines if l.sku == "A")
     assert posted["id"] == int(result.external_id)
     assert posted["order_address_id"] == int(line_a.destination_id)
-    assert posted["items"][0]["order_product_id"] == int(line_a.external_id) and posted["items"][0]["quantity"] == 2
+    assert (
+        posted["items"][0]["order_product_id"] == int(line_a.external_id)
+        and posted["items"][0]["quantity"] == 2
+    )
     assert (posted["tracking_number"], posted["shipping_provider"], posted["tracking_carrier"]) == (
-        "1Z999AA10123456784", "ups", "ups")
+        "1Z999AA10123456784",
+        "ups",
+        "ups",
+    )
     assert posted["shipping_method"] == "UPS Ground" and "ds-shipment-1" in posted["comments"]
     assert posted["generated_tracking_link"]
     # First attempt: no look-up, no read: one call (the status is checked by the next sweep).
@@ -69,11 +103,16 @@ def test_a_shipment_goes_on_its_address_with_tracking_and_carrier(app: Any, shop
     assert shop.sandbox.get_order(shop.hash, order_id)["status_id"] == 3  # partially shipped
 
 
-def test_an_answer_lost_after_the_shipment_was_made_never_makes_a_second(app: Any, shop: SandboxStore) -> None:
+def test_an_answer_lost_after_the_shipment_was_made_never_makes_a_second(
+    app: Any, shop: SandboxStore
+) -> None:
     order_id, order = _two_address_order(shop)
-    fulfillment = _fulfillment(order, "B", 1, "ds-shipment-7", tracking_number="TRK7", carrier="dhl",
-                               first_attempt=True)
-    shop.sandbox.inject("reset_after", store_hash=shop.hash, path_contains="/shipments", method="POST")
+    fulfillment = _fulfillment(
+        order, "B", 1, "ds-shipment-7", tracking_number="TRK7", carrier="dhl", first_attempt=True
+    )
+    shop.sandbox.inject(
+        "reset_after", store_hash=shop.hash, path_contains="/shipments", method="POST"
+    )
     with pytest.raises(TransientError):
         connector(shop).post_fulfillment(fulfillment)  # made, but we never heard
 
@@ -83,16 +122,23 @@ def test_an_answer_lost_after_the_shipment_was_made_never_makes_a_second(app: An
     shipments_made = shop.sandbox.get_order(shop.hash, order_id)["shipments"]
     assert len(shipments_made) == 1 and not again.created
     assert again.external_id == str(shipments_made[0]["id"])
-    assert (shipments_made[0]["shipping_provider"], shipments_made[0]["tracking_carrier"]) == ("", "dhl")
+    assert (shipments_made[0]["shipping_provider"], shipments_made[0]["tracking_carrier"]) == (
+        "",
+        "dhl",
+    )
 
 
 def _sweep(c: Any) -> None:
-    page = c.fetch_orders(json.dumps({"since": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}))
+    page = c.fetch_orders(
+        json.dumps({"since": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()})
+    )
     while page.more:
         page = c.fetch_orders(page.cursor)
 
 
-def test_the_next_sweep_sets_the_status_only_when_bigcommerce_did_not(app: Any, shop: SandboxStore) -> None:
+def test_the_next_sweep_sets_the_status_only_when_bigcommerce_did_not(
+    app: Any, shop: SandboxStore
+) -> None:
     order_id, order = _two_address_order(shop)
     c = connector(shop)
     c.post_fulfillment(_fulfillment(order, "A", 3, "k1", first_attempt=True))
@@ -116,8 +162,9 @@ def test_the_next_sweep_sets_the_status_only_when_bigcommerce_did_not(app: Any, 
     assert shop.sandbox.get_order(shop.hash, order_id)["status_id"] == 4
 
 
-def test_a_check_no_sweep_met_is_read_on_its_own(app: Any, shop: SandboxStore,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_check_no_sweep_met_is_read_on_its_own(
+    app: Any, shop: SandboxStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     order_id, order = _two_address_order(shop)
     c = connector(shop)
     c.post_fulfillment(_fulfillment(order, "A", 3, "k1", first_attempt=True))
@@ -130,16 +177,22 @@ def test_a_check_no_sweep_met_is_read_on_its_own(app: Any, shop: SandboxStore,
     assert runtime().status_checks.pending(shop.hash) == {}
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"tracking_number": "X" * 51}, "tracking_number"),
-    ({"destination_external_id": "not-an-id"}, "destination_external_id"),
-    ({"lines": (FulfillmentLine("nope", 1),)}, "lines"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"tracking_number": "X" * 51}, "tracking_number"),
+        ({"destination_external_id": "not-an-id"}, "destination_external_id"),
+        ({"lines": (FulfillmentLine("nope", 1),)}, "lines"),
+    ],
+)
 def test_a_shipment_bigcommerce_would_refuse_is_refused_before_any_call(
-        app: Any, shop: SandboxStore, change: dict[str, Any], field: str) -> None:
+    app: Any, shop: SandboxStore, change: dict[str, Any], field: str
+) -> None:
     _order_id, order = _two_address_order(shop)
     before = len(shop.sandbox.call_log(shop.hash))
-    fulfillment = FulfillmentData(**{**_fulfillment(order, "A", 1, "k", first_attempt=True).__dict__, **change})
+    fulfillment = FulfillmentData(
+        **{**_fulfillment(order, "A", 1, "k", first_attempt=True).__dict__, **change}
+    )
     with pytest.raises(RejectedError) as refused:
         connector(shop).post_fulfillment(fulfillment)
     assert refused.value.field == field and len(shop.sandbox.call_log(shop.hash)) == before
@@ -148,7 +201,9 @@ def test_a_shipment_bigcommerce_would_refuse_is_refused_before_any_call(
 def test_bigcommerces_own_refusal_names_the_reason(app: Any, shop: SandboxStore) -> None:
     _order_id, order = _two_address_order(shop)
     with pytest.raises(RejectedError, match="left to ship"):
-        connector(shop).post_fulfillment(_fulfillment(order, "A", 9, "too-many", first_attempt=True))
+        connector(shop).post_fulfillment(
+            _fulfillment(order, "A", 9, "too-many", first_attempt=True)
+        )
 
 
 def test_the_sent_status_is_set_or_left_alone_by_setting(app: Any, shop: SandboxStore) -> None:

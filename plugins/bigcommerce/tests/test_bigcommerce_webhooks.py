@@ -36,14 +36,19 @@ def wired(app: Any, shop: SandboxStore, served: str) -> Any:
     return wire(shop)
 
 
-def _post(served: str, body: Any, secret: str | None, raw: bytes | None = None,
-          **extra: str) -> requests.Response:
+def _post(
+    served: str, body: Any, secret: str | None, raw: bytes | None = None, **extra: str
+) -> requests.Response:
     db.session.commit()  # hold no transaction (SQLite's write lock) while DropStream answers
     headers = {"Content-Type": "application/json", **extra}
     if secret is not None:
         headers[WEBHOOK_SECRET_HEADER] = secret
-    with requests.post(f"{served}/connectors/bigcommerce/webhooks", timeout=10, headers=headers,
-                       data=raw if raw is not None else json.dumps(body)) as response:
+    with requests.post(
+        f"{served}/connectors/bigcommerce/webhooks",
+        timeout=10,
+        headers=headers,
+        data=raw if raw is not None else json.dumps(body),
+    ) as response:
         response.content  # noqa: B018 - read it all before the connection closes
         return response
 
@@ -56,7 +61,9 @@ def test_a_delivery_is_stored_once_and_queues_one_read(wired: Any, served: str) 
     assert {d["scope"] for d in deliveries} == {"store/order/created", "store/order/statusUpdated"}
     assert all(d["state"] == "delivered" and d["attempts"][-1]["status"] == 200 for d in deliveries)
     assert _count(InboxEvent) == 2
-    refreshes = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.refresh")).all()
+    refreshes = db.session.scalars(
+        select(OutboxItem).where(OutboxItem.kind == "order.refresh")
+    ).all()
     assert [r.payload["external_id"] for r in refreshes] == [str(order_id)]  # two hints, one read
 
     # BigCommerce sends the same event again (same hash): acknowledged, nothing new.
@@ -67,19 +74,40 @@ def test_a_delivery_is_stored_once_and_queues_one_read(wired: Any, served: str) 
 
 
 def _payload(wired: Any, **change: Any) -> dict[str, Any]:
-    return {"scope": "store/order/statusUpdated", "store_id": "1001",
-            "data": {"type": "order", "id": 42, "status": {"previous_status_id": 0, "new_status_id": 11}},
-            "hash": "0f1e2d3c4b5a69788796a5b4c3d2e1f001234567", "created_at": 1561479335,
-            "producer": f"stores/{wired.shop.hash}", **change}
+    return {
+        "scope": "store/order/statusUpdated",
+        "store_id": "1001",
+        "data": {
+            "type": "order",
+            "id": 42,
+            "status": {"previous_status_id": 0, "new_status_id": 11},
+        },
+        "hash": "0f1e2d3c4b5a69788796a5b4c3d2e1f001234567",
+        "created_at": 1561479335,
+        "producer": f"stores/{wired.shop.hash}",
+        **change,
+    }
 
 
-@pytest.mark.parametrize(("case", "status"), [
-    ("no secret", 401), ("wrong secret", 401), ("another store's producer", 401),
-    ("not json", 400), ("a list", 400), ("no hash", 400), ("no producer", 400),
-    ("bad producer", 400), ("order id not a number", 400), ("too big", 413), ("bad signature", 401),
-])
-def test_forged_or_malformed_deliveries_are_refused_without_a_trace(wired: Any, served: str,
-                                                                    case: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("no secret", 401),
+        ("wrong secret", 401),
+        ("another store's producer", 401),
+        ("not json", 400),
+        ("a list", 400),
+        ("no hash", 400),
+        ("no producer", 400),
+        ("bad producer", 400),
+        ("order id not a number", 400),
+        ("too big", 413),
+        ("bad signature", 401),
+    ],
+)
+def test_forged_or_malformed_deliveries_are_refused_without_a_trace(
+    wired: Any, served: str, case: str, status: int
+) -> None:
     secret = read_credentials(wired.store)["webhook_secret"]
     body: Any = _payload(wired)
     raw = None
@@ -105,29 +133,39 @@ def test_forged_or_malformed_deliveries_are_refused_without_a_trace(wired: Any, 
         body["padding"] = "x" * 70_000
     extra = {}
     if case == "bad signature":  # the right secret header, but a signature that does not verify
-        extra = {"webhook-id": "msg_1", "webhook-timestamp": str(int(time.time())),
-                 "webhook-signature": "v1,AAAA"}
+        extra = {
+            "webhook-id": "msg_1",
+            "webhook-timestamp": str(int(time.time())),
+            "webhook-signature": "v1,AAAA",
+        }
     answer = _post(served, body, secret, raw, **extra)
     assert answer.status_code == status, answer.text
     assert "error" in answer.json() and secret not in answer.text if secret else True
     assert _count(InboxEvent) == 0 and _count(OutboxItem) == 0
 
 
-def test_status_changes_dropstream_does_not_import_at_are_acknowledged_and_dropped(wired: Any,
-                                                                                  served: str) -> None:
+def test_status_changes_dropstream_does_not_import_at_are_acknowledged_and_dropped(
+    wired: Any, served: str
+) -> None:
     secret = read_credentials(wired.store)["webhook_secret"]
-    echo = _payload(wired, data={"type": "order", "id": 42,
-                                 "status": {"previous_status_id": 11, "new_status_id": 9}})
+    echo = _payload(
+        wired,
+        data={"type": "order", "id": 42, "status": {"previous_status_id": 11, "new_status_id": 9}},
+    )
     answer = _post(served, echo, secret)
     assert answer.status_code == 200 and answer.json()["received"] is False
-    cancelled = _payload(wired, hash="feedfacefeedface", data={
-        "type": "order", "id": 42, "status": {"previous_status_id": 9, "new_status_id": 5}})
+    cancelled = _payload(
+        wired,
+        hash="feedfacefeedface",
+        data={"type": "order", "id": 42, "status": {"previous_status_id": 9, "new_status_id": 5}},
+    )
     assert _post(served, cancelled, secret).json()["received"] is True  # a cancellation matters
     assert _count(InboxEvent) == 1
 
 
-def test_a_database_outage_is_a_503_so_bigcommerce_retries(wired: Any, served: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_database_outage_is_a_503_so_bigcommerce_retries(
+    wired: Any, served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def unavailable(*args: Any, **kwargs: Any) -> bool:
         raise OperationalError("INSERT INTO inbox", {}, Exception("server closed the connection"))
 
