@@ -43,7 +43,11 @@ def main() -> int:
     parser.add_argument("--skus", type=int, default=1000, help="SKUs pushed")
     args = parser.parse_args()
 
+    import logging
+
     from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per webhook otherwise
 
     from dropstream.app import create_app
     from dropstream.extensions import db
