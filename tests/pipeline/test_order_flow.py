@@ -128,3 +128,34 @@ def test_every_step_is_on_the_timeline(loop: Loop) -> None:
     events = db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id)).all()
     assert [e.kind for e in events] == ["imported", "queued", "forwarded", "store_status"]
     assert all(e.message for e in events)
+
+
+def test_stores_sharing_a_warehouse_account_each_get_only_their_shipments(loop: Loop) -> None:
+    from dropstream.stores.credentials import write_credentials
+    from dropstream.testing.reference import store_sandbox
+    from tests.factories import MerchantFactory, ShippingRuleFactory, StoreFactory
+
+    t = loop.tenant
+    sibling = MerchantFactory(provider_id=t.provider.id, name="sibling")
+    other = StoreFactory(provider_id=t.provider.id, merchant_id=sibling.id, warehouse_id=t.warehouse.id,
+                         settings={"sandbox": "sibling-shop"})
+    write_credentials(other, {"token": "store-token"})
+    ShippingRuleFactory(provider_id=t.provider.id, merchant_id=sibling.id, store_id=other.id,
+                        store_method="Ground", match_key="ground", warehouse_code="GRND")
+    db.session.commit()
+    other_shop = store_sandbox("sibling-shop")
+    mine = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    theirs = other_shop.create_order([{"sku": "B", "quantity": 1}])
+    run_until_idle()
+    for wms_order in loop.wms.orders:  # one warehouse, one account, both stores' orders
+        loop.wms.ship(wms_order["reference"])
+    loop.poll()
+    for channel in other.channels:
+        channel.next_run_at = None
+    db.session.commit()
+    run_until_idle()
+
+    assert loop.order(mine).status is OrderStatus.SHIPPED
+    assert [s["order_id"] for s in loop.shop.shipments.values()] == [mine]
+    assert [s["order_id"] for s in other_shop.shipments.values()] == [theirs]
+    assert db.session.scalar(select(func.count()).select_from(Shipment)) == 2

@@ -24,12 +24,14 @@ from dropstream.extensions import db
 from dropstream.fulfillment.models import Shipment, ShipmentState
 from dropstream.jobs.models import OutboxItem
 from dropstream.jobs.outbox import add_work
+from dropstream.orders.mapping import reference_store_id
 from dropstream.orders.models import Order, OrderAddress, WarehouseLine
 from dropstream.orders.statuses import OrderStatus
 from dropstream.orders.timeline import record
 from dropstream.orders.transitions import transition
 from dropstream.stores.connections import store_connector, warehouse_connector
 from dropstream.stores.models import Store, StoreChannel
+from dropstream.tenants.scope import unscoped
 
 log = logging.getLogger(__name__)
 MAX_PAGES_PER_RUN = 20
@@ -52,10 +54,16 @@ def sync_shipments(session: Session, store: Store, channel: StoreChannel) -> boo
     return True
 
 
-def record_shipment(session: Session, store: Store, data: ShipmentData) -> Shipment:
-    """Record one warehouse shipment (idempotent by warehouse shipment id) and queue its post."""
+def record_shipment(session: Session, store: Store, data: ShipmentData) -> Shipment | None:
+    """Record one warehouse shipment (idempotent by warehouse shipment id) and queue its post.
+
+    Returns None for a shipment of *another* store that this store's poll saw because both share
+    one account at the warehouse: that store's own poll records it.
+    """
+    if _another_stores(session, store, data.order_reference):
+        return None
     warehouse_id = store.warehouse_id
-    existing = _find(session, warehouse_id, data.warehouse_shipment_id)
+    existing = _find(session, store, data.warehouse_shipment_id)
     if existing is not None:
         return existing
     address = session.scalar(
@@ -85,7 +93,8 @@ def record_shipment(session: Session, store: Store, data: ShipmentData) -> Shipm
             session.add(shipment)
             session.flush()
     except IntegrityError:
-        return _find(session, warehouse_id, data.warehouse_shipment_id)  # recorded concurrently
+        # Recorded concurrently — by us (returned), or for another merchant sharing the account.
+        return _find(session, store, data.warehouse_shipment_id)
     if problem:
         raise_alert(session, provider_id=store.provider_id, merchant_id=store.merchant_id,
                     store_id=store.id, order_id=shipment.order_id, code="shipment_unmatched",
@@ -248,6 +257,19 @@ def _alert_failed(session: Session, shipment: Shipment, message: str) -> None:
                 message=f"Shipments could not be posted to the store: {message}")
 
 
-def _find(session: Session, warehouse_id: int | None, warehouse_shipment_id: str) -> Shipment | None:
-    return session.scalar(select(Shipment).where(Shipment.warehouse_id == warehouse_id,
-                                                 Shipment.warehouse_shipment_id == warehouse_shipment_id[:120]))
+def _another_stores(session: Session, store: Store, reference: str) -> bool:
+    """Whether ``reference`` names an order of another store linked to the same warehouse (a
+    question about ids only, so it may look past this tenant's scope)."""
+    owner = reference_store_id(reference)
+    if owner is None or owner == store.id:
+        return False
+    with unscoped(session):
+        return session.scalar(select(Store.id).where(
+            Store.id == owner, Store.warehouse_id == store.warehouse_id)) is not None
+
+
+def _find(session: Session, store: Store, warehouse_shipment_id: str) -> Shipment | None:
+    return session.scalar(select(Shipment).where(
+        Shipment.warehouse_id == store.warehouse_id, Shipment.merchant_id == store.merchant_id,
+        Shipment.warehouse_shipment_id == warehouse_shipment_id[:120]))
+

@@ -106,12 +106,24 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
     return MappingResult(tuple(problems), shippable=True)
 
 
+REFERENCE_PREFIX = "DS"
+
+
 def _warehouse_reference(order: Order, address: OrderAddress) -> str:
     """Stable across retries and re-mapping; unique per consignment (ship-to address)."""
-    base = f"DS-{order.store_id}-{order.external_id}"
+    base = f"{REFERENCE_PREFIX}-{order.store_id}-{order.external_id}"
     if len(order.shipping_addresses) == 1:
         return base
     return f"{base}-{address.external_id or address.id}"
+
+
+def reference_store_id(reference: str) -> int | None:
+    """The store a DropStream warehouse reference (``DS-<store>-<order>[-<consignment>]``) was
+    made for, or None for a reference DropStream did not make."""
+    parts = reference.split("-", 2)
+    if len(parts) == 3 and parts[0] == REFERENCE_PREFIX and parts[1].isdigit():
+        return int(parts[1])
+    return None
 
 
 def _listings_for(session: Session, store: Store, order: Order) -> dict[str, Listing]:

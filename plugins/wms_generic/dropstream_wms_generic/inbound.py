@@ -74,6 +74,9 @@ def push_shipment(warehouse_id: int) -> tuple[Response, int]:
     activate(db.session, TenantScope.for_merchant(store.provider_id, store.merchant_id, "wms push"))
     try:
         shipment = record_shipment(db.session, store, protocol.shipment_from(document))
+        if shipment is None:  # another store's reference: _store_for_shipment should prevent it
+            raise Refused(422, "wrong_account", "The shipment's order reference belongs to another "
+                          "store of this warehouse.", "shipment.order_reference")
         shipment_id, state = shipment.id, shipment.state.value
         db.session.commit()
     finally:
