@@ -72,6 +72,9 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
     from dropstream.stores.models import Channel, Store
     from dropstream.tenants import services
 
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": os.environ.get("REDIS_URL"),
@@ -164,6 +167,9 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             "duplicated_at_warehouse": len(references) - len(set(references)),
         }
         result["stages_p50_p95_ms"] = _stages(app, placed)
+        missing = sorted(set(placed) - set(arrived))
+        if missing:
+            result["not_arrived"] = _explain(app, missing[:10])
         if args.burst:
             stats = bigcommerce.stats(hashes[store_ids[0]])
             quota_per_second = stats["quota"] / (stats["window_ms"] / 1000)
@@ -221,6 +227,33 @@ def _stages(app, placed: dict[str, float]) -> dict[str, float]:  # type: ignore[
 
     return {"status_change_to_webhook_stored": p50_p95(hint), "webhook_to_imported": p50_p95(imported),
             "imported_to_at_warehouse": p50_p95(forwarded)}
+
+
+def _explain(app, references: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    """What DropStream knows of orders that did not reach the WMS in time."""
+    from sqlalchemy import select
+
+    from dropstream.extensions import db
+    from dropstream.jobs.models import OutboxItem
+    from dropstream.orders.models import Order
+    from dropstream.tenants.scope import unscoped
+
+    lines = []
+    with app.app_context(), unscoped(db.session):
+        for reference in references:
+            _prefix, store_id, external_id = reference.split("-", 2)
+            order = db.session.scalar(select(Order).where(Order.store_id == int(store_id),
+                                                          Order.external_id == external_id))
+            if order is None:
+                work = db.session.scalars(select(OutboxItem).where(
+                    OutboxItem.dedupe_key == f"order.refresh:{store_id}:{external_id}")).all()
+                lines.append(f"{reference}: not imported; refresh work: "
+                             f"{[(w.state.value, w.attempts, w.last_error) for w in work]}")
+            else:
+                last = order.events[-1] if order.events else None
+                lines.append(f"{reference}: {order.status.value}; last: {last.message if last else '-'}")
+        db.session.remove()
+    return lines
 
 
 def _wms_orders(url: str) -> list[dict]:

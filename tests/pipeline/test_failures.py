@@ -167,3 +167,16 @@ def test_manual_hold_and_release(loop: Loop) -> None:
         actions.release(db.session, order, actor="user:7")
     with pytest.raises(InvalidTransition):
         actions.hold(db.session, order, actor="user:7")
+
+
+def test_a_late_sent_status_never_moves_a_shipped_order_back(loop: Loop) -> None:
+    loop.shop.faults.fail("transient", on="mark_order_status")
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()  # forwarded; the "sent" status update failed and waits to be retried
+    loop.wms.ship(loop.wms.orders[0]["reference"])
+    loop.poll()
+    assert loop.shop.orders[external_id]["status"] == "shipped"
+    make_due()
+    run_until_idle()
+    assert loop.shop.orders[external_id]["status"] == "shipped"
+    assert loop.order(external_id).status is OrderStatus.SHIPPED

@@ -57,7 +57,8 @@ class OrderLine:
     kind: LineKind = LineKind.PHYSICAL
     destination_id: str | None = None
     options: tuple[tuple[str, str], ...] = ()
-    #: Set on a line that is a component of a store-side bundle; the parent line is not shipped.
+    #: Set on a line that is a component of a store-side bundle. Which of parent and components
+    #: ship is the connector's to say, through each line's ``kind``.
     parent_external_id: str | None = None
 
 

@@ -114,7 +114,8 @@ def forward_gave_up(item: OutboxItem, error: Exception) -> None:
 def mark_sent_job(item: OutboxItem) -> None:
     """Outbox handler ``order.mark_sent``: move the store's order to its "sent" status."""
     order = db.session.get(Order, item.subject_id)
-    if order is None:
+    if order is None or order.status is not OrderStatus.AT_WAREHOUSE:
+        # Shipped (or cancelled) meanwhile: a late "sent" would move the store's order back.
         return
     store = db.session.get(Store, order.store_id)
     store_connector(store).mark_order_status(order.external_id, "sent")

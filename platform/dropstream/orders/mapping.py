@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from dropstream.catalog.models import Listing, ShippingRule, shipping_match_key
-from dropstream.inventory.models import StockLevel
 from dropstream.orders.models import Order, OrderAddress, WarehouseLine
 from dropstream.orders.statuses import HoldReason
 from dropstream.stores.models import Store
@@ -49,7 +48,6 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
     problems: list[Problem] = []
     shipping = {address.id: address for address in order.shipping_addresses}
     listings = _listings_for(session, store, order)
-    known_skus = _known_warehouse_skus(session, store)
     shipped_lines = [(index, line) for index, line in enumerate(order.lines) if line.ships]
     if not shipped_lines:
         return MappingResult((), shippable=False)
@@ -70,14 +68,9 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
             continue
         listing = listings.get(line.sku)
         components = listing.expand() if listing else [(line.sku, 1)]
+        # Whether the warehouse knows a SKU is the warehouse's to say, when the order is sent
+        # (stock reports may cover only what moved, so they are no catalogue).
         for warehouse_sku, per_unit in components:
-            if known_skus is not None and warehouse_sku not in known_skus:
-                problems.append(Problem(
-                    HoldReason.UNKNOWN_SKU, f"{path}.sku",
-                    f"the warehouse does not know SKU {warehouse_sku!r}; add a listing for store "
-                    f"SKU {line.sku!r}",
-                ))
-                continue
             order.warehouse_lines.append(WarehouseLine(
                 provider_id=order.provider_id, merchant_id=order.merchant_id,
                 order_line_id=line.id, address_id=line.address_id, warehouse_sku=warehouse_sku,
@@ -140,15 +133,3 @@ def _listings_for(session: Session, store: Store, order: Order) -> dict[str, Lis
 def _rules_for(session: Session, store: Store) -> dict[str, ShippingRule]:
     rules = session.scalars(select(ShippingRule).where(ShippingRule.store_id == store.id))
     return {("" if rule.is_default else rule.match_key): rule for rule in rules}
-
-
-def _known_warehouse_skus(session: Session, store: Store) -> set[str] | None:
-    """The merchant's SKUs at this warehouse, when the warehouse has reported stock (its
-    catalogue); None when unknown, in which case the warehouse itself judges SKUs on forward."""
-    if store.warehouse_id is None:
-        return None
-    skus = set(session.scalars(
-        select(StockLevel.warehouse_sku).where(
-            StockLevel.warehouse_id == store.warehouse_id, StockLevel.merchant_id == store.merchant_id)
-    ))
-    return skus or None
