@@ -26,28 +26,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-
-def scratch_database(workdir: Path):  # type: ignore[no-untyped-def]
-    """A new, empty database for this run (never the one DATABASE_URL names: the benchmark
-    drops and creates tables), and a function that removes it."""
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        return f"sqlite:///{workdir / 'bench.db'}", lambda: None
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"dropstream_bench_{os.getpid()}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
+from dropstream.testing.databases import scratch_database
 
 
 def main() -> int:
@@ -57,7 +36,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="in-process worker threads")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="dropstream-bench-"))
+    with scratch_database(os.environ.get("DATABASE_URL"), workdir, "dropstream_bench") as database_url:
+        result = run(args, workdir, database_url)
+    print(json.dumps(result, indent=2))
+    return 0 if result["lost"] == 0 and result["duplicated_at_warehouse"] == 0 else 1
 
+
+def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
     from sqlalchemy import select
 
     from dropstream.app import create_app
@@ -73,8 +59,6 @@ def main() -> int:
     from dropstream.testing import plugin as reference_plugin
     from dropstream.testing.reference import store_sandbox, warehouse_sandbox
 
-    workdir = Path(tempfile.mkdtemp(prefix="dropstream-bench-"))
-    database_url, drop_database = scratch_database(workdir)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": None,
                       "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
                       "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
@@ -162,9 +146,7 @@ def main() -> int:
             "duplicated_at_warehouse": sum(n - 1 for n in wms_refs.values()),
         }
         db.engine.dispose()
-    drop_database()
-    print(json.dumps(result, indent=2))
-    return 0 if result["lost"] == 0 and result["duplicated_at_warehouse"] == 0 else 1
+    return result
 
 
 if __name__ == "__main__":

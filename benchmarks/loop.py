@@ -43,20 +43,17 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=0, help="burst this many orders on one rate-limited store")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from core_pipeline import scratch_database  # the same scratch-database helper
+    from dropstream.testing.databases import scratch_database
 
     workdir = Path(tempfile.mkdtemp(prefix="dropstream-loop-"))
-    database_url, drop_database = scratch_database(workdir)
-    try:
+    with scratch_database(os.environ.get("DATABASE_URL"), workdir, "dropstream_loop") as database_url:
         result = run(args, workdir, database_url)
-    finally:
-        drop_database()
     print(json.dumps(result, indent=2))
     return 0 if result["lost"] == 0 and result["duplicated_at_warehouse"] == 0 else 1
 
 
 def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
+    import logging
     import threading
 
     from werkzeug.serving import make_server
@@ -71,8 +68,6 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
     from dropstream.jobs.scheduler import start_in_process
     from dropstream.stores.models import Channel, Store
     from dropstream.tenants import services
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = _free_port()

@@ -8,38 +8,25 @@ starts from empty tables and an empty Redis database.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from dropstream.app import create_app
 from dropstream.extensions import db
 from dropstream.testing import plugin as reference_plugin
+from dropstream.testing.databases import scratch_database
 
 TEST_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-        return
-    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"dropstream_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(os.environ.get("DATABASE_URL"), tmp_path_factory.mktemp("db"),
+                          "dropstream_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -113,18 +100,5 @@ def fresh_database_url(tmp_path: object) -> Iterator[str]:
     """An empty database of the same kind as the session's (a new PostgreSQL database when
     ``DATABASE_URL`` is set, else a new SQLite file), for tests that build a schema themselves
     (migrations, the demo); dropped afterwards."""
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        yield f"sqlite:///{tmp_path}/fresh.db"
-        return
-    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"dropstream_fresh_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(os.environ.get("DATABASE_URL"), tmp_path, "dropstream_fresh") as url:  # type: ignore[arg-type]
+        yield url
