@@ -119,21 +119,29 @@ def create_warehouse(session: Session, scope: TenantScope, data: dict[str, Any])
     return warehouse
 
 
+def _connector_changes(errors: _Errors, row: Any, role: ConnectorRole,
+                       data: dict[str, Any]) -> tuple[Any, dict[str, Any] | None, dict[str, Any] | None]:
+    """Validate an update's ``settings`` (merged over the stored ones) and ``credentials``
+    (whole) with the row's connector's schemas; errors are collected in ``errors``."""
+    if "settings" not in data and "credentials" not in data:
+        return None, None, None  # renaming needs no installed connector
+    cls = errors.check(lambda: connector_class(row.connector_id, role))
+    settings = credentials = None
+    if cls is not None and "settings" in data:
+        merged = {**(row.settings or {}), **(data["settings"] or {})}
+        settings = errors.check(lambda: validate_with(cls.settings_schema, merged, "settings"))
+    if cls is not None and "credentials" in data:
+        credentials = errors.check(
+            lambda: validate_with(cls.credentials_schema, data["credentials"], "credentials"))
+    return cls, settings, credentials
+
+
 def update_warehouse(session: Session, scope: TenantScope, warehouse: Warehouse,
                      data: dict[str, Any]) -> Warehouse:
     """Change a warehouse. Given ``settings`` are merged over the stored ones and the result
     validated whole; given ``credentials`` replace the stored ones whole."""
     errors = _Errors()
-    cls = None
-    if "settings" in data or "credentials" in data:  # renaming needs no installed connector
-        cls = errors.check(lambda: connector_class(warehouse.connector_id, ConnectorRole.WAREHOUSE))
-    settings = credentials = None
-    if cls is not None and "settings" in data:
-        merged = {**(warehouse.settings or {}), **(data["settings"] or {})}
-        settings = errors.check(lambda: validate_with(cls.settings_schema, merged, "settings"))
-    if cls is not None and "credentials" in data:
-        credentials = errors.check(
-            lambda: validate_with(cls.credentials_schema, data["credentials"], "credentials"))
+    cls, settings, credentials = _connector_changes(errors, warehouse, ConnectorRole.WAREHOUSE, data)
     errors.raise_if_any("warehouse")
     for key in ("name", "is_active"):
         if key in data:
@@ -219,16 +227,7 @@ def update_store(session: Session, scope: TenantScope, store: Store, data: dict[
     a new ``warehouse_id`` re-validates ``warehouse_account`` against that warehouse."""
     _check_warehouse_link_allowed(scope, data)
     errors = _Errors()
-    cls = None
-    if "settings" in data or "credentials" in data:  # renaming needs no installed connector
-        cls = errors.check(lambda: connector_class(store.connector_id, ConnectorRole.STOREFRONT))
-    settings = credentials = None
-    if cls is not None and "settings" in data:
-        merged = {**(store.settings or {}), **(data["settings"] or {})}
-        settings = errors.check(lambda: validate_with(cls.settings_schema, merged, "settings"))
-    if cls is not None and "credentials" in data:
-        credentials = errors.check(
-            lambda: validate_with(cls.credentials_schema, data["credentials"], "credentials"))
+    cls, settings, credentials = _connector_changes(errors, store, ConnectorRole.STOREFRONT, data)
     warehouse, account = store.warehouse, store.warehouse_account
     if "warehouse_id" in data or "warehouse_account" in data:
         warehouse_id = data.get("warehouse_id", store.warehouse_id)
