@@ -66,13 +66,7 @@ def load_store(store_id: int) -> Store:
 
 
 def load_channel(store: Store, name: str) -> StoreChannel:
-    channel = store.channel(Channel(name))
-    if channel is None:  # a store created before the channel existed
-        channel = StoreChannel(provider_id=store.provider_id, merchant_id=store.merchant_id,
-                               channel=Channel(name))
-        store.channels.append(channel)
-        db.session.flush()
-    return channel
+    return channel_service.channel_of(db.session, store, Channel(name))
 
 
 @blp.route("")

@@ -47,6 +47,16 @@ def supported(store: Store, channel: Channel) -> bool:
     return store_side in store_capabilities and warehouse_side in warehouse_capabilities
 
 
+def channel_of(session: Session, store: Store, channel: Channel) -> StoreChannel:
+    """The store's row for ``channel``, created if the store predates it."""
+    row = store.channel(channel)
+    if row is None:
+        row = StoreChannel(provider_id=store.provider_id, merchant_id=store.merchant_id, channel=channel)
+        store.channels.append(row)
+        session.flush()
+    return row
+
+
 def run_now(session: Session, channel: StoreChannel, full: bool = False) -> None:
     """Queue a run of ``channel`` now (``full``: inventory full sync / orders from the start)."""
     store = channel.store
