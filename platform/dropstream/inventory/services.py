@@ -79,12 +79,15 @@ def record_stock(session: Session, store: Store, snapshot: StockSnapshot) -> int
     return changed
 
 
-def available_quantities(session: Session, store: Store) -> dict[str, int]:
-    """Available quantity per store SKU, for every SKU the store can be told about."""
-    stock = dict(session.execute(
-        select(StockLevel.warehouse_sku, StockLevel.quantity).where(
-            StockLevel.warehouse_id == store.warehouse_id, StockLevel.merchant_id == store.merchant_id)
-    ).all())
+def available_quantities(session: Session, store: Store,
+                         stock: dict[str, int] | None = None) -> dict[str, int]:
+    """Available quantity per store SKU, for every SKU the store can be told about; from the
+    recorded stock levels, or from ``stock`` (warehouse SKU → on hand) when given."""
+    if stock is None:
+        stock = dict(session.execute(
+            select(StockLevel.warehouse_sku, StockLevel.quantity).where(
+                StockLevel.warehouse_id == store.warehouse_id, StockLevel.merchant_id == store.merchant_id)
+        ).all())
     in_flight = dict(session.execute(
         select(WarehouseLine.warehouse_sku, func.sum(WarehouseLine.quantity))
         .join(Order, Order.id == WarehouseLine.order_id)

@@ -35,6 +35,7 @@ Admin methods (thread-safe) and their HTTP twins (JSON; ``GET /_sandbox`` lists 
 ``get_order(store_hash, order_id)``                    ``GET /_sandbox/stores/{h}/orders/{id}``
 ``set_order_status(store_hash, order_id, status_id)``  ``PUT .../orders/{id}/status``
 ``archive_order(store_hash, order_id)``                ``POST .../orders/{id}/archive``
+``purge_order(store_hash, order_id)``                  ``DELETE .../orders/{id}`` (then 404)
 ``rename_status(store_hash, status_id, custom_label)``  ``PUT .../order_statuses/{status_id}``
 ``inventory_level(store_hash, sku)``                   ``GET /_sandbox/stores/{h}/inventory/{sku}``
 ``hooks(store_hash)``                                  ``GET /_sandbox/stores/{h}/hooks``
@@ -45,6 +46,7 @@ Admin methods (thread-safe) and their HTTP twins (JSON; ``GET /_sandbox`` lists 
 ``active_faults()`` / ``clear_faults()``               ``GET`` / ``DELETE /_sandbox/faults``
 ``webhook_deliveries(store_hash=None)``                ``GET /_sandbox/webhooks?store_hash=``
 ``wait_for_webhooks(timeout=5.0)``                     ``POST /_sandbox/webhooks/wait``
+``snapshot()``                                         ``GET /_sandbox/state``
 =====================================================  ==========================================
 
 Order lines for ``create_order``: ``{"sku": ...}`` or ``{"product_id": ...[, "variant_id" |

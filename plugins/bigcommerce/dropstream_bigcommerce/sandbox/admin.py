@@ -48,6 +48,8 @@ ADMIN_ROUTES: tuple[tuple[str, str, str, str], ...] = (
     ("PUT", "/_sandbox/stores/<store_hash>/orders/<int:order_id>/status", "set_order_status",
      "{status_id} → {changed}"),
     ("POST", "/_sandbox/stores/<store_hash>/orders/<int:order_id>/archive", "archive_order", ""),
+    ("DELETE", "/_sandbox/stores/<store_hash>/orders/<int:order_id>", "purge_order",
+     "deleted for good: the id answers 404"),
     ("PUT", "/_sandbox/stores/<store_hash>/order_statuses/<int:status_id>", "rename_status",
      "{custom_label}"),
     ("GET", "/_sandbox/stores/<store_hash>/inventory/<path:sku>", "inventory_level",
@@ -63,6 +65,8 @@ ADMIN_ROUTES: tuple[tuple[str, str, str, str], ...] = (
     ("GET", "/_sandbox/faults", "active_faults", "→ the faults still armed"),
     ("DELETE", "/_sandbox/faults", "clear_faults", ""),
     ("GET", "/_sandbox/webhooks", "webhook_deliveries", "?store_hash= → deliveries"),
+    ("GET", "/_sandbox/state", "snapshot", ("→ {stores: {hash: {quota, orders, inventory, "
+     "hooks, ...}}, calls, webhook_deliveries}: everything a run's checker compares")),
     ("POST", "/_sandbox/webhooks/wait", "wait_for_webhooks", "{timeout?} → {idle}"),
 )
 #: How a method's return value is wrapped, when it is not already a JSON object.

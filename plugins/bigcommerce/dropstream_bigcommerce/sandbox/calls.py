@@ -1,7 +1,9 @@
 """Every API call the sandbox answered, to prove what a connector did (and did not) do.
 
-An entry holds the method, path, query, status, Unix time, duration and the injected fault
-kind, never a header or a body, so tokens and secrets never land in it.
+An entry holds the method, path, query, status, Unix time, duration, the injected fault kind
+and whose credentials were used (``token_store``: the store the token belongs to, None for an
+unknown or missing token; ``client_id``: its API account), never a header or a body, so tokens
+and secrets never land in it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ class CallLog:
         self._entries: list[dict[str, Any]] = []
 
     def add(self, *, store_hash: str | None, method: str, path: str, query: str, status: int,
-            time: float, duration_ms: float, fault: str | None = None) -> None:
+            time: float, duration_ms: float, fault: str | None = None,
+            token_store: str | None = None, client_id: str | None = None) -> None:
         with self._lock:
             self._entries.append({"store_hash": store_hash, "method": method, "path": path,
                                   "query": query, "status": status, "time": time,
-                                  "duration_ms": round(duration_ms, 3), "fault": fault})
+                                  "duration_ms": round(duration_ms, 3), "fault": fault,
+                                  "token_store": token_store, "client_id": client_id})
 
     def entries(self, store_hash: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

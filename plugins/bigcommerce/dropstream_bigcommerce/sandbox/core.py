@@ -256,6 +256,15 @@ class BigCommerceSandbox:
             body["shipments"] = [shipment_json(order, s) for s in order.shipments]
             return body
 
+    def purge_order(self, store_hash: str, order_id: int) -> None:
+        """Delete an order for good, as deleting it from the control panel's archive does: its
+        id answers 404 from then on, and no webhook says so."""
+        with self.state.lock:
+            store = self.state.store(store_hash)
+            orders.find_order(store, order_id)
+            del store.orders[order_id]
+            store.purged_orders.append(order_id)
+
     def rename_status(self, store_hash: str, status_id: int, custom_label: str) -> None:
         orders.check_status_id(status_id, "status_id")
         if not isinstance(custom_label, str) or not custom_label:
@@ -292,6 +301,16 @@ class BigCommerceSandbox:
         return {**self.log.stats(store_hash, window_ms), "quota": quota, "window_ms": window_ms,
                 "max_calls_in_window": self.limiter.max_attempts.get(store_hash, 0),
                 "untracked_inventory_writes": untracked}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a run's checker compares, read-only, in one JSON document: per store its
+        plan and quota, API accounts (client ids), every order (status history, lines,
+        addresses, shipments with their comments), the levels of tracked items by SKU and its
+        hooks; and the whole call log and webhook delivery log."""
+        with self.state.lock:
+            stores = {store.hash: _store_snapshot(store) for store in self.state.stores.values()}
+        return {"stores": stores, "calls": self.log.entries(),
+                "webhook_deliveries": self.dispatcher.deliveries()}
 
     def hooks(self, store_hash: str) -> list[dict[str, Any]]:
         """Every hook of the store, whichever client owns it."""
@@ -342,6 +361,41 @@ class BigCommerceSandbox:
         for hook_id in doomed:
             del store.hooks[hook_id]
         return len(doomed)
+
+
+def _store_snapshot(store: Store) -> dict[str, Any]:
+    levels: dict[str, int] = {}
+    for product in store.products.values():
+        if product.inventory_tracking == "product" and product.sku:
+            levels[product.sku] = product_level(product)
+        elif product.inventory_tracking == "variant":
+            for variant in product.variants:
+                if variant.sku:
+                    levels[variant.sku] = variant_level(product, variant)
+    return {
+        "store_id": store.store_id, "plan": store.plan, "quota": store.quota,
+        "window_ms": store.window_ms, "accounts": sorted(store.accounts),
+        "purged_orders": list(store.purged_orders),
+        "inventory": levels, "hooks": [hook_json(hook) for hook in store.hooks.values()],
+        "orders": [{
+            "id": order.id, "status_id": order.status_id, "is_deleted": order.is_deleted,
+            "created": order.created, "modified": order.modified,
+            "status_history": [list(change) for change in order.status_history],
+            "lines": [{"id": line.id, "sku": line.sku, "type": line.type,
+                       "quantity": line.quantity, "quantity_shipped": line.quantity_shipped,
+                       "order_address_id": line.order_address_id}
+                      for line in order.lines],
+            "addresses": [{"id": address.id, "shipping_method": address.shipping_method}
+                          for address in order.addresses],
+            "shipments": [{"id": shipment.id, "order_address_id": shipment.order_address_id,
+                           "created": shipment.created,
+                           "tracking_number": shipment.tracking_number,
+                           "comments": shipment.comments,
+                           "items": [{"order_product_id": line_id, "quantity": quantity}
+                                     for line_id, _, quantity in shipment.items]}
+                          for shipment in order.shipments],
+        } for order in store.orders.values()],
+    }
 
 
 __all__ = ["DROPSTREAM_SCOPES", "STATUS_LABELS", "BigCommerceSandbox"]

@@ -12,6 +12,10 @@ Anything but a 2xx within the timeout is a failure; failures are retried after 6
 600, 900, 1800, 3600, 7200, 21600, 50400 and 86400 s, each multiplied by ``retry_scale``. When
 the last retry fails, the hook is deactivated (``is_active`` false). Not modelled: the
 per-domain success-ratio blocklist and the up-to-a-minute delay before a new hook fires.
+
+Each attempt is kept (``webhook_deliveries``): its time, the receiver's status (None when no
+answer came), why it failed, and the start of the receiver's answer (``answer``), so a check
+can tell what the receiver said it did with each delivery it acknowledged.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .faults import Faults
-from .outbound import send
+from .outbound import exchange
 from .state import SandboxState, Store
 
 RETRY_SCHEDULE = (60, 180, 300, 600, 900, 1800, 3600, 7200, 21600, 50400, 86400)
@@ -187,13 +191,15 @@ class Dispatcher:
         started = time.time()
         status: int | None = None
         error: str | None = None
+        answer = ""
         if self._faults.take(frozenset({"webhooks_fail"}), delivery.store_hash,
                              f"{delivery.destination} {delivery.scope}"):
             error = "receiver treated as down (injected webhooks_fail)"
         else:
-            status, error = self._post(delivery)
+            status, error, answer = self._post(delivery)
         with self._cond:
-            delivery.attempts.append({"time": started, "status": status, "error": error})
+            delivery.attempts.append({"time": started, "status": status, "error": error,
+                                      "answer": answer})
             if status is not None and 200 <= status < 300:
                 delivery.state = "delivered"
                 return
@@ -210,7 +216,7 @@ class Dispatcher:
                 hook.is_active = False
                 hook.updated_at = int(time.time())
 
-    def _post(self, delivery: Delivery) -> tuple[int | None, str | None]:
+    def _post(self, delivery: Delivery) -> tuple[int | None, str | None, str]:
         body = json.dumps(delivery.payload).encode()
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", "Accept": "application/json",
@@ -218,5 +224,5 @@ class Dispatcher:
                    "webhook-id": delivery.message_id, "webhook-timestamp": timestamp,
                    "webhook-signature": signature(delivery.secret, delivery.message_id,
                                                   timestamp, body)}
-        return send("POST", delivery.destination, body=body, headers=headers,
-                    timeout=self.timeout)
+        return exchange("POST", delivery.destination, body=body, headers=headers,
+                        timeout=self.timeout)

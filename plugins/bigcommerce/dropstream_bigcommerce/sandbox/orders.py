@@ -44,7 +44,7 @@ def create_order(store: Store, emit: Emit, *, lines: Sequence[dict[str, Any]], s
     created = now()
     order = Order(id=store.next_id("order"), status_id=0, created=created, modified=created,
                   billing_address=billing, customer_message=customer_message,
-                  cart_id=str(uuid.uuid4()))
+                  cart_id=str(uuid.uuid4()), status_history=[(created, 0)])
     specs = list(lines) + [{**product, "type": "custom"} for product in custom_products or ()]
     needs_shipping = any(_is_physical(store, spec) for spec in specs)
     if shipping_addresses is None:
@@ -67,6 +67,7 @@ def change_status(store: Store, order: Order, status_id: int, emit: Emit) -> boo
         return False
     order.status_id = status_id
     order.modified = now()
+    order.status_history.append((order.modified, status_id))
     emit(store, "store/order/statusUpdated", {"type": "order", "id": order.id, "status": {
         "previous_status_id": previous, "new_status_id": status_id}})
     emit(store, "store/order/updated", {"type": "order", "id": order.id})

@@ -102,7 +102,9 @@ class SandboxApp:
                              query=request.query_string.decode("latin-1"),
                              status=0 if fault and fault.kind.startswith("reset") else response.status_code,
                              time=moment, duration_ms=(time.monotonic() - started) * 1000,
-                             fault=fault.kind if fault else None)
+                             fault=fault.kind if fault else None,
+                             token_store=environ.get("bc_sandbox.token_store"),
+                             client_id=environ.get("bc_sandbox.client_id"))
         if fault is not None and fault.kind in ("reset", "reset_after"):
             environ["bc_sandbox.drop"] = True
             raise DropConnection("injected fault: connection dropped")
@@ -143,6 +145,9 @@ class SandboxApp:
             try:
                 token = request.headers.get("X-Auth-Token", "")
                 account = sandbox.state.tokens.get(token) if token else None
+                if account is not None:  # whose credentials, for the call log
+                    request.environ["bc_sandbox.token_store"] = account.store_hash
+                    request.environ["bc_sandbox.client_id"] = account.client_id
                 if account is None:
                     raise ApiError(401, UNAUTHORIZED_V2 if version == "v2" else UNAUTHORIZED_V3)
                 store = sandbox.state.stores.get(store_hash)

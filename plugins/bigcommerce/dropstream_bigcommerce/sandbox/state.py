@@ -199,6 +199,8 @@ class Order:
     staff_notes: str = ""
     external_order_id: str = ""
     is_deleted: bool = False
+    #: ``(unix time, status id)`` of every status the order has had, oldest first.
+    status_history: list[tuple[float, int]] = field(default_factory=list)
 
     def line(self, line_id: int) -> OrderLine | None:
         return next((line for line in self.lines if line.id == line_id), None)
@@ -237,6 +239,8 @@ class Store:
     hooks: dict[int, Hook] = field(default_factory=dict)
     #: Absolute or relative writes that hit items with inventory tracking "none".
     untracked_inventory_writes: int = 0
+    #: Ids of orders deleted for good (``purge_order``): they answer 404.
+    purged_orders: list[int] = field(default_factory=list)
     _ids: dict[str, Iterator[int]] = field(default_factory=dict)
     #: Indexes of the catalog: variant id / SKU → (product id, variant id).
     _variants: dict[int, tuple[int, int]] = field(default_factory=dict)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from dropstream_wms_generic.sandbox.server import WmsSandbox
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Protocol requests kept in the log (enough for a full-size fault run).
+LOG_SIZE = 200_000
 #: Admin operations over HTTP: POST runs one with the JSON body as keyword arguments, GET reads.
 ADMIN_WRITES = (
     "add_account",
@@ -41,7 +43,7 @@ ADMIN_WRITES = (
     "set_ship_methods",
     "set_credentials",
 )
-ADMIN_READS = ("summary", "orders", "shipments", "stock", "requests", "pushes")
+ADMIN_READS = ("summary", "orders", "shipments", "stock", "requests", "pushes", "snapshot")
 
 URLS = Map(
     [
@@ -71,8 +73,9 @@ class SandboxApp:
         self.sandbox = sandbox
         self.state = sandbox.state
         self.faults = sandbox.faults
-        #: The last requests (operation, method, path, status), for tests and the admin.
-        self.log: deque[dict[str, Any]] = deque(maxlen=2000)
+        #: The last requests (operation, method, path, account, reference, status, time), for
+        #: tests, the admin and a run's checker.
+        self.log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ, shallow=False)
@@ -111,6 +114,7 @@ class SandboxApp:
             "method": request.method,
             "path": request.full_path,
             "at": time.time(),
+            **_concerns(request, endpoint),
         }
         self.log.append(entry)
         fault = self.faults.take(endpoint)
@@ -252,6 +256,20 @@ class SandboxApp:
             return json_response(error.document(), error.status)
         except (TypeError, ValueError) as error:
             return json_response(protocol.error_document("invalid_request", str(error)), 400)
+
+
+def _concerns(request: Request, endpoint: str) -> dict[str, Any]:
+    """The account (and order reference) a request names, for the log: what a check of
+    tenant attribution compares with the store the reference belongs to."""
+    if endpoint == "create_order":
+        try:
+            document = json.loads(request.get_data(cache=True) or b"{}")
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            return {"account": None, "reference": None}
+        return {"account": document.get("account"), "reference": document.get("reference")}
+    return {"account": request.args.get("account"), "reference": request.args.get("reference")}
 
 
 def _body(request: Request) -> Any:

@@ -255,6 +255,21 @@ class WmsSandbox:
         """Protocol requests received, oldest first (``operation``: only those)."""
         return [dict(r) for r in list(self.app.log) if operation in (None, r["operation"])]
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a run's checker compares, read-only: each account's stock, every order
+        (with its lines and status), every shipment, and the protocol request log."""
+        with self.state.lock:
+            accounts = {
+                code: {"stock": {sku: level[0] for sku, level in a["stock"].items()}}
+                for code, a in self.state.accounts.items()
+            }
+        return {
+            "accounts": accounts,
+            "orders": self.orders(),
+            "shipments": self.shipments(),
+            "requests": self.requests(),
+        }
+
     def summary(self) -> dict[str, Any]:
         with self.state.lock:
             return {
