@@ -67,6 +67,18 @@ def pending_kinds() -> list[str]:
         return list(db.session.scalars(select(OutboxItem.kind).where(OutboxItem.state == OutboxState.PENDING)))
 
 
+def end_leases() -> None:
+    """As if every run lease had run out (``RUN_LEASE`` passed): work a crashed worker held
+    becomes free for another. Only while no worker runs, as a real lease ends only when its
+    holder is gone or overdue."""
+    now = utcnow()
+    with unscoped(db.session):
+        db.session.execute(update(OutboxItem).where(OutboxItem.state == OutboxState.PENDING,
+                                                    OutboxItem.leased_until > now)
+                           .values(leased_until=now))
+        db.session.commit()
+
+
 def make_due() -> None:
     """Skip every backoff wait: make all pending work due now."""
     with unscoped(db.session):
