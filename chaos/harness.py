@@ -1,0 +1,364 @@
+"""The harness the fault runs share: DropStream between a BigCommerce sandbox and a WMS sandbox,
+all on loopback, wired the way ``dropstream demo`` wires them, then checked by
+:mod:`dropstream.testing.invariants`.
+
+A run serves DropStream over real HTTP (the sandboxes' webhooks and pushes reach it there),
+runs its jobs in in-process threads on the embedded default or in real ``dropstream worker``
+processes when ``REDIS_URL`` is set (as ``benchmarks/loop.py`` does), and ticks the scheduler.
+Stores are created through the demo hooks (products, API account, webhooks, listings and
+shipping rules of the demo catalogue); every order placed is a T-shirt and two mugs shipped
+"Free Shipping", so each one must reach the warehouse, ship and be posted back.
+
+    with FaultRun(Options(merchants=2), database_url, config) as run:
+        run.place_orders(20)
+        drained = run.drain(timeout=60)
+        report = run.check()
+
+The chaos scripts take a scratch database from :func:`scratch_run`; the small versions in
+``tests/reliability`` pass the test session's database and configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select, update
+
+from dropstream.app import create_app
+from dropstream.db import utcnow
+from dropstream.demo.catalog import CATALOG, MUG, TEE
+from dropstream.demo.runtime import spawn_worker, stop_processes
+from dropstream.demo.seed import add_mappings
+from dropstream.demo_support import DemoContext
+from dropstream.extensions import db
+from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.jobs.queue import RQQueue
+from dropstream.jobs.scheduler import start_in_process
+from dropstream.state import get_state
+from dropstream.stores.models import Channel, Store, Warehouse
+from dropstream.tenants import services as tenants
+from dropstream.tenants.scope import unscoped
+from dropstream.testing.databases import scratch_database
+from dropstream.testing.invariants import InvariantReport, bigcommerce_state, check, wms_state
+from dropstream_bigcommerce.demo import EXTENSION, DemoState
+from dropstream_bigcommerce.sandbox import BigCommerceSandbox
+from dropstream_wms_generic.sandbox import WmsSandbox
+
+SHIPPING_METHOD = "Free Shipping"
+#: Work that is the run's own business (not the scheduler's periodic channel runs).
+ORDER_WORK = ("order.refresh", "order.forward", "order.mark_sent", "order.cancel",
+              "shipment.post", "store.rescan_holds")
+
+
+@dataclass
+class Options:
+    merchants: int = 2
+    seed: int = 1
+    #: ``dropstream worker`` processes, with REDIS_URL (else the app's in-process threads).
+    workers: int = 2
+    #: Seconds from order to the WMS's first parcel; a share ships in two parcels.
+    ship_delay: float = 0.5
+    partial_ratio: float = 0.3
+    #: The sandbox's webhook retry schedule (60 s, 180 s, …) multiplied by this.
+    webhook_retry_scale: float = 0.001
+    #: How long a BigCommerce ``slow`` fault holds an answer by default.
+    slow_seconds: float = 3.0
+    scheduler_tick: float = 0.25
+    #: Run interval of each channel, in seconds.
+    orders_every: int = 30
+    shipments_every: int = 1
+    inventory_every: int = 2
+    #: Poll orders (the sweep); False leaves webhooks as the only way in.
+    sweep: bool = True
+    inventory: bool = True
+    #: The warehouse's read timeout (``timeout_seconds``), so a hang is a timeout soon.
+    wms_timeout: float = 2.0
+    #: Store API quota per 30 s window; None: the plan's (150).
+    quota: int | None = None
+    #: With REDIS_URL: run RQ workers as threads of this process instead of ``dropstream
+    #: worker`` processes (tests that patch code the jobs run need this).
+    thread_workers: bool = False
+    #: Config entries for the app (on top of the run's own).
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class FaultRun:
+    """DropStream, the two sandboxes, a provider with one warehouse and ``merchants`` stores."""
+
+    def __init__(self, options: Options, database_url: str, config: dict[str, Any] | None = None,
+                 *, redis_url: str | None = None) -> None:
+        self.options = options
+        self.rng = random.Random(options.seed)
+        self._stack = ExitStack()
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        workdir = tempfile.mkdtemp(prefix="dropstream-chaos-")
+        self.app = create_app({
+            "SECRET_KEY": "chaos-run-secret-key-0123456789abcdef",
+            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "INSTANCE_PATH": workdir, "LOG_LEVEL": "WARNING",
+            "REDIS_URL": redis_url,
+            **(config or {}),
+            "SQLALCHEMY_DATABASE_URI": database_url, "ALLOW_LOOPBACK": True,
+            "PUBLIC_BASE_URL": self.base_url, **options.config,
+        }, env={}, load_entry_points=True)
+        self.bigcommerce = BigCommerceSandbox(seed=options.seed,
+                                              webhook_retry_scale=options.webhook_retry_scale,
+                                              slow_seconds=options.slow_seconds)
+        self.wms = WmsSandbox(seed=options.seed, ship_delay=options.ship_delay,
+                              partial_ratio=options.partial_ratio, tick=0.2)
+        self.demo = DemoContext(app=self.app, public_base_url=self.base_url,
+                                rng=random.Random(options.seed))
+        self.store_ids: list[int] = []
+        self.hashes: dict[int, str] = {}
+        self.warehouse_id: int | None = None
+        #: Orders placed: (store id, store order id).
+        self.placed: list[tuple[int, str]] = []
+        self.events: list[tuple[float, str]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> FaultRun:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+        with self.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+    def _start(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.bigcommerce.start()
+        self._stack.callback(self.bigcommerce.stop)
+        self.wms.start()
+        self._stack.callback(self.wms.stop)
+        self.app.extensions[EXTENSION] = DemoState(self.bigcommerce)
+        self.demo.add_service("BigCommerce sandbox", self.bigcommerce.base_url or "",
+                              self.bigcommerce.stop)
+        self.demo.add_service("wms", self.wms.url, self.wms.stop)
+        self._seed()
+        server = make_server(self.app, self.port)
+        self._stack.callback(server.stop)
+        queue = get_state(self.app).queue
+        self._stack.callback(queue.close)  # last, after the workers stopped
+        if isinstance(queue, RQQueue) and not self.options.thread_workers:
+            processes = [spawn_worker(self.app) for _ in range(self.options.workers)]
+            self._stack.callback(stop_processes, processes)
+            scheduler = start_in_process(self.app, tick_seconds=self.options.scheduler_tick)
+            self._stack.callback(scheduler.stop)
+        else:
+            # The in-process queue's threads, or an RQ worker in a thread, and the scheduler.
+            from tests.console.browser import pipeline
+
+            self._stack.enter_context(pipeline(self.app, tick=self.options.scheduler_tick))
+        self.note("started")
+
+    def _seed(self) -> None:
+        options = self.options
+        hook = get_state(self.app).plugin_manager.hook
+        with self.app.app_context():
+            db.create_all()
+            provider = tenants.create_provider(db.session, "Chaos 3PL", f"chaos-{options.seed}")
+            warehouse = hook.demo_create_warehouse(demo=self.demo, session=db.session,
+                                                   provider=provider, catalog=CATALOG)
+            warehouse.settings = {**warehouse.settings, "timeout_seconds": options.wms_timeout}
+            intervals = {Channel.ORDERS: options.orders_every,
+                         Channel.SHIPMENTS: options.shipments_every,
+                         Channel.INVENTORY: options.inventory_every}
+            enabled = {Channel.ORDERS: options.sweep, Channel.SHIPMENTS: True,
+                       Channel.INVENTORY: options.inventory}
+            for number in range(options.merchants):
+                merchant = tenants.create_merchant(db.session, provider, f"Merchant {number}")
+                store = hook.demo_create_store(demo=self.demo, session=db.session,
+                                               merchant=merchant, warehouse=warehouse,
+                                               catalog=CATALOG)
+                add_mappings(db.session, store)
+                for channel in store.channels:
+                    channel.enabled = enabled[channel.channel]
+                    channel.interval_seconds = intervals[channel.channel]
+                    channel.next_run_at = utcnow()
+                self.store_ids.append(store.id)
+                self.hashes[store.id] = store.external_id or ""
+            db.session.commit()
+            self.warehouse_id = warehouse.id
+            db.session.remove()
+        if options.quota is not None:
+            for store_hash in self.hashes.values():
+                self.bigcommerce.set_rate_limit(store_hash, quota=options.quota)
+
+    # -- traffic -----------------------------------------------------------------------------
+
+    def place_orders(self, count: int, rate: float | None = None,
+                     stores: list[int] | None = None) -> list[tuple[int, str]]:
+        """Place ``count`` orders round-robin over ``stores`` (default: all), ``rate`` a second
+        (None: as fast as possible), as a checkout does (the sandbox's webhooks announce them)."""
+        hook = get_state(self.app).plugin_manager.hook
+        targets = stores or self.store_ids
+        placed = []
+        started = time.monotonic()
+        with self.app.app_context(), unscoped(db.session):
+            rows = {sid: db.session.get(Store, sid) for sid in targets}
+            db.session.expunge_all()
+            db.session.remove()
+        for number in range(count):
+            if rate:
+                due = started + number / rate
+                if due > time.monotonic():
+                    time.sleep(due - time.monotonic())
+            store = rows[targets[number % len(targets)]]
+            external_id = hook.demo_place_order(demo=self.demo, store=store,
+                                                lines=[(TEE, 1), (MUG, 2)],
+                                                shipping_method=SHIPPING_METHOD)
+            placed.append((store.id, str(external_id)))
+        self.placed += placed
+        return placed
+
+    def note(self, what: str) -> None:
+        """A timestamped line for the run's log of chaos actions."""
+        self.events.append((time.time(), what))
+
+    # -- state -------------------------------------------------------------------------------
+
+    def check(self, deliveries: list[dict[str, Any]] | None = None) -> InvariantReport:
+        return check(self.app, bigcommerce_state(self.bigcommerce), wms_state(self.wms),
+                     deliveries=deliveries or ())
+
+    def open_work(self) -> int:
+        """Order and shipment work not yet done (due or waiting for a retry)."""
+        with self.app.app_context(), unscoped(db.session):
+            count = db.session.scalar(select(func.count()).select_from(OutboxItem).where(
+                OutboxItem.state == OutboxState.PENDING, OutboxItem.kind.in_(ORDER_WORK))) or 0
+            db.session.remove()
+        return count
+
+    def hurry(self) -> None:
+        """Make waiting work due now (small runs: skip backoff waits rather than sit them out)."""
+        with self.app.app_context(), unscoped(db.session):
+            db.session.execute(update(OutboxItem).where(
+                OutboxItem.state == OutboxState.PENDING,
+                OutboxItem.run_after > utcnow() + timedelta(seconds=1),
+                OutboxItem.leased_until.is_(None) | (OutboxItem.leased_until < utcnow()))
+                .values(run_after=utcnow(), dispatched_at=None))
+            db.session.commit()
+            db.session.remove()
+
+    def drain(self, timeout: float, *, deliveries: Callable[[], list[dict[str, Any]]] | None = None,
+              hurry: bool = False, poll: float = 1.0) -> tuple[bool, float, InvariantReport]:
+        """Wait until every order has shipped and been posted, stock agrees and no order work is
+        open — judged by the checker itself — or ``timeout`` seconds pass. Returns (drained,
+        seconds it took, the last report)."""
+        started = time.monotonic()
+        report = InvariantReport()
+        while True:
+            if hurry:
+                self.hurry()
+            report = self.check(deliveries() if deliveries else None)
+            if report.ok and self.warehouse_done() and self.open_work() == 0 \
+                    and self.bigcommerce.wait_for_webhooks(0):
+                return True, time.monotonic() - started, report
+            if time.monotonic() - started > timeout:
+                return False, time.monotonic() - started, report
+            time.sleep(poll)
+
+    @staticmethod
+    def wait_for(condition: Callable[[], Any], timeout: float, poll: float = 0.2) -> bool:
+        """Poll ``condition`` until it is true or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(poll)
+        return True
+
+    def warehouse_done(self) -> bool:
+        """Every order the WMS holds has shipped (or was cancelled) and nothing waits to be
+        pushed."""
+        summary = self.wms.snapshot()
+        return all(o["status"] in ("shipped", "cancelled") for o in summary["orders"]) \
+            and not self.wms.state.outbox
+
+    def stores(self) -> dict[int, dict[str, Any]]:
+        """Each store's state and reason (paused, active …)."""
+        with self.app.app_context(), unscoped(db.session):
+            found = {s.id: {"state": s.state.value, "reason": s.state_reason}
+                     for s in db.session.scalars(select(Store))}
+            db.session.remove()
+        return found
+
+    def warehouse(self) -> Warehouse:
+        with self.app.app_context(), unscoped(db.session):
+            row = db.session.get(Warehouse, self.warehouse_id)
+            db.session.expunge(row)
+            db.session.remove()
+        return row
+
+
+class _Server:
+    def __init__(self, app: Any, port: int) -> None:
+        from werkzeug.serving import make_server as werkzeug_server
+
+        self.server = werkzeug_server("127.0.0.1", port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def make_server(app: Any, port: int) -> _Server:
+    """DropStream served on ``127.0.0.1:port`` from a thread."""
+    return _Server(app, port)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def scratch_run(options: Options, prefix: str) -> Iterator[FaultRun]:
+    """A run on a scratch database of the kind DATABASE_URL names (SQLite without it), with
+    REDIS_URL's workers when set; the database is dropped afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    with scratch_database(os.environ.get("DATABASE_URL"), workdir, prefix) as url:
+        with FaultRun(options, url, redis_url=os.environ.get("REDIS_URL") or None) as run:
+            yield run
+
+
+def finish(name: str, figures: dict[str, Any], report: InvariantReport,
+           extra_failures: list[str] | None = None) -> int:
+    """Print the figures and the checker's report; the exit status (1 when anything broke)."""
+    failures = list(extra_failures or [])
+    print(json.dumps({"run": name, **figures, "invariants": report.counts()}, indent=2))
+    print(report.summary())
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    return 0 if report.ok and not failures else 1
+
