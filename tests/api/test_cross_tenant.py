@@ -1,18 +1,25 @@
-"""THE isolation test: every API route, called by another tenant's users with this tenant's ids.
+"""THE isolation test: every API route, called by another tenant's users with each of this
+tenant's objects.
 
 Routes are enumerated from the app's URL map, so a new endpoint joins this test by itself (and
 fails it until its id parameters are listed in ``PARAM_KINDS`` and, if it takes a body, a valid
 body is in ``BODIES`` — a body that fails validation would hide whether the lookup is scoped).
+The objects are read from the database (every row of the tenant in the parameter's table), so a
+new object of an existing kind is walked too; a nested route is also called with the caller's
+own parent (my store, their listing). Collection routes are called once more for each id
+filter they take in the query string (``?store_id=`` their store).
 
 For a route with ids, tenant B's users must get 404 (or 403 where their role forbids the
 action outright), never 2xx and never anything else. For a collection route any answer but a
 5xx is fine, as long as nothing of tenant A is in it. Afterwards every row of tenant A must be
-exactly as it was.
+exactly as it was. ``tests/security/test_isolation_matrix.py`` runs the same walk with every
+connector plugin loaded, together with the console's and the inbound endpoints'.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -26,11 +33,19 @@ from tests.api.test_openapi import api_rules
 from tests.factories import StoreFactory
 from tests.tenancy import make_tenant
 
-#: URL parameter → the kind of object whose id fills it (a key of ``Data.ids``).
+#: URL parameter → the kind of object whose id fills it (a key of ``Data.ids`` and of
+#: ``KIND_TABLES``).
 PARAM_KINDS = {
     "merchant_id": "merchant_id", "user_id": "user_id", "warehouse_id": "warehouse_id",
     "store_id": "store_id", "listing_id": "listing_id", "rule_id": "rule_id",
     "order_id": "order_id", "shipment_id": "shipment_id", "alert_id": "alert_id",
+}
+#: Kind of object → the table its rows are in (the console adds its own kinds).
+KIND_TABLES = {
+    "merchant_id": "merchants", "user_id": "users", "warehouse_id": "warehouses",
+    "store_id": "stores", "listing_id": "listings", "rule_id": "shipping_rules",
+    "order_id": "orders", "shipment_id": "shipments", "alert_id": "alerts",
+    "outbox_id": "outbox", "invitation_id": "console_invitations",
 }
 #: Non-id parameters and the value to use.
 PARAM_VALUES = {"channel": "orders"}
@@ -56,6 +71,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
                                           "content_type": "text/csv"},
     ("shipping_rules.ShippingRules", "POST"): {"json": {"store_method": "Hijack", "warehouse_code": "X"}},
     ("shipping_rules.ShippingRuleItem", "PATCH"): {"json": {"warehouse_code": "HIJACK"}},
+    ("warehouses.WarehouseShipMethods", "PUT"): {"data": "code,name\nHIJACK,X\n",
+                                                  "content_type": "text/csv"},
     ("orders.OrderHold", "POST"): {"json": {"note": "hijacked"}},
     ("orders.OrdersBulk", "POST"): {"json": {"action": "cancel", "ids": ["{order_id}", "{held_order_id}"]}},
     ("session.SessionResource", "POST"): {"json": {"email": "provider_admin@victim.test",
@@ -66,21 +83,76 @@ NO_BODY = {"GET", "HEAD", "DELETE"}
 MARKER = "victim"  # in every name and e-mail of tenant A
 
 
+@dataclass
+class Walk:
+    """What a walk found, and how many requests it made."""
+
+    problems: list[str] = field(default_factory=list)
+    calls: int = 0
+
+    def __iadd__(self, other: Walk) -> Walk:
+        self.problems += other.problems
+        self.calls += other.calls
+        return self
+
+
 def param_names(rule: Any) -> list[str]:
-    return re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", rule.rule)
+    return re.findall(r"<(?:[^:<>]+(?:\([^)]*\))?:)?([^<>]+)>", rule.rule)
 
 
-def fill(rule: Any, ids: list[dict[str, int]]) -> str:
-    """The rule's path with parameter i taken from ``ids[i]`` (or the fixed value)."""
+def fill(rule: Any, values: dict[str, Any], prefix: str = PREFIX) -> str:
+    """The rule's path with each parameter taken from ``values`` (or the fixed value)."""
     path = rule.rule
-    for index, name in enumerate(param_names(rule)):
-        if name in PARAM_VALUES:
-            value = PARAM_VALUES[name]
-        else:
-            assert name in PARAM_KINDS, f"{rule.rule}: add {name!r} to PARAM_KINDS"
-            value = ids[min(index, len(ids) - 1)][PARAM_KINDS[name]]
-        path = re.sub(r"<(?:[^:<>]+:)?" + re.escape(name) + ">", str(value), path, count=1)
-    return path.removeprefix(PREFIX)
+    for name in param_names(rule):
+        value = values[name] if name in values else PARAM_VALUES[name]
+        path = re.sub(r"<[^<>]*\b" + re.escape(name) + ">", str(value), path, count=1)
+    return path.removeprefix(prefix)
+
+
+def owned_rows(table_name: str, **where: int) -> list[dict[str, Any]]:
+    """Every row of ``table_name`` belonging to the tenant named by ``where`` (``provider_id=``
+    or ``merchant_id=``), read with plain SQL (no ORM identity map, no tenant criteria)."""
+    (column, value), = where.items()
+    table = db.metadata.tables[table_name]
+    owner_table = {"provider_id": "providers", "merchant_id": "merchants"}[column]
+    if column in table.c:
+        statement = select(table).where(table.c[column] == value)
+    elif table.name == owner_table:
+        statement = select(table).where(table.c.id == value)
+    else:
+        return []
+    return [dict(row) for row in db.session.execute(statement.order_by(table.c.id)).mappings()]
+
+
+def snapshot(**where: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the tenant named by ``where``, in every table, read fresh from the database."""
+    rows = {table.name: sorted(tuple(map(repr, row.values())) for row in owned_rows(table.name, **where))
+            for table in db.metadata.sorted_tables}
+    db.session.rollback()
+    return rows
+
+
+def objects(kinds: dict[str, str] = KIND_TABLES, **where: int) -> dict[str, list[dict[str, Any]]]:
+    """Every object of the tenant named by ``where``, by kind (rows with their parent ids)."""
+    found = {kind: owned_rows(table, **where) for kind, table in kinds.items()}
+    db.session.rollback()
+    return found
+
+
+def id_values(names: list[str], kinds: dict[str, str], victim: dict[str, list[dict[str, Any]]],
+              own: dict[str, int]) -> list[dict[str, Any]]:
+    """The ways to fill a route's id parameters: every object of the innermost kind under its
+    own parents, and (nested routes) under the caller's own parents."""
+    ids = [name for name in names if name in kinds]
+    if not ids:
+        return [{}]
+    *parents, leaf = ids
+    fillings = []
+    for row in victim[kinds[leaf]]:
+        fillings.append({**{p: row.get(p, own[kinds[p]]) for p in parents}, leaf: row["id"]})
+        if parents:
+            fillings.append({**{p: own[kinds[p]] for p in parents}, leaf: row["id"]})
+    return fillings
 
 
 def body_for(endpoint: str, method: str, ids: dict[str, int]) -> dict[str, Any]:
@@ -100,62 +172,68 @@ def _substitute(value: Any, ids: dict[str, int]) -> Any:
     return value
 
 
-def snapshot(**where: int) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the tenant named by ``where`` (``provider_id=`` or ``merchant_id=``), read
-    fresh from the database with plain SQL (no ORM identity map, no tenant criteria)."""
-    (column, value), = where.items()
-    owner_table = {"provider_id": "providers", "merchant_id": "merchants"}[column]
-    rows = {}
-    for table in db.metadata.sorted_tables:
-        if column in table.c:
-            statement = select(table).where(table.c[column] == value)
-        elif table.name == owner_table:
-            statement = select(table).where(table.c.id == value)
-        else:
-            continue
-        rows[table.name] = sorted(tuple(map(repr, row)) for row in db.session.execute(statement))
-    db.session.rollback()
-    return rows
+def query_filters(app: Any, endpoint: str) -> list[str]:
+    """The id filters a GET route takes in its query string (``store_id`` …)."""
+    view = app.view_functions[endpoint]
+    handler = getattr(getattr(view, "view_class", None), "get", view)
+    names: list[str] = []
+    for parameter in getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", []):
+        if parameter.get("in", parameter.get("location")) == "query":
+            schema = parameter["schema"]
+            schema = schema() if isinstance(schema, type) else schema
+            names += [name for name in schema.fields if name in PARAM_KINDS]
+    return names
 
 
 def walk(client: Any, caller: As, victim: Data, own: Data, *, allow_403: bool,
-         skip_params: frozenset[str] = frozenset()) -> list[str]:
-    """Call every API route as ``caller`` with the victim's ids; return the violations."""
-    problems: list[str] = []
-    calls = 0
+         skip_params: frozenset[str] = frozenset(), where: dict[str, int] | None = None) -> Walk:
+    """Call every API route as ``caller`` with each of the victim's objects (``where`` names the
+    victim's rows: its provider unless given)."""
+    result = Walk()
+    victims = objects(**(where or {"provider_id": victim.tenant.provider.id}))
     for rule in api_rules(client.application):
         names = param_names(rule)
         if skip_params & set(names):
             continue
         # OPTIONS is Flask's automatic answer listing the methods: it reads no object.
         methods = sorted(rule.methods - {"OPTIONS"})
-        variants = [[victim.ids]]
-        if len([n for n in names if n in PARAM_KINDS]) > 1:
-            variants.append([own.ids, victim.ids])  # my store, their listing
+        has_ids = any(name in PARAM_KINDS for name in names)
         for method in methods:
             body_method = "GET" if method == "HEAD" else method
-            for ids in variants:
-                path = fill(rule, ids)
+            for values in id_values(names, PARAM_KINDS, victims, own.ids):
+                path = fill(rule, values)
                 kwargs = {} if method in NO_BODY else body_for(rule.endpoint, body_method, victim.ids)
-                response = caller.request(method, path, **kwargs)
-                calls += 1
-                where = f"{caller.role.value} {method} {path} -> {response.status_code}"
-                raw = response.get_data(as_text=True)
-                if MARKER in raw.lower():
-                    problems.append(f"{where}: leaked {MARKER!r}: {raw[:200]}")
-                if response.status_code >= 500:
-                    problems.append(f"{where}: server error")
-                elif [n for n in names if n in PARAM_KINDS]:
-                    allowed = {404, 403} if allow_403 else {404}
-                    if response.status_code not in allowed:
-                        problems.append(f"{where}: expected {sorted(allowed)}: {raw[:200]}")
-                elif method == "GET" and response.status_code == 200:
-                    problems += leaked_ids(where, response.get_json(), victim, skip_params)
-    assert calls >= 40, f"the walk made only {calls} calls"
-    return problems
+                result += _call(caller, method, path, kwargs, has_ids, allow_403, victims, skip_params)
+            if method == "GET" and not has_ids:
+                for name in query_filters(client.application, rule.endpoint):
+                    for row in victims[PARAM_KINDS[name]]:
+                        path = f"{fill(rule, {})}?{name}={row['id']}"
+                        result += _call(caller, method, path, {}, False, allow_403, victims, skip_params)
+    assert result.calls >= 40, f"the walk made only {result.calls} calls"
+    return result
 
 
-def leaked_ids(where: str, body: Any, victim: Data, shared: frozenset[str]) -> list[str]:
+def _call(caller: As, method: str, path: str, kwargs: dict[str, Any], has_ids: bool,
+          allow_403: bool, victims: dict[str, list[dict[str, Any]]], shared: frozenset[str]) -> Walk:
+    response = caller.request(method, path, **kwargs)
+    where = f"{caller.role.value} {method} {path} -> {response.status_code}"
+    raw = response.get_data(as_text=True)
+    problems = []
+    if MARKER in raw.lower():
+        problems.append(f"{where}: leaked {MARKER!r}: {raw[:200]}")
+    if response.status_code >= 500:
+        problems.append(f"{where}: server error")
+    elif has_ids:
+        allowed = {404, 403} if allow_403 else {404}
+        if response.status_code not in allowed:
+            problems.append(f"{where}: expected {sorted(allowed)}: {raw[:200]}")
+    elif method == "GET" and response.status_code == 200:
+        problems += leaked_ids(where, response.get_json(), victims, shared)
+    return Walk(problems, 1)
+
+
+def leaked_ids(where: str, body: Any, victims: dict[str, list[dict[str, Any]]],
+               shared: frozenset[str]) -> list[str]:
     kinds = {"/merchants": "merchant_id", "/warehouses": "warehouse_id", "/stores": "store_id",
              "/orders": "order_id", "/shipments": "shipment_id", "/alerts": "alert_id",
              "/users": "user_id"}
@@ -163,8 +241,9 @@ def leaked_ids(where: str, body: Any, victim: Data, shared: frozenset[str]) -> l
     kind = kinds.get(path)
     if kind is None or kind in shared or not isinstance(body, dict):
         return []
-    ids = {item.get("id") for item in body.get("items", [])}
-    return [f"{where}: lists the victim's {kind}"] if victim.ids[kind] in ids else []
+    listed = {item.get("id") for item in body.get("items", [])}
+    theirs = {row["id"] for row in victims[kind]}
+    return [f"{where}: lists the victim's {kind} {sorted(listed & theirs)}"] if listed & theirs else []
 
 
 @pytest.fixture
@@ -179,8 +258,9 @@ def test_another_tenant_sees_and_changes_nothing(client, two_tenants, role):
     victim, intruder = two_tenants
     before = snapshot(provider_id=victim.tenant.provider.id)
     caller = As(client, intruder.tenant, role)
-    problems = walk(client, caller, victim, intruder, allow_403=role is not Role.PROVIDER_ADMIN)
-    assert not problems, "\n".join(problems)
+    result = walk(client, caller, victim, intruder, allow_403=role is not Role.PROVIDER_ADMIN)
+    assert not result.problems, "\n".join(result.problems)
+    assert result.calls >= 100
     assert snapshot(provider_id=victim.tenant.provider.id) == before
 
 
@@ -224,9 +304,9 @@ def test_merchants_of_one_provider_are_isolated_but_staff_see_both(client, app):
     for role in (Role.MERCHANT_ADMIN, Role.MERCHANT_VIEWER):
         caller = As(client, tenant, role)
         # The warehouse is the provider's, shared by both merchants: visible to both.
-        problems = walk(client, caller, second, first, allow_403=True,
-                        skip_params=frozenset({"warehouse_id"}))
-        assert not problems, "\n".join(problems)
+        result = walk(client, caller, second, first, allow_403=True,
+                      skip_params=frozenset({"warehouse_id"}), where={"merchant_id": other_merchant.id})
+        assert not result.problems, "\n".join(result.problems)
     assert snapshot(merchant_id=other_merchant.id) == before
 
     staff = As(client, tenant, Role.PROVIDER_STAFF)

@@ -1,9 +1,9 @@
 """Who may open which console page: every route walked from the app's URL map as another
-tenant's users (404, nothing changed), each role's limits (403), sign-in and CSRF."""
+tenant's users with each of the tenant's objects (404, nothing changed), each role's limits
+(403), sign-in and CSRF."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -14,11 +14,11 @@ from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.tenants.models import Role
 from tests.api.data import Data, populate
-from tests.api.test_cross_tenant import snapshot
+from tests.api.test_cross_tenant import KIND_TABLES, Walk, fill, id_values, objects, param_names, snapshot
 from tests.console.conftest import Console, signed_in, text
 from tests.tenancy import make_tenant
 
-#: URL parameter → the kind of object (a key of ``Data.ids``) or a fixed value.
+#: URL parameter → the kind of object (a key of ``KIND_TABLES``) or a fixed value.
 PARAM_IDS = {"order_id": "order_id", "store_id": "store_id", "listing_id": "listing_id",
              "rule_id": "rule_id", "alert_id": "alert_id", "item_id": "outbox_id",
              "invitation_id": "invitation_id"}
@@ -31,6 +31,20 @@ FORMS = {"console.create_listing": {"new.store_sku": "HIJACK", "new.warehouse_sk
          "console.save_rule": {"store_method": "Hijack", "warehouse_code": "X"},
          "console.set_channel": {"paused": "1"}, "console.save_status": {"status": "pending"},
          "console.save_credentials": {"name": "Hijacked"}}
+#: Forms at an address without ids that name the victim's objects in their fields: the answer
+#: may be a redirect or a refusal, but nothing of the victim may change or be shown.
+FORMS_NAMING = {
+    "console.orders_bulk": [{"action": action, "ids": "{order_id}"}
+                            for action in ("reprocess", "release", "hold", "cancel")],
+    "console.create_store": [{"name": "Mine", "connector_id": "reference-store",
+                              "merchant_id": "{merchant_id}", "warehouse_id": "{warehouse_id}",
+                              "settings.sandbox": "x"}],
+    "console.invite_user": [{"email": "new@intruder.test", "role": "merchant_admin",
+                             "merchant_id": "{merchant_id}"}],
+}
+#: Pages without ids whose query string names an object: (endpoint, parameter, kind).
+QUERIES = [("console.orders", "store_id", "store_id"), ("console.new_store", "merchant_id", "merchant_id"),
+           ("console.new_store", "warehouse_id", "warehouse_id")]
 
 
 def console_rules(app: Any) -> list[Any]:
@@ -39,59 +53,95 @@ def console_rules(app: Any) -> list[Any]:
 
 
 def params(rule: Any) -> list[str]:
-    return re.findall(r"<(?:[^:<>]+(?:\([^)]*\))?:)?([^<>]+)>", rule.rule)
-
-
-def fill(rule: Any, ids: dict[str, int]) -> str:
-    path = rule.rule
-    for name in params(rule):
-        value = PARAM_VALUES.get(name) or str(ids[PARAM_IDS[name]])
-        path = re.sub(r"<[^<>]*\b" + re.escape(name) + ">", value, path, count=1)
-    return path
+    return param_names(rule)
 
 
 def victim_data(name: str) -> Data:
     data = populate(make_tenant(name, sandbox=name))
+    add_console_objects(data)
+    return data
+
+
+def add_console_objects(data: Data) -> None:
+    """A dead outbox item (the queue page retries it) and an invitation of ``data``'s tenant."""
     tenant = data.tenant
     item = OutboxItem(provider_id=tenant.provider.id, merchant_id=tenant.merchant.id,
                       store_id=tenant.store.id, kind="order.forward", subject_id=data.ids["order_id"],
-                      dedupe_key=f"dead:{name}", state=OutboxState.DEAD, last_error="boom")
-    invitation = Invitation(provider_id=tenant.provider.id, email=f"new@{name}.test",
-                            role=Role.PROVIDER_STAFF, token_hash=name * 4, expires_at=utcnow())
+                      dedupe_key=f"dead:{tenant.provider.slug}", state=OutboxState.DEAD, last_error="boom")
+    invitation = Invitation(provider_id=tenant.provider.id, email=f"new@{tenant.provider.slug}.test",
+                            role=Role.PROVIDER_STAFF, token_hash=tenant.provider.slug * 4,
+                            expires_at=utcnow())
     db.session.add_all([item, invitation])
     db.session.commit()
     data.ids.update(outbox_id=item.id, invitation_id=invitation.id)
-    return data
+
+
+def walk_console(console: Console, role: Role, own: dict[str, int], *, marker: str = "victim",
+                 **where: int) -> Walk:
+    """Open every console page and post every form as ``console``'s user, with each object of
+    the tenant named by ``where``; return the violations and the number of requests."""
+    app = console.client.application
+    result = Walk()
+    victims = objects(**where)
+    allowed = {404} if role is Role.PROVIDER_ADMIN else {404, 403}
+
+    def check(method: str, path: str, response: Any, statuses: set[int]) -> None:
+        result.calls += 1
+        if response.status_code not in statuses:
+            result.problems.append(f"{role.value} {method} {path} -> {response.status_code}")
+        if marker in text(response).lower():
+            result.problems.append(f"{role.value} {method} {path}: shows the victim's data")
+
+    for rule in console_rules(app):
+        names = params(rule)
+        if not any(name in PARAM_IDS for name in names):
+            continue
+        kinds = {name: PARAM_IDS[name] for name in names if name in PARAM_IDS}
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for values in id_values(names, kinds, victims, own):
+                path = fill(rule, {**PARAM_VALUES, **values}, prefix="")
+                response = (console.get(path) if method == "GET"
+                            else console.post(path, FORMS.get(rule.endpoint, {})))
+                check(method, path, response, allowed)
+    by_endpoint = {rule.endpoint: rule.rule for rule in console_rules(app)}
+    for endpoint, forms in FORMS_NAMING.items():
+        for form in forms:
+            for row in victims[_kind_named(form)]:
+                data = {key: str(row["id"]) if value.startswith("{") else value
+                        for key, value in form.items()}
+                response = console.post(by_endpoint[endpoint], data)
+                check("POST", by_endpoint[endpoint], response, {302, 403, 404, 422})
+                if response.status_code == 302:
+                    check("GET", response.headers["Location"], console.get(response.headers["Location"]),
+                          {200, 403, 404, 422})
+    for endpoint, name, kind in QUERIES:
+        for row in victims[kind]:
+            path = f"{by_endpoint[endpoint]}?{name}={row['id']}"
+            check("GET", path, console.get(path), {200, 403, 404, 422})
+    return result
+
+
+def _kind_named(form: dict[str, str]) -> str:
+    """The kind of the first victim object a form names (its first ``{kind}`` placeholder)."""
+    return next(value[1:-1] for value in form.values() if value.startswith("{"))
 
 
 def test_every_route_takes_only_known_parameters(app):
     for rule in console_rules(app):
         for name in params(rule):
             assert name in PARAM_IDS or name in PARAM_VALUES, f"{rule.rule}: add {name!r} here"
+    assert set(PARAM_IDS.values()) <= set(KIND_TABLES)
 
 
 @pytest.mark.parametrize("role", [Role.PROVIDER_ADMIN, Role.MERCHANT_ADMIN])
 def test_another_tenant_gets_404_on_every_page_and_changes_nothing(client, app, role):
     victim = victim_data("victim")
-    intruder = make_tenant("intruder", sandbox="intruder")
+    intruder = populate(make_tenant("intruder", sandbox="intruder"))
     before = snapshot(provider_id=victim.tenant.provider.id)
-    console = signed_in(client, intruder, role)
-    problems, calls = [], 0
-    for rule in console_rules(app):
-        names = params(rule)
-        if not any(name in PARAM_IDS for name in names):
-            continue
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            path = fill(rule, victim.ids)
-            response = console.get(path) if method == "GET" else console.post(path, FORMS.get(rule.endpoint, {}))
-            calls += 1
-            allowed = {404} if role is Role.PROVIDER_ADMIN else {404, 403}
-            if response.status_code not in allowed:
-                problems.append(f"{role.value} {method} {path} -> {response.status_code}")
-            if "victim" in text(response).lower():
-                problems.append(f"{role.value} {method} {path}: shows the victim's data")
-    assert calls >= 25
-    assert not problems, "\n".join(problems)
+    console = signed_in(client, intruder.tenant, role)
+    result = walk_console(console, role, intruder.ids, provider_id=victim.tenant.provider.id)
+    assert result.calls >= 50
+    assert not result.problems, "\n".join(result.problems)
     assert snapshot(provider_id=victim.tenant.provider.id) == before
 
 
