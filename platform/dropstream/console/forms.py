@@ -8,6 +8,8 @@ Secret inputs (credentials, passwords) are never sent back to the browser.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,8 @@ from dropstream.errors import AppError
 
 #: Longest value a console text input accepts (the longest column it can land in).
 MAX_INPUT = 2000
+#: Schema fields typed as JSON in a text input (a carrier map, a list of ship methods).
+STRUCTURED = (fields.Dict, fields.List, fields.Nested)
 
 
 @dataclass
@@ -56,14 +60,53 @@ def text(name: str, *, limit: int = 255, required: bool = False) -> str | None:
     return value or None
 
 
-def nested(prefix: str) -> dict[str, Any]:
+def nested(prefix: str, schema_cls: type[Schema] | None = None) -> dict[str, Any]:
     """``{"x": "1"}`` from the posted fields named ``<prefix>.x``; blank ones are left out so the
-    schema's defaults apply (and a required one is reported missing, by its name)."""
+    schema's defaults apply (and a required one is reported missing, by its name).
+
+    Given the connector schema the fields were rendered from, typed text becomes what the field
+    holds: a number for a number input, a mapping or list from JSON. A browser sends only text,
+    and a schema may rightly refuse the text "1" for an integer (``strict``, as a JSON API
+    wants). Text that does not convert stays text, so the schema names the field."""
+    converters = _converters(schema_cls)
     data: dict[str, Any] = {}
     for key, value in request.form.items():
         if key.startswith(prefix + ".") and value.strip():
-            data[key[len(prefix) + 1:]] = value.strip()
+            name = key[len(prefix) + 1:]
+            data[name] = _convert(value.strip(), converters.get(name))
     return data
+
+
+def _converters(schema_cls: type[Schema] | None) -> dict[str, Callable[[str], Any]]:
+    if schema_cls is None:
+        return {}
+    found: dict[str, Callable[[str], Any]] = {}
+    for name, schema_field in schema_cls().fields.items():
+        if isinstance(schema_field, fields.Integer):
+            found[name] = int
+        elif isinstance(schema_field, fields.Float):
+            found[name] = float
+        elif isinstance(schema_field, STRUCTURED):
+            found[name] = json.loads
+    return found
+
+
+def _convert(value: str, converter: Callable[[str], Any] | None) -> Any:
+    if converter is None:
+        return value
+    try:
+        return converter(value)
+    except ValueError:  # json.JSONDecodeError is one too
+        return value
+
+
+def shown(value: Any) -> str | None:
+    """A stored setting as its input shows it (and posts it back): mappings and lists as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -97,10 +140,13 @@ def schema_fields(schema_cls: type[Schema] | None, prefix: str, secret: bool = F
         for validator in _validators(schema_field):
             if isinstance(validator, validate.OneOf):
                 kind, choices = "select", tuple(str(c) for c in validator.choices)
+        help_text = metadata.get("description", "")
+        if isinstance(schema_field, STRUCTURED):
+            help_text = f"{help_text} Written as JSON.".strip()
         default = schema_field.load_default
         specs.append(FieldSpec(
             name=f"{prefix}.{name}", label=metadata.get("title") or name.replace("_", " ").capitalize(),
-            kind=kind, required=schema_field.required, help=metadata.get("description", ""),
+            kind=kind, required=schema_field.required, help=help_text,
             choices=choices, default="" if default is None or callable(default) or
             default.__class__.__name__ == "_Missing" else str(default)))
     return specs

@@ -47,9 +47,12 @@ def create_warehouse() -> Any:
         name = form.value("name").strip()
         if not name:
             raise ValidationFailed("Name the warehouse.", fields={"name": ["Required."]})
+        cls = next((c for c in connector_choices(ConnectorRole.WAREHOUSE)
+                    if c.id == form.value("connector_id")), None)
         warehouse = services.create_warehouse(db.session, scope(), {
             "name": name[:200], "connector_id": form.value("connector_id"),
-            "settings": nested("settings"), "credentials": nested("credentials")})
+            "settings": nested("settings", cls.settings_schema if cls else None),
+            "credentials": nested("credentials")})
         db.session.commit()
     except AppError as error:
         db.session.rollback()

@@ -23,7 +23,7 @@ from dropstream.connectors.base import Capability, ConnectorError, ConnectorRole
 from dropstream.connectors.types import OrderStatusChoice, ShipMethod
 from dropstream.console.access import bp, current_user, scope
 from dropstream.console.checks import details_of, last_checks, run_and_record
-from dropstream.console.forms import Form, nested, schema_fields
+from dropstream.console.forms import Form, nested, schema_fields, shown
 from dropstream.console.stores import load_store
 from dropstream.console.warehouses import connector_choices
 from dropstream.errors import AppError, ValidationFailed
@@ -96,8 +96,9 @@ def new_store() -> Any:
     return _new_store_page(Form(values=values))
 
 
-def _store_payload(form: Form, creating: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {"settings": nested("settings")}
+def _store_payload(form: Form, creating: bool, connector_id: str) -> dict[str, Any]:
+    cls = _connector(connector_id)
+    data: dict[str, Any] = {"settings": nested("settings", cls.settings_schema if cls else None)}
     credentials = nested("credentials")
     if credentials or creating:
         data["credentials"] = credentials
@@ -135,7 +136,7 @@ def _check_all(data: dict[str, Any], connector_id: str) -> None:
 def create_store() -> Any:
     form = Form.posted()
     try:
-        data = _store_payload(form, creating=True)
+        data = _store_payload(form, creating=True, connector_id=form.value("connector_id"))
         data["connector_id"] = form.value("connector_id")
         _check_all(data, data["connector_id"])
         if current_user().role.is_provider:
@@ -261,7 +262,7 @@ def step_page(store: Store, step: int, form: Form | None = None, status: int = 2
         context.update(
             settings=schema_fields(cls.settings_schema if cls else None, "settings"),
             credentials=schema_fields(cls.credentials_schema if cls else None, "credentials", secret=True),
-            warehouses=warehouses, account=account,
+            warehouses=warehouses, account=account, shown=shown,
             install_url=_install_url(cls, store))
     elif step == 2:
         statuses, problem = order_statuses(store)
@@ -324,7 +325,7 @@ def save_credentials(store_id: int) -> Any:
     store = load_store(store_id)
     form = Form.posted()
     try:
-        data = _store_payload(form, creating=False)
+        data = _store_payload(form, creating=False, connector_id=store.connector_id)
         if "name" in data and not data["name"]:
             raise ValidationFailed("Name the store.", fields={"name": ["Required."]})
         if not current_user().role.is_provider:
