@@ -261,6 +261,9 @@ class SetupCheck:
     details: tuple[str, ...] = ()
     #: A failing optional check (e.g. inventory tracking) does not block activation.
     required: bool = True
+    #: The input a failing check is about, named as a validation error names it
+    #: (``credentials.access_token``), so a form shows the message next to that field.
+    field: str = ""
 
 
 __all__ = [

@@ -264,6 +264,8 @@ def step_page(store: Store, step: int, form: Form | None = None, status: int = 2
             credentials=schema_fields(cls.credentials_schema if cls else None, "credentials", secret=True),
             warehouses=warehouses, account=account, shown=shown,
             install_url=_install_url(cls, store))
+        if form is None:
+            context["form"] = checks_by_field(result)
     elif step == 2:
         statuses, problem = order_statuses(store)
         setting = getattr(cls, "monitored_status_setting", None)
@@ -288,6 +290,17 @@ def step_page(store: Store, step: int, form: Form | None = None, status: int = 2
     else:
         context.update(first_orders(store))
     return render_template("console/wizard.html", **context), status
+
+
+def checks_by_field(result: Any) -> Form:
+    """The last verification's failures, each next to the input it is about (a wrong token under
+    the token, a wrong store hash under the hash), in the connector's own words."""
+    form = Form()
+    for check in result.checks if result is not None else []:
+        if not check.get("passed") and check.get("field"):
+            words = " ".join(part for part in (check.get("message"), check.get("fix")) if part)
+            form.errors.setdefault(check["field"], []).append(words)
+    return form
 
 
 def _install_url(cls: Any, store: Store) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.orm import Session
 
 from dropstream.connectors.base import ConnectorError
@@ -37,5 +39,8 @@ def _checks(run, prefix: str) -> list[SetupCheck]:  # type: ignore[no-untyped-de
                            "Check the address and credentials, then run the checks again.")]
     if not prefix:
         return results
-    return [SetupCheck(prefix + c.key, c.title, c.passed, c.message, c.fix, c.details, c.required)
+    # A warehouse check's field belongs to the warehouse's form, except the store's own account
+    # at the warehouse (warehouse_account.*), which the store's form holds.
+    return [replace(c, key=prefix + c.key,
+                    field=c.field if c.field.startswith("warehouse_account.") else "")
             for c in results]

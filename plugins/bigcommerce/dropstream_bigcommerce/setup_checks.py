@@ -140,6 +140,7 @@ def check_credentials(client: BigCommerceClient) -> SetupCheck:
                 "Copy the Access Token of the store-level API account again (Settings "
                 "› Store-level API accounts); if the account is gone, create a new "
                 "one with token type V2/V3 API token.",
+                field="credentials.access_token",
             )
         if error.remote_status != 403:
             return SetupCheck(
@@ -162,6 +163,7 @@ def check_credentials(client: BigCommerceClient) -> SetupCheck:
             f"store hash {client.store_hash}.",
             "Correct the store hash: it is the part between /stores/ and /v3/ in the "
             "API path shown with the API account.",
+            field="credentials.store_hash",
         )
     name = store.get("name") or found
     return SetupCheck(
@@ -184,6 +186,7 @@ def _wrong_hash(store_hash: str, title: str) -> SetupCheck:
         "Correct the store hash: it is the part "
         "between /stores/ and /v3/ in the API path shown with the API account. If "
         f"it is right, grant the scopes listed in the set-up guide. {GRANT}",
+        field="credentials.store_hash",
     )
 
 

@@ -428,6 +428,7 @@ class GenericWmsConnector(WarehouseConnector):
                 error.message,
                 "Set the store's warehouse_account.customer_code to the customer "
                 "code the WMS uses for this merchant.",
+                field="warehouse_account.customer_code",
             )
         except ConnectorError as error:
             return SetupCheck(
