@@ -35,6 +35,7 @@ from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
 from dropstream.stores import services
 from dropstream.stores.connections import store_connector, warehouse_connector
+from dropstream.stores.credentials import read_credentials
 from dropstream.stores.models import Channel, Store, StoreState, Warehouse
 from dropstream.tenants.models import Merchant
 
@@ -341,6 +342,11 @@ def save_credentials(store_id: int) -> Any:
         data = _store_payload(form, creating=False, connector_id=store.connector_id)
         if "name" in data and not data["name"]:
             raise ValidationFailed("Name the store.", fields={"name": ["Required."]})
+        if data.get("external_id") == (store.external_id or ""):
+            # Untouched: credentials naming the store (a corrected store hash) may still set it.
+            data.pop("external_id")
+        if data.get("credentials") and store.has_credentials:
+            data["credentials"] = _kept_credentials(store, data["credentials"])
         if not current_user().role.is_provider:
             data.pop("warehouse_id", None)
         if data.get("settings") is not None and not data["settings"]:
@@ -352,6 +358,17 @@ def save_credentials(store_id: int) -> Any:
         return step_page(store, 1, form=form.fail(error), status=422)
     _verify(store)
     return redirect(url_for("console.setup_step", store_id=store.id, step=1))
+
+
+def _kept_credentials(store: Store, typed: dict[str, Any]) -> dict[str, Any]:
+    """What was typed over the stored credentials: a secret input left blank keeps its value
+    (as its placeholder says), so correcting a token does not mean typing every secret again.
+    Only the connector's own credential fields are kept; what it added itself (a webhook
+    secret) is its to make again."""
+    cls = _connector(store.connector_id)
+    own = set(cls.credentials_schema().fields) if cls is not None and cls.credentials_schema else set()
+    stored = {key: value for key, value in read_credentials(store).items() if key in own}
+    return {**stored, **typed}
 
 
 @bp.post("/stores/<int:store_id>/setup/2")
