@@ -185,12 +185,14 @@ def progress(store: Store) -> dict[int, bool]:
                                                   Order.status == OrderStatus.ON_HOLD)).all())
     overview = shipping_overview(store, with_codes=False)
     tracking = details_of(result, "tracking")
+    # Until the store answers, its products and shipping methods are unknown, not fine.
+    connected = store.has_credentials and store_side_passed(result)
     return {
-        1: store.has_credentials and store_side_passed(result),
+        1: connected,
         2: store.state is StoreState.ACTIVE and (not setting or bool((store.settings or {}).get(setting))),
-        3: not ({HoldReason.NO_SKU, HoldReason.UNKNOWN_SKU} & set(held))
+        3: connected and not ({HoldReason.NO_SKU, HoldReason.UNKNOWN_SKU} & set(held))
         and all(c.get("passed") for c, _ in details_of(result, "sku")),
-        4: not overview["unmapped"] and HoldReason.UNMAPPED_SHIPPING_METHOD not in held,
+        4: connected and not overview["unmapped"] and HoldReason.UNMAPPED_SHIPPING_METHOD not in held,
         5: bool(tracking) and all(c.get("passed") for c, _ in tracking),
         6: db.session.scalar(select(Order.id).where(scope().criteria(Order), Order.store_id == store.id)
                              .limit(1)) is not None,
