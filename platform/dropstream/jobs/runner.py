@@ -24,7 +24,7 @@ from dropstream.jobs.outbox import backoff_delay, lease
 from dropstream.jobs.registry import JOBS, resolve
 from dropstream.observability import context as log_context
 from dropstream.observability import metrics
-from dropstream.tenants.scope import TenantScope, activate, unscoped
+from dropstream.tenants.scope import TenantScope, TenantViolation, activate, unscoped
 
 log = logging.getLogger(__name__)
 #: After an authentication failure the work waits this long (or until the store is resumed).
@@ -73,6 +73,14 @@ def _run(outbox_id: int) -> tuple[str, str]:
                 session.rollback()
                 _auth_failed(session, outbox_id, error)
                 return kind, "paused"
+            except TenantViolation as error:
+                # The work names another tenant's row: it can never run under this item's scope,
+                # and its retry hooks would load that row again. Park it, visibly, untouched.
+                session.rollback()
+                log.error("outbox item %s (%s) refused: %s", outbox_id, kind, error)
+                _finish(session, session.get(OutboxItem, outbox_id, populate_existing=True),
+                        OutboxState.DEAD, _describe(error))
+                return kind, "dead"
             except Exception as error:  # noqa: BLE001 - every failure is recorded, none is lost
                 session.rollback()
                 if not isinstance(error, TransientError):
