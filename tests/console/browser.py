@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from dropstream.jobs.queue import InProcessQueue
 from dropstream.jobs.scheduler import start_in_process
 from dropstream.state import get_state
+from tests.factories import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -46,12 +47,18 @@ def require_browser() -> None:
 
 @contextmanager
 def live_server(app: Any) -> Iterator[str]:
+    """The app on a free loopback port; also its PUBLIC_BASE_URL meanwhile, so the webhooks and
+    pushes of the sandboxes reach it."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="console-live-server", daemon=True)
     thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    previous = app.config["PUBLIC_BASE_URL"]
+    app.config["PUBLIC_BASE_URL"] = base
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield base
     finally:
+        app.config["PUBLIC_BASE_URL"] = previous
         server.shutdown()
         server.server_close()
         thread.join(10)
@@ -117,6 +124,15 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def sign_in(page: Any, base: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(base + "/console/")
+    assert "/console/sign-in" in page.url  # signed out: sent to sign in first
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Dashboard").wait_for()
 
 
 def shot(page: Any, name: str) -> None:

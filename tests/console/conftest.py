@@ -1,14 +1,16 @@
 """Helpers for console tests: a test client signed in as one user, posting forms with the
-session's CSRF token as a browser would."""
+session's CSRF token as a browser would; for the browser tests, headless Chromium and a page."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from dropstream.tenants.models import Role
+from tests.console.browser import chromium, require_browser
 from tests.tenancy import Tenant, make_tenant
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -59,3 +61,21 @@ def signed_in(client: Any, tenant: Tenant, role: Role = Role.PROVIDER_ADMIN) -> 
 @pytest.fixture
 def admin(client: Any, tenant: Tenant) -> Console:
     return signed_in(client, tenant, Role.PROVIDER_ADMIN)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium, shared by a module's browser tests (skipped without one, outside CI)."""
+    require_browser()
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
