@@ -24,6 +24,7 @@ from dropstream.cli.demo import demo_command
 from dropstream.cli.jobs import scheduler_command, worker_command
 from dropstream.cli.keys import keys
 from dropstream.cli.plugins import plugins_command
+from dropstream.cli.serve import serve_command
 from dropstream.cli.tenants import api_keys, merchants, providers, users
 
 
@@ -43,7 +44,7 @@ def load_app() -> Flask:
 cli = FlaskGroup(
     name="dropstream",
     create_app=load_app,
-    # `run` would serve without job workers; `dropstream demo` is the one-command server.
+    # `run` would serve without job workers: `dropstream serve` runs them on the embedded default.
     add_default_commands=False,
     add_version_option=False,
     # Settings read `.env` themselves (without overriding the environment or changing directory).
@@ -58,7 +59,7 @@ cli.params = [param for param in cli.params if param.name != "app"]
 
 cli.add_command(db_group, "db")
 for command in (providers, merchants, users, api_keys, keys, plugins_command, worker_command,
-                scheduler_command, demo_command, shell_command, routes_command):
+                scheduler_command, serve_command, demo_command, shell_command, routes_command):
     cli.add_command(command)
 
 

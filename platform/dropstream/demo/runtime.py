@@ -139,14 +139,23 @@ def start_jobs(app: Flask, run: DemoRun, options: DemoOptions) -> None:
 
 def spawn_worker(app: Flask) -> subprocess.Popen[bytes]:
     """A real ``dropstream worker`` process configured like this app."""
+    return subprocess.Popen(dropstream_command("worker"), env=process_env(app))
+
+
+def dropstream_command(*args: str) -> list[str]:
+    """The ``dropstream`` command with ``args``, run by this interpreter."""
+    return [sys.executable, "-c", "from dropstream.cli import main; main()", *args]
+
+
+def process_env(app: Flask) -> dict[str, str]:
+    """The environment under which a ``dropstream`` process builds an app configured like this
+    one (its database, Redis, keys, instance folder and public address)."""
     config = app.config
-    env = {**os.environ,
-           "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": config["REDIS_URL"],
-           "SECRET_KEY": config["SECRET_KEY"], "ENCRYPTION_KEYS": ",".join(config["ENCRYPTION_KEYS"]),
-           "DROPSTREAM_INSTANCE_PATH": config["INSTANCE_PATH"], "PUBLIC_BASE_URL": config["PUBLIC_BASE_URL"],
-           "DROPSTREAM_ALLOW_LOOPBACK": "1" if config.get("ALLOW_LOOPBACK") else ""}
-    command = [sys.executable, "-c", "from dropstream.cli import main; main()", "worker"]
-    return subprocess.Popen(command, env=env)
+    return {**os.environ,
+            "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": config["REDIS_URL"] or "",
+            "SECRET_KEY": config["SECRET_KEY"], "ENCRYPTION_KEYS": ",".join(config["ENCRYPTION_KEYS"]),
+            "DROPSTREAM_INSTANCE_PATH": config["INSTANCE_PATH"], "PUBLIC_BASE_URL": config["PUBLIC_BASE_URL"],
+            "DROPSTREAM_ALLOW_LOOPBACK": "1" if config.get("ALLOW_LOOPBACK") else ""}
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 #: Queues by urgency; workers listen to them in this order.
 QUEUES = ("webhooks", "default", "bulk")
 JOB_FUNCTION = "dropstream.jobs.runner.run_outbox_item"
+#: A job is stopped after this many seconds: less than the run lease (``outbox.RUN_LEASE``,
+#: 300 s), so no job still runs once its row's lease has ended and the row is handed out again.
+JOB_TIMEOUT = 240
 
 
 def job_id(outbox_id: int) -> str:
@@ -58,21 +61,32 @@ class RQQueue:
         return self._queues[name]
 
     def dispatch(self, items: Sequence[tuple[int, str]]) -> None:
+        """Enqueue each row's job unless it is still waiting in its queue.
+
+        Any other job under the row's id is stale. The database hands a row out again only
+        when no worker holds its run lease, and a job cannot outlive that lease (its timeout is
+        shorter), so a job still "started" then belongs to a worker that died — SIGKILL leaves
+        it started until RQ's own clean-up, up to twenty minutes later — and a job "queued" but
+        no longer in its queue was lost between the queue and a worker.
+        """
         from redis.exceptions import RedisError
         from rq.exceptions import NoSuchJobError
         from rq.job import Job, JobStatus
 
-        live = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
         try:
             for outbox_id, queue_name in items:
+                queue = self.queue(queue_name)
                 try:
-                    if Job.fetch(job_id(outbox_id), connection=self.connection).get_status() in live:
+                    status = Job.fetch(job_id(outbox_id), connection=self.connection).get_status()
+                    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED) or (
+                            status == JobStatus.QUEUED
+                            and queue.get_job_position(job_id(outbox_id)) is not None):
                         continue
                 except NoSuchJobError:
                     pass
-                self.queue(queue_name).enqueue_call(
+                queue.enqueue_call(
                     JOB_FUNCTION, args=(outbox_id,), job_id=job_id(outbox_id),
-                    result_ttl=0, failure_ttl=7 * 24 * 3600, timeout=600,
+                    result_ttl=0, failure_ttl=7 * 24 * 3600, timeout=JOB_TIMEOUT,
                     meta={"outbox_id": outbox_id},
                 )
         except RedisError as exc:

@@ -75,7 +75,7 @@ def end_leases() -> None:
     with unscoped(db.session):
         db.session.execute(update(OutboxItem).where(OutboxItem.state == OutboxState.PENDING,
                                                     OutboxItem.leased_until > now)
-                           .values(leased_until=now))
+                           .values(leased_until=now, dispatched_at=None))
         db.session.commit()
 
 

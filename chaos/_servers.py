@@ -1,0 +1,426 @@
+"""What the chaos runs start, kill and restart: private PostgreSQL and Redis servers, and
+DropStream as production runs it — a ``dropstream serve`` web process, ``dropstream worker``
+processes and a ``dropstream scheduler`` process — with the BigCommerce and WMS sandboxes and
+the demo's shoppers in the harness's own process (the checker reads the sandboxes from there).
+
+Everything listens on 127.0.0.1 only. The private servers live in a temporary folder and on
+free ports, so a run may restart or flush them; the shared PostgreSQL and Redis of the machine
+are never touched (a run on them only creates and drops its own scratch database).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.fernet import Fernet
+
+log = logging.getLogger("chaos")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(what: str, ready: Callable[[], bool], timeout: float = 30.0, every: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if ready():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(every)
+    raise TimeoutError(f"{what} did not come up within {timeout:g} s")
+
+
+def _run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Private PostgreSQL and Redis
+# ------------------------------------------------------------------------------------------------
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster (``initdb`` into ``folder``, run as the ``postgres`` user)
+    on a free loopback port; ``stop(mode)`` / ``start()`` are ``pg_ctl``'s."""
+
+    def __init__(self, folder: Path) -> None:
+        versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                          key=lambda p: int(p.split("/")[4]))
+        if not versions:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        self.bin = Path(versions[-1]).parent
+        self.folder = Path(folder)
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *command: str) -> subprocess.CompletedProcess[str]:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        return _run([*prefix, *command])
+
+    def start(self) -> PrivatePostgres:
+        if not self.data.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                user = pwd.getpwnam("postgres")
+                os.chown(self.folder, user.pw_uid, user.pw_gid)
+            self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                              "-A", "trust", "--no-sync", "-E", "UTF8")
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} "
+                   "-c fsync=off -c max_connections=200")
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
+                          str(self.folder / "server.log"), "-o", options, "-w", "-t", "60", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """``immediate`` aborts (crash recovery at the next start); ``fast`` rolls back open
+        transactions and shuts down cleanly."""
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w",
+                          "-t", "60", "stop")
+
+    def restart(self, mode: str, down_seconds: float = 0.0) -> None:
+        self.stop(mode)
+        time.sleep(down_seconds)
+        self.start()
+
+    def destroy(self) -> None:
+        try:
+            self.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass  # not running
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class PrivateRedis:
+    """A throwaway ``redis-server`` on a free loopback port, without persistence: a restart
+    comes back empty, as a Redis that lost its memory does."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PrivateRedis:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder), "--logfile",
+             str(self.folder / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for("Redis", self.ping)
+        return self
+
+    def ping(self) -> bool:
+        from redis import Redis
+
+        with Redis.from_url(self.url, socket_timeout=1) as connection:
+            return bool(connection.ping())
+
+    def shutdown_nosave(self) -> None:
+        """``SHUTDOWN NOSAVE``: everything in memory is gone."""
+        from redis import Redis
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        with Redis.from_url(self.url, socket_timeout=5) as connection:
+            try:
+                connection.shutdown(nosave=True)
+            except RedisConnectionError:
+                pass  # the server closed the connection as it went
+        if self.process is not None:
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def flushall(self) -> None:
+        from redis import Redis
+
+        with Redis.from_url(self.url, socket_timeout=5) as connection:
+            connection.flushall()
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        self.shutdown_nosave()
+        time.sleep(down_seconds)
+        self.start()
+
+    def destroy(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# DropStream's processes
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HubProcess:
+    """One ``dropstream`` process (``serve``, ``worker`` or ``scheduler``): started, SIGKILLed,
+    restarted like a supervisor does; its output goes to ``<folder>/<name>.log``."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    folder: Path
+    popen: subprocess.Popen[bytes] | None = None
+    kills: int = 0
+
+    def start(self) -> HubProcess:
+        from dropstream.demo.runtime import dropstream_command
+
+        with open(self.folder / f"{self.name}.log", "ab") as output:
+            self.popen = subprocess.Popen(dropstream_command(*self.args), env=self.env,
+                                          stdout=output, stderr=subprocess.STDOUT)
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no handler runs, nothing is flushed, transactions die with the connection."""
+        if self.alive:
+            self.popen.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+            self.popen.wait()  # type: ignore[union-attr]
+            self.kills += 1
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (a worker finishes its job first), then SIGKILL if it takes too long."""
+        if not self.alive:
+            return
+        self.popen.terminate()  # type: ignore[union-attr]
+        try:
+            self.popen.wait(timeout=timeout)  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@dataclass
+class HubConfig:
+    database_url: str
+    redis_url: str
+    workers: int = 2
+    merchants_seed: int = 7
+    #: Seconds from a WMS order to its first parcel (the demo's 8 s is slow for a short run).
+    ship_delay: float = 1.0
+
+
+@dataclass
+class Hub:
+    """DropStream on one machine, as production runs it, plus what a run needs around it."""
+
+    config: HubConfig
+    folder: Path
+    app: Any = None
+    demo: Any = None
+    setup: Any = None
+    processes: dict[str, HubProcess] = field(default_factory=dict)
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> Hub:
+        from dropstream.app import create_app
+        from dropstream.demo.runtime import process_env
+        from dropstream.demo.seed import seed
+        from dropstream.demo_support import DemoContext
+        from dropstream.extensions import db
+        from dropstream.state import get_state
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        self.app = create_app({
+            "SQLALCHEMY_DATABASE_URI": self.config.database_url,
+            "REDIS_URL": self.config.redis_url,
+            "SECRET_KEY": "chaos-secret-key-0123456789abcdef-0123456789",
+            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "INSTANCE_PATH": str(self.folder / "instance"), "ALLOW_LOOPBACK": True,
+            "PUBLIC_BASE_URL": base, "LOG_LEVEL": "WARNING",
+        }, env={})
+        # The run's Redis database starts empty: a job left by another run would name its rows.
+        get_state(self.app).queue.connection.flushdb()
+        self.demo = DemoContext(app=self.app, public_base_url=base,
+                                rng=random.Random(self.config.merchants_seed))
+        hook = get_state(self.app).plugin_manager.hook
+        hook.demo_start_services(demo=self.demo)
+        self.stoppers += [service.stop for service in self.demo.services.values()]
+        self._admin_wms("configure", ship_delay=self.config.ship_delay)
+        with self.app.app_context():
+            db.create_all()
+            self.setup = seed(db.session, self.demo, "chaos")
+            db.session.commit()
+            self.store_ids = [store.id for store in self.setup.stores]
+            db.session.expunge_all()
+            db.session.remove()
+        env = {**process_env(self.app), "DROPSTREAM_LOG_LEVEL": "WARNING"}
+        self.processes["web"] = HubProcess("web", ["serve", "--port", str(port), "--quiet"],
+                                           env, self.folder)
+        self.processes["scheduler"] = HubProcess("scheduler", ["scheduler"], env, self.folder)
+        for number in range(self.config.workers):
+            self.processes[f"worker-{number}"] = HubProcess(f"worker-{number}", ["worker"], env,
+                                                            self.folder)
+        for process in self.processes.values():
+            process.start()
+        wait_for("the web process", lambda: requests.get(f"{base}/healthz", timeout=2).ok, 60)
+        return self
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+        while self.stoppers:
+            try:
+                self.stoppers.pop()()
+            except Exception:  # noqa: BLE001 - stop everything else regardless
+                log.exception("stopping part of the hub failed")
+        if self.app is not None:
+            from dropstream.extensions import db
+
+            with self.app.app_context():
+                db.engine.dispose()
+            self.app.extensions["dropstream"].queue.close()
+
+    # -- the sandboxes ---------------------------------------------------------------------------
+
+    @property
+    def bigcommerce(self) -> Any:
+        return self.app.extensions["dropstream_bigcommerce.demo"].sandbox
+
+    @property
+    def wms_url(self) -> str:
+        return self.demo.services["wms"].url
+
+    def _admin_wms(self, operation: str, **arguments: Any) -> Any:
+        with requests.post(f"{self.demo.services['wms'].url}/_sandbox/{operation}",
+                           json=arguments, timeout=30) as response:
+            response.raise_for_status()
+            return response.json()["result"]
+
+    def wms_orders(self) -> list[dict[str, Any]]:
+        with requests.get(f"{self.wms_url}/_sandbox/orders", timeout=30) as response:
+            return response.json()["result"]
+
+    # -- traffic and recovery ---------------------------------------------------------------------
+
+    def shoppers(self, per_minute: float) -> Any:
+        """The demo's shoppers (seeded by the hub's seed), placing orders until stopped."""
+        from dropstream.demo.traffic import Shoppers
+
+        return Shoppers(self.app, self.demo, self.store_ids, per_minute)
+
+    def place_order(self, store_number: int = 0) -> str:
+        """One ordinary order (a T-shirt and two mugs, a mapped shipping method) in a store."""
+        from dropstream.demo.catalog import MUG, TEE
+        from dropstream.extensions import db
+        from dropstream.state import get_state
+        from dropstream.stores.models import Store
+
+        with self.app.app_context():
+            store = db.session.get(Store, self.store_ids[store_number])
+            order_id = get_state(self.app).plugin_manager.hook.demo_place_order(
+                demo=self.demo, store=store, lines=[(TEE, 1), (MUG, 2)],
+                shipping_method="Free Shipping")
+            db.session.remove()
+        return str(order_id)
+
+    def catch_up(self) -> None:
+        """What time does after an outage: every dead worker's lease runs out, every backoff
+        wait ends and every store channel (sweeps, shipment and stock polls) comes due. Call
+        only when no worker runs."""
+        from dropstream.extensions import db
+        from dropstream.stores.models import StoreChannel
+        from dropstream.tenants.scope import unscoped
+        from dropstream.testing.jobs import end_leases, make_due
+
+        with self.app.app_context():
+            end_leases()
+            make_due()
+            with unscoped(db.session):
+                db.session.query(StoreChannel).update({"next_run_at": None})
+                db.session.commit()
+            db.session.remove()
+
+    def pending_work(self) -> int:
+        from sqlalchemy import func, select
+
+        from dropstream.extensions import db
+        from dropstream.jobs.models import OutboxItem, OutboxState
+        from dropstream.tenants.scope import unscoped
+
+        with self.app.app_context(), unscoped(db.session):
+            count = db.session.scalar(select(func.count()).select_from(OutboxItem).where(
+                OutboxItem.state == OutboxState.PENDING)) or 0
+            db.session.remove()
+        return count
+
+    def check(self) -> Any:
+        from dropstream.testing.invariants import bigcommerce_state, check, wms_state
+
+        return check(self.app, bigcommerce_state(self.bigcommerce), wms_state(self.wms_url))
+
+    def settle(self, timeout: float) -> tuple[Any, float]:
+        """Wait until the loop is quiet — every WMS order shipped (or cancelled), no pending
+        work, no webhook in flight — and the checker is satisfied; then check once more.
+        Returns the final report and the seconds it took (the report as it stands on timeout)."""
+        started = time.monotonic()
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            quiet = (self.bigcommerce.wait_for_webhooks(0.5)
+                     and all(o["status"] in ("shipped", "cancelled") for o in self.wms_orders())
+                     and self.pending_work() == 0)
+            if quiet and self.check().ok:
+                time.sleep(1.0)  # anything still moving would show in a second look
+                report = self.check()
+                if report.ok:
+                    return report, time.monotonic() - started
+            time.sleep(0.5)
+        return self.check(), time.monotonic() - started
+
+
+@contextmanager
+def scratch_hub(database_url: str | None, redis_url: str, config: dict[str, Any] | None = None,
+                folder: Path | None = None) -> Iterator[Hub]:
+    """A started :class:`Hub` on a scratch database next to ``database_url`` (PostgreSQL) and
+    on ``redis_url``; stopped and dropped afterwards."""
+    from dropstream.testing.databases import scratch_database
+
+    if not database_url or not database_url.startswith(("postgres", "postgresql")):
+        raise RuntimeError("chaos runs need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
+    folder = Path(folder or tempfile.mkdtemp(prefix="dropstream-chaos-"))
+    with scratch_database(database_url, folder, "dropstream_chaos") as url:
+        hub = Hub(HubConfig(database_url=url, redis_url=redis_url, **(config or {})), folder)
+        try:
+            yield hub.start()
+        finally:
+            hub.stop()
+
+
+def report_line(data: dict[str, Any]) -> None:
+    """One JSON line on stdout: the run's figures and verdict."""
+    print(json.dumps(data, indent=2, default=str))
+    sys.stdout.flush()

@@ -1,0 +1,58 @@
+"""``dropstream serve``: the web application (API, console, connector webhooks and callbacks) in
+a process of its own, as the production layout runs it beside ``dropstream worker`` and
+``dropstream scheduler`` processes.
+
+It uses Werkzeug's threaded server: enough for one machine, the demo and the reliability runs
+(which kill it and start it again). A WSGI server on ``wsgi:app`` (gunicorn, uWSGI) serves the
+same application in production. On the embedded default (no REDIS_URL) nothing else could run
+the jobs, so this process also runs the in-process workers and the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--quiet", is_flag=True, help="No line per request on stderr.")
+@with_appcontext
+def serve_command(host: str, port: int, quiet: bool) -> None:
+    """Serve DropStream's web application until stopped (Ctrl-C or SIGTERM)."""
+    from werkzeug.serving import make_server
+
+    from dropstream.jobs.queue import InProcessQueue
+    from dropstream.jobs.scheduler import start_in_process
+    from dropstream.state import get_state
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server(host, port, app, threaded=True)
+    stoppers = []
+    queue = get_state(app).queue
+    if isinstance(queue, InProcessQueue):
+        queue.start()
+        stoppers.append(queue.close)
+        stoppers.append(start_in_process(app).stop)
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt  # leaves serve_forever below, in the main thread
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(f"DropStream serving on http://{host}:{server.server_port}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        for stopper in reversed(stoppers):
+            stopper()
