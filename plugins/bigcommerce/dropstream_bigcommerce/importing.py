@@ -48,7 +48,8 @@ def fetch_order(
 ) -> OrderData | None:
     """The order if it is at the monitored status (or cancelled), else None.
 
-    :raises RemoteNotFound: no such order. :raises UnreadableOrderError: it cannot be mapped.
+    :raises RemoteNotFound: no such order, or it was deleted (archived) in the store.
+    :raises UnreadableOrderError: it cannot be mapped.
     """
     try:
         order_id = integer(external_id, "order id")
@@ -58,9 +59,13 @@ def fetch_order(
     if not isinstance(order, dict):
         raise UnreadableOrderError(
             UnreadableOrder(
-                str(order_id), str(order_id), "BigCommerce returned no order object", {}
+                str(order_id), str(order_id), "order: BigCommerce returned no order object", {}
             )
         )
+    if order.get("is_deleted") is True:
+        # "Delete" in BigCommerce archives: the order still reads, but it is gone for the
+        # merchant and must never ship.
+        raise RemoteNotFound(f"BigCommerce order {order_id} was deleted (it is in the archive).")
     return _read(client, settings, order)
 
 
@@ -68,7 +73,13 @@ def _read(
     client: BigCommerceClient, settings: dict[str, Any], order: dict[str, Any]
 ) -> OrderData | None:
     external_id = str(order.get("id", "?"))
-    status_id = order.get("status_id")
+    try:
+        status_id = integer(order.get("status_id"), "status_id")
+    except MappingError as error:
+        # Whether it is at the monitored status cannot be told: keep it visible, never drop it.
+        raise UnreadableOrderError(
+            UnreadableOrder(external_id, external_id, str(error), order)
+        ) from None
     if status_id != settings["monitored_status_id"] and status_id != CANCELLED:
         return None
     try:
@@ -186,6 +197,8 @@ def fetch_orders(
             latest = max(latest, modified)
         except MappingError:
             modified = None
+        if row.get("is_deleted") is True:
+            continue  # archived ("deleted"): lists leave these out; never import one
         try:
             data = _read(client, settings, row)
         except UnreadableOrderError as error:

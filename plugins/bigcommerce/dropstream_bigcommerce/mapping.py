@@ -7,12 +7,16 @@ there; digital and gift-certificate products sit in their own consignments. When
 embedded (an older store, or a list read without includes) the caller passes the order products
 and shipping addresses it read separately.
 
-Anything malformed raises :class:`MappingError` naming the field, so the order is kept as
-unreadable (with its payload) instead of being lost or half-imported.
+Anything malformed raises :class:`MappingError` naming the field (``products[2].quantity: …``,
+the path the console shows), so the order is kept as unreadable (with its payload) instead of
+being lost or half-imported. ``products[i]`` counts the order's products as the order is read:
+shipping consignments first, in address order, then downloads and gift certificates (the order
+DropStream's copy keeps its lines in).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -21,6 +25,9 @@ from typing import Any
 
 from dropstream.connectors.types import Address, Destination, LineKind, OrderData, OrderLine
 from dropstream_bigcommerce.schemas import CANCELLED
+
+#: An optional minus and digits: what a whole number sent as text may look like.
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 
 KINDS = {
     "physical": LineKind.PHYSICAL,
@@ -31,23 +38,32 @@ KINDS = {
 
 
 class MappingError(ValueError):
-    """The store's data cannot be read into an order; the message names the field."""
+    """The store's data cannot be read into an order. ``field`` is the path of the field
+    (``products[2].quantity``); the message starts with it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
 
 
 def parse_date(value: Any, field: str) -> datetime:
     """An RFC-2822 date (what BigCommerce sends) or ISO 8601, as an aware UTC datetime."""
     if not isinstance(value, str) or not value.strip():
-        raise MappingError(f"{field} is missing or not a date: {value!r}")
+        raise MappingError(field, f"missing or not a date: {_shown(value)}")
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise MappingError(f"{field} is not a date: {value!r}") from None
+            raise MappingError(field, f"not a date: {_shown(value)}") from None
     if parsed.tzinfo is None:  # RFC 2822's "-0000" means "UTC, origin unknown"
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # the year 9999 west of UTC, or 1 east of it
+        raise MappingError(field, f"not a date DropStream can keep: {_shown(value)}") from None
 
 
 def rfc2822(moment: datetime) -> str:
@@ -58,27 +74,33 @@ def rfc2822(moment: datetime) -> str:
 def money(value: Any, field: str) -> Decimal:
     if value is None or value == "":
         return Decimal(0)
-    if isinstance(value, bool):
-        raise MappingError(f"{field} is not an amount: {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        raise MappingError(field, f"not an amount: {_shown(value)}")
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise MappingError(f"{field} is not an amount: {value!r}") from None
+        raise MappingError(field, f"not an amount: {_shown(value)}") from None
     if not amount.is_finite():
-        raise MappingError(f"{field} is not an amount: {value!r}")
+        raise MappingError(field, f"not an amount: {_shown(value)}")
     return amount
 
 
 def integer(value: Any, field: str) -> int:
     if isinstance(value, bool):
-        raise MappingError(f"{field} is not a whole number: {value!r}")
+        raise MappingError(field, f"not a whole number: {_shown(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value.strip()):
         return int(value.strip())
-    raise MappingError(f"{field} is not a whole number: {value!r}")
+    raise MappingError(field, f"not a whole number: {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it: short (the console shows it on one line)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def text(value: Any) -> str:
@@ -89,7 +111,7 @@ def text(value: Any) -> str:
 
 def address(data: Any, field: str) -> Address:
     if not isinstance(data, dict):
-        raise MappingError(f"{field} is not an address object")
+        raise MappingError(field, "not an address object")
     name = " ".join(
         part
         for part in (text(data.get("first_name")).strip(), text(data.get("last_name")).strip())
@@ -131,14 +153,18 @@ def embedded_consignments(order: dict[str, Any]) -> dict[str, Any] | None:
 def _consignment_groups(consignments: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
     groups: list[tuple[str, dict[str, Any], Any]] = []
     for kind in ("shipping", "pickups", "downloads"):
-        for group in consignments.get(kind) or []:
+        for group in _list(consignments.get(kind)):
             if isinstance(group, dict):
                 groups.append((kind, group, group.get("line_items") or []))
-    email = consignments.get("email") or {}
-    for group in (email.get("gift_certificates") or []) if isinstance(email, dict) else []:
+    email = consignments.get("email")
+    for group in _list(email.get("gift_certificates") if isinstance(email, dict) else None):
         if isinstance(group, dict):
             groups.append(("gift_certificates", group, group.get("line_items") or []))
     return groups
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def order_data(
@@ -153,7 +179,7 @@ def order_data(
     :raises MappingError: a required field is missing or malformed.
     """
     if not isinstance(order, dict):
-        raise MappingError("the order is not a JSON object")
+        raise MappingError("order", "not a JSON object")
     order_id = integer(order.get("id"), "id")
     status_id = integer(order.get("status_id"), "status_id")
     consignments = embedded_consignments(order)
@@ -176,7 +202,7 @@ def order_data(
         for index, shipping in enumerate(shipping_addresses or []):
             where = f"shipping_addresses[{index}]"
             if not isinstance(shipping, dict):
-                raise MappingError(f"{where} is not an object")
+                raise MappingError(where, "not an object")
             destinations.append(
                 Destination(
                     str(integer(shipping.get("id"), f"{where}.id")),
@@ -185,8 +211,10 @@ def order_data(
                 )
             )
         line_items = [(item, None) for item in products]
+        if not line_items and status_id != CANCELLED:
+            raise MappingError("products", "BigCommerce listed no products for the order")
     elif status_id != CANCELLED:
-        raise MappingError("the order's products were not read")
+        raise MappingError("products", "the order's products were not read")
     lines = tuple(
         _line(item, consignment_id, index, len(destinations))
         for index, (item, consignment_id) in enumerate(line_items)
@@ -213,11 +241,11 @@ def order_data(
 def _line(item: Any, consignment_id: str | None, index: int, destinations: int) -> OrderLine:
     where = f"products[{index}]"
     if not isinstance(item, dict):
-        raise MappingError(f"{where} is not an object")
+        raise MappingError(where, "not an object")
     kind_name = text(item.get("type") or "physical").lower()
     if kind_name not in KINDS:
         raise MappingError(
-            f"{where}.type {kind_name!r} is not physical, digital or giftcertificate"
+            f"{where}.type", f"{_shown(kind_name)} is not physical, digital or giftcertificate"
         )
     kind = KINDS[kind_name]
     destination = consignment_id
@@ -245,7 +273,7 @@ def _options(options: Any, where: str) -> Iterable[tuple[str, str]]:
     if options in (None, ""):
         return []
     if not isinstance(options, list):
-        raise MappingError(f"{where}.product_options is not a list")
+        raise MappingError(f"{where}.product_options", "not a list")
     return [
         (
             text(o.get("display_name") or o.get("name")),
@@ -261,6 +289,6 @@ def _check_destinations(lines: Sequence[OrderLine], destinations: Sequence[Desti
     for index, line in enumerate(lines):
         if line.destination_id is not None and known and line.destination_id not in known:
             raise MappingError(
-                f"products[{index}].order_address_id {line.destination_id} names no "
-                "shipping address of the order"
+                f"products[{index}].order_address_id",
+                f"{line.destination_id} names no shipping address of the order",
             )
