@@ -18,7 +18,7 @@ from dropstream.state import get_state
 from dropstream.testing import plugin as reference_plugin
 from dropstream_bigcommerce import plugin as bigcommerce_plugin
 from dropstream_wms_generic import plugin as wms_plugin
-from tests.conftest import _empty_everything
+from tests.conftest import _empty_everything, _test_config
 
 BC_CLIENT_ID = "dropstream-app-client"
 BC_CLIENT_SECRET = "dropstream-app-secret-0123456789abcdef"
@@ -26,18 +26,36 @@ PLUGINS = [("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin),
            ("wms_generic", wms_plugin)]
 
 
-@pytest.fixture
-def app(app_config: dict[str, object]) -> Iterator[Any]:
-    config = {**app_config, "BIGCOMMERCE_APP_CLIENT_ID": BC_CLIENT_ID,
-              "BIGCOMMERCE_APP_CLIENT_SECRET": BC_CLIENT_SECRET,
-              "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)}
-    app = create_app(config, env={}, plugins=PLUGINS, load_entry_points=False)
+def security_config(config: dict[str, object]) -> dict[str, object]:
+    return {**config, "BIGCOMMERCE_APP_CLIENT_ID": BC_CLIENT_ID,
+            "BIGCOMMERCE_APP_CLIENT_SECRET": BC_CLIENT_SECRET,
+            # Never the real BigCommerce: a test that needs the token endpoint starts the
+            # sandbox and points here; any other call out fails at once on loopback.
+            "BIGCOMMERCE_LOGIN_URL": "http://127.0.0.1:9",
+            "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)}
+
+
+def running_app(config: dict[str, object]) -> Iterator[Any]:
+    """An app with every plugin, in its context, on empty tables (the core fixture's recipe)."""
+    app = create_app(security_config(config), env={}, plugins=PLUGINS, load_entry_points=False)
     with app.app_context():
         _empty_everything(app)
         yield app
         db.session.remove()
         get_state(app).queue.close()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_config: dict[str, object]) -> Iterator[Any]:
+    yield from running_app(app_config)
+
+
+@pytest.fixture(scope="module")
+def module_app(_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One app for a whole module whose tests each leave the data as they found it (or change
+    only what the next test does not look at); never combined with ``app`` in one test."""
+    yield from running_app(_test_config(_schema, tmp_path_factory.mktemp("instance")))
 
 
 @pytest.fixture
