@@ -8,6 +8,7 @@ warehouse once even when an earlier reply was lost).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -53,7 +54,7 @@ def forward_order(session: Session, order: Order) -> None:
         try:
             ack = connector.forward_order(_warehouse_order(order, address, lines, store))
         except RejectedError as error:
-            _rejected(session, order, store, error)
+            _rejected(session, order, store, error, _order_field(order, address, lines, error.field))
             return
         address.warehouse_order_id = ack.warehouse_order_id
         address.forwarded_at = utcnow()
@@ -159,20 +160,43 @@ def _warehouse_order(order: Order, address: OrderAddress, lines: list, store: St
     )
 
 
-def _rejected(session: Session, order: Order, store: Store, error: RejectedError) -> None:
+def _order_field(order: Order, address: OrderAddress, lines: list, field: str | None) -> str:
+    """The order's own path for a field of the warehouse order a connector named: ``lines[k]``
+    of the :class:`WarehouseOrder` (this consignment's lines) is the order's ``lines[i]``,
+    ``ship_to`` its ``shipping_addresses[j]``; anything else is the warehouse's path."""
+    if not field:
+        return "order"
+    match = _WAREHOUSE_LINE.match(field)
+    if match and int(match[1]) < len(lines):
+        line_id = lines[int(match[1])].order_line_id
+        index = next((i for i, line in enumerate(order.lines) if line.id == line_id), None)
+        if index is not None:
+            return f"lines[{index}]{match[2]}"
+    if field == "ship_to" or field.startswith("ship_to."):
+        position = next(i for i, a in enumerate(order.shipping_addresses) if a.id == address.id)
+        return f"shipping_addresses[{position}]{field[len('ship_to'):]}"
+    return field
+
+
+_WAREHOUSE_LINE = re.compile(r"lines\[(\d+)\](.*)")
+
+
+def _rejected(session: Session, order: Order, store: Store, error: RejectedError,
+              field: str) -> None:
     if error.code == HoldReason.UNKNOWN_SKU.value:
-        detail = f"{error.field or 'lines'}: {error.message}; add a listing mapping the store SKU"
+        field = field if error.field else "lines"
+        detail = f"{field}: {error.message}; add a listing mapping the store SKU"
         if transition(session, order, FORWARDABLE, OrderStatus.ON_HOLD,
                       hold_reason=HoldReason.UNKNOWN_SKU, hold_detail=detail):
             record(session, order, "held", f"On hold (unknown_sku): the warehouse refused: {error.message}",
-                   reason="unknown_sku", field=error.field, remote=error.message)
+                   reason="unknown_sku", field=field, remote=error.message)
             announce(session, "order_held", order_id=order.id, merchant_id=order.merchant_id,
                      reason="unknown_sku", detail=detail)
         return
     if transition(session, order, FORWARDABLE, OrderStatus.ERROR, error_code=error.code,
-                  error_message=error.message):
+                  error_message=f"{field}: {error.message}"):
         record(session, order, "rejected", f"The warehouse rejected the order: {error.message}",
-               remote=error.message, field=error.field)
+               remote=error.message, field=field)
         raise_alert(session, provider_id=order.provider_id, merchant_id=order.merchant_id,
                     store_id=store.id, order_id=order.id, code="warehouse_rejected",
                     group_key=f"store:{store.id}:warehouse_rejected",

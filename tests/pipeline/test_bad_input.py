@@ -1,0 +1,24 @@
+"""Bad input the core must take whatever the connector: nothing is cut to fit, nothing crashes
+the import, and every outcome names its code and field (the hostile BigCommerce catalogue runs
+the same cases end to end over HTTP; these pin each rule on the reference connectors)."""
+
+from __future__ import annotations
+
+from dropstream.catalog.models import Listing, ListingComponent
+from dropstream.extensions import db
+from dropstream.orders import actions
+from dropstream.orders.statuses import HoldReason, OrderStatus
+from dropstream.testing.jobs import run_until_idle
+from dropstream.testing.reference import default_address
+from tests.pipeline.conftest import Loop
+
+
+def test_a_warehouse_refusal_names_the_orders_own_line_and_address(loop: Loop) -> None:
+    loop.wms.known_skus = {"A"}
+    # The warehouse order holds the physical lines only: its lines[1] is the order's lines[2].
+    external_id = loop.shop.create_order([{"sku": "EBOOK", "kind": "digital"}, {"sku": "A"},
+                                          {"sku": "STRANGE"}])
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.hold_reason is HoldReason.UNKNOWN_SKU
+    assert order.hold_detail.startswith("lines[2].sku: reference WMS: unknown SKU 'STRANGE'")
