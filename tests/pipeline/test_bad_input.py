@@ -13,6 +13,19 @@ from dropstream.testing.reference import default_address
 from tests.pipeline.conftest import Loop
 
 
+def test_an_order_with_nothing_to_ship_says_why(loop: Loop) -> None:
+    digital = loop.shop.create_order([{"sku": "EBOOK", "kind": "digital"}])
+    gifts = loop.shop.create_order([{"sku": "", "kind": "gift_certificate"}])
+    both = loop.shop.create_order([{"sku": "EBOOK", "kind": "digital"},
+                                   {"sku": "", "kind": "gift_certificate"}])
+    run_until_idle()
+    for external_id, code in ((digital, "digital_only"), (gifts, "gift_certificate_only"),
+                              (both, "nothing_to_ship")):
+        order = loop.order(external_id)
+        [skipped] = [e for e in order.events if e.kind == "skipped"]
+        assert order.status is OrderStatus.SKIPPED and skipped.detail == {"code": code, "field": "lines"}
+
+
 def test_a_warehouse_refusal_names_the_orders_own_line_and_address(loop: Loop) -> None:
     loop.wms.known_skus = {"A"}
     # The warehouse order holds the physical lines only: its lines[1] is the order's lines[2].

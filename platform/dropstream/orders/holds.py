@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dropstream.alerts.services import raise_alert, resolve_alerts
+from dropstream.connectors.types import LineKind
 from dropstream.events import announce
 from dropstream.jobs.models import OutboxItem
 from dropstream.jobs.outbox import add_work
@@ -28,8 +29,9 @@ def evaluate(session: Session, order: Order, store: Store, *, automatic: bool = 
     result = map_order(session, order, store)
     if not result.shippable:
         if transition(session, order, EVALUABLE, OrderStatus.SKIPPED, hold_reason=None, hold_detail=None):
-            record(session, order, "skipped", "Nothing to ship: every line is digital or a gift "
-                   "certificate. Not sent to the warehouse.", actor=actor)
+            code, why = _nothing_to_ship(order)
+            record(session, order, "skipped", f"Nothing to ship: {why}. Not sent to the warehouse.",
+                   actor=actor, code=code, field="lines")
         return order.status
     if not result.ok:
         first = result.problems[0]
@@ -58,6 +60,18 @@ def evaluate(session: Session, order: Order, store: Store, *, automatic: bool = 
         add_work(session, kind="order.forward", subject_id=order.id, store_id=store.id,
                  merchant_id=order.merchant_id, provider_id=order.provider_id)
     return order.status
+
+
+def _nothing_to_ship(order: Order) -> tuple[str, str]:
+    """Why an order has nothing for the warehouse: a code and the words for it."""
+    kinds = {line.kind for line in order.lines}
+    if kinds == {LineKind.DIGITAL}:
+        return "digital_only", "every line is a download"
+    if kinds == {LineKind.GIFT_CERTIFICATE}:
+        return "gift_certificate_only", "every line is a gift certificate"
+    if not kinds:
+        return "no_lines", "the order has no lines"
+    return "nothing_to_ship", "every line is a download or a gift certificate"
 
 
 def hold_alert_key(store_id: int, reason: HoldReason) -> str:
