@@ -13,6 +13,30 @@ from dropstream.testing.reference import default_address
 from tests.pipeline.conftest import Loop
 
 
+def test_a_country_code_that_is_not_two_letters_holds_the_order(loop: Loop) -> None:
+    odd = loop.shop.create_order([{"sku": "A"}], address={**default_address(), "country_code": "g1"})
+    run_until_idle()
+    held = loop.order(odd)
+    assert held.hold_reason is HoldReason.INVALID_ADDRESS
+    assert held.hold_detail.startswith("shipping_addresses[0].country_code: 'G1' is not")
+    assert loop.wms.orders == []
+
+
+def test_a_bundle_whose_components_overflow_is_held(loop: Loop) -> None:
+    t = loop.tenant
+    box = Listing(provider_id=t.provider.id, merchant_id=t.merchant.id, store_id=t.store.id,
+                  store_sku="BOX", warehouse_sku=None)
+    box.components = [ListingComponent(provider_id=t.provider.id, merchant_id=t.merchant.id,
+                                       warehouse_sku="SOAP", quantity=2)]
+    db.session.add(box)
+    db.session.commit()
+    external_id = loop.shop.create_order([{"sku": "BOX", "quantity": 1_500_000_000}])
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.hold_reason is HoldReason.INVALID_QUANTITY
+    assert order.hold_detail.startswith("lines[0].quantity: 1,500,000,000 × 2 units")
+
+
 def test_an_order_with_nothing_to_ship_says_why(loop: Loop) -> None:
     digital = loop.shop.create_order([{"sku": "EBOOK", "kind": "digital"}])
     gifts = loop.shop.create_order([{"sku": "", "kind": "gift_certificate"}])

@@ -7,6 +7,7 @@ run again at any time (after a fix, on Reprocess) and always produces the same w
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -40,6 +41,9 @@ class MappingResult:
 
 
 REQUIRED_ADDRESS_FIELDS = ("name", "street1", "city", "country_code")
+COUNTRY_CODE = re.compile("[A-Z]{2}")
+#: Most units one warehouse line can carry (PostgreSQL integer range).
+MAX_LINE_UNITS = 2**31 - 1
 
 
 def map_order(session: Session, order: Order, store: Store) -> MappingResult:
@@ -68,6 +72,12 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
             continue
         listing = listings.get(line.sku)
         components = listing.expand() if listing else [(line.sku, 1)]
+        most = max(per_unit for _, per_unit in components)
+        if line.quantity * most > MAX_LINE_UNITS:
+            problems.append(Problem(HoldReason.INVALID_QUANTITY, f"{path}.quantity",
+                                    f"{line.quantity:,} × {most} units of a component of "
+                                    f"{line.sku} is more than one warehouse line can carry"))
+            continue
         # Whether the warehouse knows a SKU is the warehouse's to say, when the order is sent
         # (stock reports may cover only what moved, so they are no catalogue).
         for warehouse_sku, per_unit in components:
@@ -87,6 +97,10 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
         if missing:
             problems.append(Problem(HoldReason.INVALID_ADDRESS, f"{path}.{missing[0]}",
                                     f"the shipping address has no {', '.join(missing)}"))
+        elif not COUNTRY_CODE.fullmatch(address.country_code):
+            problems.append(Problem(HoldReason.INVALID_ADDRESS, f"{path}.country_code",
+                                    f"{address.country_code!r} is not a two-letter ISO 3166 "
+                                    "country code"))
         rule = rules.get(shipping_match_key(address.shipping_method)) or rules.get("")
         address.ship_code = rule.warehouse_code if rule else None
         if rule is None:

@@ -78,7 +78,7 @@ HOLD_EXPLANATIONS = {
     "a rule (or a default rule) mapping it to a warehouse ship code; the order is released by itself.",
     HoldReason.INVALID_ADDRESS: "The shipping address is missing required fields. Correct it in "
     "the store, then Reprocess.",
-    HoldReason.INVALID_QUANTITY: "A line's quantity is zero or negative. Correct the order in the "
-    "store, then Reprocess.",
+    HoldReason.INVALID_QUANTITY: "A line's quantity is zero, negative or more than a warehouse "
+    "line can carry. Correct the order in the store, then Reprocess.",
     HoldReason.MANUAL: "Held by a person. Release it when it may go to the warehouse.",
 }
