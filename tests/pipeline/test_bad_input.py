@@ -13,6 +13,36 @@ from dropstream.testing.reference import default_address
 from tests.pipeline.conftest import Loop
 
 
+def _reprocess(loop: Loop, external_id: str) -> None:
+    actions.reprocess(db.session, loop.order(external_id), actor="user:1")
+    db.session.commit()
+    run_until_idle()
+
+
+def test_a_street_too_long_for_the_warehouse_is_refused_whole_not_cut(loop: Loop) -> None:
+    street = "Ł" * 300
+    external_id = loop.shop.create_order([{"sku": "A"}], address={**default_address(), "street1": street})
+    run_until_idle()
+    order = loop.order(external_id)
+    assert (order.status, order.error_code) == (OrderStatus.ERROR, "import_failed")
+    assert order.error_message.startswith("shipping_addresses[0].street1: 300 characters")
+    assert loop.wms.orders == []
+
+    loop.shop.orders[external_id]["destinations"]["1"]["address"]["street1"] = "1 Main St"
+    _reprocess(loop, external_id)
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert loop.wms.orders[0]["ship_to"].street1 == "1 Main St"
+
+
+def test_a_three_letter_country_is_never_cut_to_two(loop: Loop) -> None:
+    austria = loop.shop.create_order([{"sku": "A"}], address={**default_address(), "country_code": "AUT"})
+    run_until_idle()
+    order = loop.order(austria)
+    assert (order.status, order.error_code) == (OrderStatus.ERROR, "import_failed")
+    assert order.error_message.startswith("shipping_addresses[0].country_code: 'AUT' is not")
+    assert loop.wms.orders == []
+
+
 def test_a_country_code_that_is_not_two_letters_holds_the_order(loop: Loop) -> None:
     odd = loop.shop.create_order([{"sku": "A"}], address={**default_address(), "country_code": "g1"})
     run_until_idle()
@@ -20,6 +50,13 @@ def test_a_country_code_that_is_not_two_letters_holds_the_order(loop: Loop) -> N
     assert held.hold_reason is HoldReason.INVALID_ADDRESS
     assert held.hold_detail.startswith("shipping_addresses[0].country_code: 'G1' is not")
     assert loop.wms.orders == []
+
+
+def test_a_quantity_beyond_a_database_integer_is_refused_with_its_value(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 10**10}])
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.error_message.startswith("lines[0].quantity: 10,000,000,000 is more than")
 
 
 def test_a_bundle_whose_components_overflow_is_held(loop: Loop) -> None:
@@ -35,6 +72,14 @@ def test_a_bundle_whose_components_overflow_is_held(loop: Loop) -> None:
     order = loop.order(external_id)
     assert order.hold_reason is HoldReason.INVALID_QUANTITY
     assert order.hold_detail.startswith("lines[0].quantity: 1,500,000,000 × 2 units")
+
+
+def test_half_an_emoji_and_nul_bytes_are_stored_and_sent(loop: Loop) -> None:
+    address = {**default_address(), "name": "Ada \ud83d Love\x00lace"}
+    external_id = loop.shop.create_order([{"sku": "A", "name": "Mug \udc00"}], address=address)
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert loop.wms.orders[0]["ship_to"].name == "Ada \ufffd Lovelace"
 
 
 def test_an_order_with_nothing_to_ship_says_why(loop: Loop) -> None:
@@ -59,3 +104,19 @@ def test_a_warehouse_refusal_names_the_orders_own_line_and_address(loop: Loop) -
     order = loop.order(external_id)
     assert order.hold_reason is HoldReason.UNKNOWN_SKU
     assert order.hold_detail.startswith("lines[2].sku: reference WMS: unknown SKU 'STRANGE'")
+
+
+def test_a_changed_copy_that_cannot_be_read_stops_a_held_order(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A"}], shipping_method="Pigeon")
+    run_until_idle()
+    assert loop.order(external_id).hold_reason is HoldReason.UNMAPPED_SHIPPING_METHOD
+
+    loop.shop.orders[external_id]["lines"][0]["sku"] = "S" * 300  # edited in the store
+    loop.shop.set_status(external_id, "awaiting_fulfillment")
+    loop.poll()
+    order = loop.order(external_id)
+    assert (order.status, order.error_code) == (OrderStatus.ERROR, "import_failed")
+    assert order.error_message.startswith("lines[0].sku: 300 characters")
+    events = len(order.events)
+    loop.poll()  # read again: the same problem says nothing new
+    assert len(loop.order(external_id).events) == events

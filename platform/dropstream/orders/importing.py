@@ -5,11 +5,18 @@ overlap of a polling sweep) changes nothing unless the store's copy changed in a
 matters (an edit while the order is still held, a cancellation). An order that cannot be read
 into DropStream's model is still kept, in ``error``, with the store's payload, so it is visible
 and can be reprocessed.
+
+Nothing is cut to fit: a value that goes to the warehouse (a SKU, a ship-to field, a quantity)
+and does not fit its column fails the import with the field's path and the limit
+(:class:`UnstorableOrder`), instead of shipping a truncated street or SKU. NUL characters and
+lone UTF-16 surrogates, which neither PostgreSQL nor SQLite store, are dropped or replaced.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -30,10 +37,25 @@ from dropstream.stores.models import Store
 
 log = logging.getLogger(__name__)
 
-#: Largest line quantity stored as given (PostgreSQL integer range); larger ones are held.
+#: Largest line quantity DropStream keeps (PostgreSQL integer range).
 MAX_STORED_QUANTITY = 2**31 - 1
+#: Prices are kept with 18 digits, 4 of them after the point.
+MAX_STORED_PRICE = Decimal(10) ** 14
 #: Statuses in which an edit made in the store replaces DropStream's copy.
 EDITABLE = (OrderStatus.ON_HOLD, OrderStatus.ERROR, OrderStatus.IMPORTED)
+#: Ship-to fields and the most characters each keeps (the warehouse gets these as they are).
+ADDRESS_LIMITS = {"name": 255, "company": 255, "street1": 255, "street2": 255, "city": 120,
+                  "state": 120, "postal_code": 40, "country_code": 2, "phone": 60, "email": 320}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class UnstorableOrder(ValueError):
+    """The order holds a value DropStream cannot keep as it is. The message starts with the
+    field's path (``lines[2].sku``), as the order's error shows it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
 
 
 def import_order(session: Session, store: Store, data: OrderData) -> Order | None:
@@ -44,6 +66,7 @@ def import_order(session: Session, store: Store, data: OrderData) -> Order | Non
         return _update_existing(session, store, existing, data)
     if data.cancelled:
         return None
+    check_storable(data)
     try:
         with session.begin_nested():
             order = _create(session, store, data)
@@ -60,17 +83,28 @@ def import_order(session: Session, store: Store, data: OrderData) -> Order | Non
 
 def keep_unreadable_order(session: Session, store: Store, external_id: str, number: str,
                           raw: dict[str, Any], error: Exception | str) -> Order | None:
-    """An order the importer could not read: keep it in ``error`` with the store's payload."""
+    """An order the importer could not read: keep it in ``error`` with the store's payload.
+
+    An order DropStream already has is moved to ``error`` too when it has not been sent yet
+    (its copy is out of date, and must not be sent as it is)."""
     from dropstream.db import utcnow
 
+    message = _clip(str(error) if isinstance(error, (str, UnstorableOrder))
+                    else f"{type(error).__name__}: {error}", 2000)
     existing = _find(session, store, external_id)
     if existing is not None:
+        if existing.error_code == "import_failed" and existing.error_message == message:
+            return existing  # read again, still the same problem: nothing new to say
+        if transition(session, existing, EDITABLE, OrderStatus.ERROR, error_code="import_failed",
+                      error_message=message, hold_reason=None, hold_detail=None):
+            existing.source_payload = _clean(raw)
+            record(session, existing, "import_failed", f"The store's changed copy could not be "
+                   f"read: {message}. DropStream keeps the order here; Reprocess reads it again.")
         return existing
     now = utcnow()
     order = Order(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
                   external_id=_clip(external_id, 100), number=_clip(number or external_id, 100),
-                  status=OrderStatus.ERROR, error_code="import_failed",
-                  error_message=_clip(error if isinstance(error, str) else f"{type(error).__name__}: {error}", 2000),
+                  status=OrderStatus.ERROR, error_code="import_failed", error_message=message,
                   placed_at=now, store_updated_at=now, source_payload=_clean(raw))
     session.add(order)
     session.flush()
@@ -86,8 +120,9 @@ def refresh_order(session: Session, store: Store, external_id: str) -> Order | N
         data = connector.fetch_order(external_id)
     except RemoteNotFound as error:
         order = _find(session, store, external_id)
+        message = _clip(f"id: the order is no longer in the store ({error.message})", 2000)
         if order is not None and transition(session, order, NOT_YET_AT_WAREHOUSE, OrderStatus.ERROR,
-                                            error_code="remote_not_found", error_message=error.message):
+                                            error_code="remote_not_found", error_message=message):
             record(session, order, "deleted_in_store", "The order no longer exists in the store.",
                    remote=error.message)
         return order
@@ -132,6 +167,7 @@ def _update_existing(session: Session, store: Store, order: Order, data: OrderDa
     if data.updated_at <= order.store_updated_at and not never_read:
         return order  # a duplicate or an older copy: nothing to do
     if order.status in EDITABLE:
+        check_storable(data)
         _replace_contents(session, store, order, data)
         record(session, order, "updated", "The order changed in the store; DropStream's copy was "
                "replaced and validated again.", store_status=data.status_code)
@@ -196,28 +232,71 @@ def _add_contents(session: Session, order: Order, data: OrderData) -> None:
         order.lines.append(OrderLine(
             **ids, address_id=address.id if address else None,
             external_id=_clip(line.external_id, 100),
-            sku=_clip(line.sku.strip(), 255) if line.sku and line.sku.strip() else None,
-            name=_clean(line.name), quantity=max(-MAX_STORED_QUANTITY, min(line.quantity, MAX_STORED_QUANTITY)),
+            sku=_sku(line.sku) or None,
+            name=_clean(line.name), quantity=line.quantity,
             unit_price=line.unit_price, kind=line.kind,
             options=[[_clean(k), _clean(v)] for k, v in line.options],
             parent_external_id=_clip(line.parent_external_id, 100) if line.parent_external_id else None,
         ))
 
 
+def _sku(sku: str | None) -> str:
+    return _clean(sku or "").strip()
+
+
+def _address_values(address: Address) -> dict[str, str]:
+    values = {name: _clean(getattr(address, name) or "") for name in ADDRESS_LIMITS}
+    values["country_code"] = values["country_code"].strip().upper()
+    return values
+
+
 def _address_fields(address: Address) -> dict[str, str]:
-    return dict(
-        name=_clip(address.name, 255), company=_clip(address.company, 255),
-        street1=_clip(address.street1, 255), street2=_clip(address.street2, 255),
-        city=_clip(address.city, 120), state=_clip(address.state, 120),
-        postal_code=_clip(address.postal_code, 40), country_code=_clip(address.country_code.upper(), 2),
-        phone=_clip(address.phone, 60), email=_clip(address.email, 320),
-    )
+    """Columns of an address: ship-to values fit (:func:`check_storable`); a billing address
+    is cut to fit (it is not shipped to, and the store's payload keeps it whole)."""
+    return {name: value[:ADDRESS_LIMITS[name]] for name, value in _address_values(address).items()}
+
+
+def check_storable(data: OrderData) -> None:
+    """:raises UnstorableOrder: a value the warehouse would get does not fit DropStream's copy."""
+    for index, line in enumerate(data.lines):
+        where = f"lines[{index}]"
+        sku = _sku(line.sku)
+        if len(sku) > 255:
+            raise UnstorableOrder(f"{where}.sku", f"{len(sku):,} characters; SKUs of at most 255 "
+                                  "are kept. Shorten it in the store, then Reprocess.")
+        if abs(line.quantity) > MAX_STORED_QUANTITY:
+            raise UnstorableOrder(f"{where}.quantity", f"{line.quantity:,} is more than the "
+                                  f"{MAX_STORED_QUANTITY:,} DropStream keeps. Correct it in the "
+                                  "store, then Reprocess.")
+        if not line.unit_price.is_finite() or abs(line.unit_price) >= MAX_STORED_PRICE:
+            raise UnstorableOrder(f"{where}.unit_price", f"{line.unit_price} is not a price "
+                                  "DropStream can keep. Correct it in the store, then Reprocess.")
+    for index, destination in enumerate(data.destinations):
+        where = f"shipping_addresses[{index}]"
+        for name, value in _address_values(destination.address).items():
+            limit = ADDRESS_LIMITS[name]
+            if len(value) <= limit:
+                continue
+            if name == "country_code":  # never cut to two letters: AUT is not AU
+                raise UnstorableOrder(f"{where}.{name}", f"{value[:20]!r} is not a two-letter "
+                                      "ISO 3166 country code. Correct it in the store, then "
+                                      "Reprocess.")
+            raise UnstorableOrder(f"{where}.{name}", f"{len(value):,} characters, more than "
+                                  f"the {limit} kept (and sent to the warehouse). Correct it "
+                                  "in the store, then Reprocess.")
+        if len(_clean(destination.shipping_method)) > 255:
+            raise UnstorableOrder(f"{where}.shipping_method", "more than 255 characters. Shorten "
+                                  "it in the store, then Reprocess.")
 
 
 def _clean(value: Any) -> Any:
-    """Strip NUL characters (PostgreSQL text and JSONB refuse them) everywhere in a value."""
+    """Drop NUL characters (PostgreSQL text and JSONB refuse them) and replace lone UTF-16
+    surrogates (no database stores them) everywhere in a value."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        value = value.replace("\x00", "")
+        if _SURROGATE.search(value):  # a pair becomes its character, a lone half U+FFFD
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
     if isinstance(value, dict):
         return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
