@@ -5,8 +5,11 @@ A tenant-supplied URL must never reach this machine's or the provider network's 
 
 * ``https`` only — plain ``http`` only to an explicitly allowed loopback sandbox;
 * no user-info in URLs, only allowed ports (443 unless the policy says otherwise);
+* the host is an IP address (in any spelling a resolver accepts) or a valid host name (IDNA 2008:
+  no percent-encoding, spaces, backslashes or look-alike characters);
 * the host is resolved *once*, every address is checked (private, loopback, link-local, multicast,
-  reserved, IPv4-mapped and other non-global addresses are refused), and the connection is made
+  reserved, site-local and other non-global addresses are refused, and so is an IPv6 address that
+  leads to such an IPv4 address: IPv4-mapped, 6to4, NAT64, Teredo), and the connection is made
   to the checked address itself, so a DNS answer cannot change between check and connect;
 * redirects are never followed, every request has connect and read timeouts, and a response
   larger than ``max_response_bytes`` is refused.
@@ -23,12 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import idna
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 Resolver = Callable[[str, int], list[str]]
+#: NAT64's well-known prefix: the last 32 bits are the IPv4 address the gateway connects to.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class UnsafeURL(ValueError):
@@ -57,6 +63,10 @@ class OutboundPolicy:
     def check_url(self, url: str) -> None:
         """Refuse ``url`` unless its scheme, user-info, host and port are acceptable (without
         resolving the host; addresses are checked at connect time)."""
+        # urlsplit silently drops tabs and newlines that the HTTP client then sees: refuse them
+        # (and every other control character or space) so both read the same URL.
+        if any(ord(character) <= 0x20 or ord(character) == 0x7F for character in url):
+            raise UnsafeURL("the URL contains spaces or control characters")
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -70,24 +80,54 @@ class OutboundPolicy:
         if not host:
             raise UnsafeURL("the URL has no host")
         literal = _ip_literal(host)
+        if literal is None:
+            # "127.0.0.1." is still an address once the resolver drops the root's dot.
+            literal = _ip_literal(_host_name(host).rstrip("."))
         loopback_literal = literal is not None and literal.is_loopback
         if literal is not None:
             self.check_address(str(literal))
         if parts.scheme == "http" and not (self.allow_loopback and (loopback_literal or host == "localhost")):
             raise UnsafeURL("plain http is not allowed: use https")
-        effective_port = port or (443 if parts.scheme == "https" else 80)
+        effective_port = port if port is not None else (443 if parts.scheme == "https" else 80)
         loopback_target = self.allow_loopback and (loopback_literal or host == "localhost")
         if effective_port not in self.allowed_ports and not loopback_target:
             raise UnsafeURL(f"port {effective_port} is not allowed (allowed: {sorted(self.allowed_ports)})")
 
     def check_address(self, address: str) -> None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-        mapped = getattr(ip, "ipv4_mapped", None) or getattr(ip, "sixtofour", None)
-        for candidate in filter(None, (ip, mapped)):
+        for candidate in (ip, *_embedded_ipv4(ip)):
             if candidate.is_loopback and self.allow_loopback:
                 continue
-            if not candidate.is_global or candidate.is_multicast:
+            if not candidate.is_global or candidate.is_multicast or _obsolete(candidate):
                 raise UnsafeURL(f"address {address} is not a public address")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (IPv4-mapped, 6to4, NAT64, Teredo's client)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+    if ip in NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [address for address in found if address is not None]
+
+
+def _obsolete(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """IPv6 space Python still counts as global but no public host lives in: site-local
+    (fec0::/10) and the reserved ::/8 (IPv4-compatible ``::127.0.0.1``, local-use NAT64) — NAT64's
+    well-known prefix aside, whose IPv4 address is checked instead."""
+    return isinstance(ip, ipaddress.IPv6Address) and (
+        ip.is_site_local or (ip.is_reserved and ip not in NAT64))
+
+
+def _host_name(host: str) -> str:
+    """``host`` as the ASCII name DNS would be asked for, or :class:`UnsafeURL` when it is not a
+    host name at all (percent-encoding, spaces, backslashes, underscores, characters that only
+    look like letters or digits)."""
+    try:
+        return idna.encode(host.lower(), uts46=False, std3_rules=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        raise UnsafeURL(f"{host!r} is not a valid host name") from None
 
 
 def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
