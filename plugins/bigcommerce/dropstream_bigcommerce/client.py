@@ -39,6 +39,8 @@ RETRY_DELAYS = (0.5, 2.0)
 #: Longest the client waits for a quota window itself; longer waits go back to the job queue.
 MAX_WAIT = 35.0
 MAX_429_WAITS = 3
+#: Seconds a 429 without quota headers (the platform under load) holds the store's calls back.
+LOAD_PAUSE = 5.0
 MAX_PAGES = 10_000
 
 #: API path prefix → (scope string, the name the control panel shows) for 403 messages.
@@ -237,8 +239,11 @@ class BigCommerceClient:
         if quota is not None:
             self._limiter.observe(self.store_hash, *quota)
         elif response.status_code == 429:
-            # A 429 without the headers: the platform is under load; wait a little.
-            self._limiter.observe(self.store_hash, 0, 5.0, None)
+            # A 429 without the headers: the platform is under load; wait a little. Only a
+            # little: recorded as the quota's state, it would hold every call back until the
+            # quota window resets (up to 30 s), and the jobs waiting meanwhile hold their
+            # database transactions (on SQLite, the one write lock).
+            self._limiter.pause(self.store_hash, LOAD_PAUSE)
 
     def _result(self, method: str, path: str, response: requests.Response) -> Any:
         status = response.status_code

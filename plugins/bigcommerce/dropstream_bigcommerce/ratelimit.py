@@ -38,6 +38,10 @@ class Limiter(Protocol):
     ) -> None:
         """Record what a response said about the store's quota (``window``: its length, s)."""
 
+    def pause(self, store_hash: str, seconds: float) -> None:
+        """Send nothing to the store for ``seconds`` (a 429 without quota headers: the platform
+        is under load), leaving what is known of its quota window as it is."""
+
 
 def read_headers(headers: Mapping[str, str]) -> tuple[int, float, float | None] | None:
     """``(requests left, seconds to reset, window seconds)`` from a response's headers, or None."""
@@ -62,6 +66,7 @@ class LocalLimiter:
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self._state: dict[str, list[float]] = {}  # hash -> [left, reset_at]
+        self._paused: dict[str, float] = {}  # hash -> paused until
         self._lock = threading.Lock()
         self._clock = clock
 
@@ -69,6 +74,9 @@ class LocalLimiter:
         with self._lock:
             state = self._state.get(store_hash)
             now = self._clock()
+            paused_until = self._paused.get(store_hash, 0.0)
+            if now < paused_until:
+                return paused_until - now
             if state is None or now >= state[1]:
                 return 0.0  # unknown, or a new window: the next response says where we stand
             if state[0] > RESERVE:
@@ -88,9 +96,17 @@ class LocalLimiter:
                 left = min(left, int(state[0]))
             self._state[store_hash] = [float(left), max(reset_at, state[1]) if state else reset_at]
 
+    def pause(self, store_hash: str, seconds: float) -> None:
+        with self._lock:
+            until = self._clock() + seconds
+            self._paused[store_hash] = max(until, self._paused.get(store_hash, 0.0))
 
-# KEYS[1] the store's key; ARGV: now (ms), reserve. Returns ms to wait (0: go ahead).
+
+# KEYS[1] the store's key, KEYS[2] its pause key; ARGV: now (ms), reserve. Returns ms to wait
+# (0: go ahead).
 _ACQUIRE = """
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return paused end
 local left = tonumber(redis.call('HGET', KEYS[1], 'left'))
 local reset_at = tonumber(redis.call('HGET', KEYS[1], 'reset_at'))
 local now = tonumber(ARGV[1])
@@ -137,9 +153,8 @@ class RedisLimiter:
 
     def acquire(self, store_hash: str) -> float:
         try:
-            wait_ms = self._acquire(
-                keys=[KEY.format(store_hash=store_hash)], args=[self._now_ms(), RESERVE]
-            )
+            key = KEY.format(store_hash=store_hash)
+            wait_ms = self._acquire(keys=[key, f"{key}:pause"], args=[self._now_ms(), RESERVE])
         except RedisError as error:
             # Losing Redis costs time, never work: go ahead; a 429 still makes the client wait.
             log.warning(
@@ -162,5 +177,12 @@ class RedisLimiter:
                     int(same_window_tolerance(window) * 1000),
                 ],
             )
+        except RedisError:
+            pass  # see acquire
+
+    def pause(self, store_hash: str, seconds: float) -> None:
+        key = f"{KEY.format(store_hash=store_hash)}:pause"
+        try:
+            self._redis.set(key, 1, px=max(1, int(seconds * 1000)))
         except RedisError:
             pass  # see acquire
