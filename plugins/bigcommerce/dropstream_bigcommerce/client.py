@@ -41,6 +41,9 @@ MAX_WAIT = 35.0
 MAX_429_WAITS = 3
 #: Seconds a 429 without quota headers (the platform under load) holds the store's calls back.
 LOAD_PAUSE = 5.0
+#: The code of the :class:`TransientError` for an answer larger than DropStream reads at once
+#: (an order with thousands of lines embedded): ask for less, page by page, instead.
+TOO_LARGE = "response_too_large"
 MAX_PAGES = 10_000
 
 #: API path prefix → (scope string, the name the control panel shows) for 403 messages.
@@ -222,7 +225,8 @@ class BigCommerceClient:
             ) from None
         except ResponseTooLarge as error:
             raise TransientError(
-                f"BigCommerce sent too large a response for {method} {path}: {error}"
+                f"BigCommerce sent too large a response for {method} {path}: {error}",
+                code=TOO_LARGE,
             ) from None
         except requests.Timeout:
             raise TransientError(f"BigCommerce did not answer {method} {path} in time.") from None

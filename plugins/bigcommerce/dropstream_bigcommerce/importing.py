@@ -4,7 +4,9 @@ One order is one call: ``GET /v2/orders/{id}`` with
 ``include=consignments.line_items&consignment_structure=object``
 returns the order with its consignments and every order product in them. Only when a store
 does not embed them are the ``/products`` and ``/shipping_addresses`` lists read (every page),
-so an order is read completely or not at all.
+so an order is read completely or not at all. An answer too large to read at once (thousands
+of lines: about 1.4 kB each) is asked for again without the lines, which are then read from
+``/products`` 250 at a time; the sweep does the same for a page of orders.
 
 The sweep lists orders by ``date_modified`` ascending from the cursor, the same includes on the
 list (so a page of up to 250 orders costs one call), without a status filter: orders at the
@@ -21,10 +23,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dropstream.connectors.base import RemoteNotFound, UnreadableOrderError
+from dropstream.connectors.base import RemoteNotFound, TransientError, UnreadableOrderError
 from dropstream.connectors.types import OrderData, OrderPage, UnreadableOrder
 from dropstream_bigcommerce import hooks
-from dropstream_bigcommerce.client import V2_PAGE, BigCommerceClient
+from dropstream_bigcommerce.client import TOO_LARGE, V2_PAGE, BigCommerceClient
 from dropstream_bigcommerce.mapping import (
     MappingError,
     embedded_consignments,
@@ -55,7 +57,7 @@ def fetch_order(
         order_id = integer(external_id, "order id")
     except MappingError:
         raise RemoteNotFound(f"{external_id!r} is not a BigCommerce order id") from None
-    order = client.get(f"/v2/orders/{order_id}", INCLUDES)
+    order = _without_lines_if_too_large(client, f"/v2/orders/{order_id}", {})
     if not isinstance(order, dict):
         raise UnreadableOrderError(
             UnreadableOrder(
@@ -67,6 +69,21 @@ def fetch_order(
         # merchant and must never ship.
         raise RemoteNotFound(f"BigCommerce order {order_id} was deleted (it is in the archive).")
     return _read(client, settings, order)
+
+
+def _without_lines_if_too_large(
+    client: BigCommerceClient, path: str, params: dict[str, Any]
+) -> Any:
+    """``GET path`` with the lines embedded, or without them when that answer is too large
+    (:func:`_read` then reads each order's products page by page)."""
+    try:
+        return client.get(path, {**INCLUDES, **params})
+    except TransientError as error:
+        if error.code != TOO_LARGE:
+            raise
+        log.info("BigCommerce store %s: %s too large with its lines; reading them by page",
+                 client.store_hash, path)
+        return client.get(path, params)
 
 
 def _read(
@@ -174,10 +191,10 @@ def fetch_orders(
         hooks.reactivate(client, connector)  # a sweep also repairs hooks BigCommerce switched off
         settle_overdue(client, settings, checks, INCLUDES)
     query_from = since if continuing else since - OVERLAP
-    body = client.get(
+    body = _without_lines_if_too_large(
+        client,
         "/v2/orders",
         {
-            **INCLUDES,
             "min_date_modified": rfc2822(query_from),
             "sort": "date_modified:asc",
             "page": page,
