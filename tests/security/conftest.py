@@ -5,6 +5,7 @@ console."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -35,27 +36,34 @@ def security_config(config: dict[str, object]) -> dict[str, object]:
             "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)}
 
 
-def running_app(config: dict[str, object]) -> Iterator[Any]:
-    """An app with every plugin, in its context, on empty tables (the core fixture's recipe)."""
+@contextlib.contextmanager
+def running_app(config: dict[str, object], *, empty: bool = True) -> Iterator[Any]:
+    """An app with every plugin, in its context, on empty tables unless ``empty=False`` (the
+    same database under other settings, as after a restart) — the core fixture's recipe."""
     app = create_app(security_config(config), env={}, plugins=PLUGINS, load_entry_points=False)
     with app.app_context():
-        _empty_everything(app)
-        yield app
-        db.session.remove()
-        get_state(app).queue.close()
-        db.engine.dispose()
+        if empty:
+            _empty_everything(app)
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            get_state(app).queue.close()
+            db.engine.dispose()
 
 
 @pytest.fixture
 def app(app_config: dict[str, object]) -> Iterator[Any]:
-    yield from running_app(app_config)
+    with running_app(app_config) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
 def module_app(_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One app for a whole module whose tests each leave the data as they found it (or change
     only what the next test does not look at); never combined with ``app`` in one test."""
-    yield from running_app(_test_config(_schema, tmp_path_factory.mktemp("instance")))
+    with running_app(_test_config(_schema, tmp_path_factory.mktemp("instance"))) as app:
+        yield app
 
 
 @pytest.fixture

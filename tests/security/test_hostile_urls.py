@@ -40,8 +40,9 @@ GOOD = "https://wms.example.com/dropstream"
 
 @pytest.fixture(scope="module")
 def strict_app(_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    yield from running_app({**_test_config(_schema, tmp_path_factory.mktemp("instance")),
-                            "ALLOW_LOOPBACK": False})
+    with running_app({**_test_config(_schema, tmp_path_factory.mktemp("instance")),
+                      "ALLOW_LOOPBACK": False}) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
