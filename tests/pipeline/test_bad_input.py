@@ -21,7 +21,8 @@ def _reprocess(loop: Loop, external_id: str) -> None:
 
 def test_a_street_too_long_for_the_warehouse_is_refused_whole_not_cut(loop: Loop) -> None:
     street = "Ł" * 300
-    external_id = loop.shop.create_order([{"sku": "A"}], address={**default_address(), "street1": street})
+    external_id = loop.shop.create_order([{"sku": "A"}],
+                                         address={**default_address(), "street1": street})
     run_until_idle()
     order = loop.order(external_id)
     assert (order.status, order.error_code) == (OrderStatus.ERROR, "import_failed")
@@ -35,7 +36,8 @@ def test_a_street_too_long_for_the_warehouse_is_refused_whole_not_cut(loop: Loop
 
 
 def test_a_three_letter_country_is_never_cut_to_two(loop: Loop) -> None:
-    austria = loop.shop.create_order([{"sku": "A"}], address={**default_address(), "country_code": "AUT"})
+    austria = loop.shop.create_order([{"sku": "A"}],
+                                     address={**default_address(), "country_code": "AUT"})
     run_until_idle()
     order = loop.order(austria)
     assert (order.status, order.error_code) == (OrderStatus.ERROR, "import_failed")
@@ -44,7 +46,8 @@ def test_a_three_letter_country_is_never_cut_to_two(loop: Loop) -> None:
 
 
 def test_a_country_code_that_is_not_two_letters_holds_the_order(loop: Loop) -> None:
-    odd = loop.shop.create_order([{"sku": "A"}], address={**default_address(), "country_code": "g1"})
+    odd = loop.shop.create_order([{"sku": "A"}],
+                                 address={**default_address(), "country_code": "g1"})
     run_until_idle()
     held = loop.order(odd)
     assert held.hold_reason is HoldReason.INVALID_ADDRESS
@@ -92,7 +95,8 @@ def test_an_order_with_nothing_to_ship_says_why(loop: Loop) -> None:
                               (both, "nothing_to_ship")):
         order = loop.order(external_id)
         [skipped] = [e for e in order.events if e.kind == "skipped"]
-        assert order.status is OrderStatus.SKIPPED and skipped.detail == {"code": code, "field": "lines"}
+        assert order.status is OrderStatus.SKIPPED
+        assert skipped.detail == {"code": code, "field": "lines"}
 
 
 def test_a_warehouse_refusal_names_the_orders_own_line_and_address(loop: Loop) -> None:
