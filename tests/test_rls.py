@@ -11,6 +11,7 @@ import flask_migrate
 import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from dropstream.app import create_app
 from dropstream.extensions import db
@@ -136,3 +137,136 @@ def _context(connection, provider_id: int, merchant_id: int | None) -> None:  # 
 
 def test_policy_helpers_name_one_function(migrated) -> None:  # type: ignore[no-untyped-def]
     assert rls.FUNCTION in rls.CREATE_FUNCTION
+
+
+def _tenant_tables() -> list[str]:
+    inspector = inspect(db.engine)
+    return sorted(t for t in inspector.get_table_names()
+                  if "provider_id" in {c["name"] for c in inspector.get_columns(t)})
+
+
+def test_the_application_role_owns_nothing_and_holds_no_way_around_the_policy(
+        migrated, app_role: str) -> None:  # type: ignore[no-untyped-def]
+    """Not FORCE alone: a table's owner, a superuser, a BYPASSRLS role, a member of such a role
+    (SET ROLE) and TRUNCATE (which row security does not filter) each get past a policy."""
+    role = {"r": app_role}
+    attributes = db.session.execute(text(
+        "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolinherit FROM pg_roles "
+        "WHERE rolname = :r"), role).one()
+    assert attributes[:4] == (False, False, False, False)
+    owned = db.session.execute(text(
+        "SELECT 'relation', relname FROM pg_class WHERE relowner = to_regrole(:r) "
+        "UNION ALL SELECT 'function', proname FROM pg_proc WHERE proowner = to_regrole(:r) "
+        "UNION ALL SELECT 'schema', nspname FROM pg_namespace WHERE nspowner = to_regrole(:r) "
+        "UNION ALL SELECT 'type', typname FROM pg_type WHERE typowner = to_regrole(:r) "
+        "UNION ALL SELECT 'database', datname FROM pg_database WHERE datdba = to_regrole(:r)"), role).all()
+    assert owned == [], f"the application role owns {owned}"
+    memberships = db.session.scalars(text(
+        "SELECT roleid::regrole::text FROM pg_auth_members WHERE member = to_regrole(:r)"), role).all()
+    assert memberships == [], f"the application role can become {memberships}"
+    for table in _tenant_tables():
+        for privilege in ("TRUNCATE", "REFERENCES", "TRIGGER"):
+            assert not db.session.scalar(text("SELECT has_table_privilege(:r, :t, :p)"),
+                                         {**role, "t": f'public."{table}"', "p": privilege}), (table, privilege)
+    assert not db.session.scalar(text("SELECT has_schema_privilege(:r, 'public', 'CREATE')"), role)
+    db.session.rollback()
+
+
+SWITCH_OFF = [
+    "ALTER TABLE orders DISABLE ROW LEVEL SECURITY",
+    "ALTER TABLE orders NO FORCE ROW LEVEL SECURITY",
+    "DROP POLICY dropstream_tenant_isolation ON orders",
+    "CREATE POLICY everything ON orders USING (true)",
+    f"CREATE OR REPLACE FUNCTION {rls.FUNCTION}(integer, integer) RETURNS boolean "
+    "LANGUAGE sql AS 'SELECT true'",
+    "TRUNCATE orders",
+    "SET ROLE postgres",
+]
+
+
+def test_the_application_role_cannot_switch_the_policy_off(migrated, app_role: str) -> None:  # type: ignore[no-untyped-def]
+    _two_tenants()
+    engine = create_engine(make_url(str(db.engine.url)).set(username=app_role, password=None))
+    try:
+        for statement in SWITCH_OFF:
+            with engine.connect() as connection, pytest.raises(DBAPIError, match="must be owner|permission denied"):
+                connection.execute(text(statement))
+        # Nor can a session turn row security off: the query fails instead of seeing everything.
+        with engine.connect() as connection, pytest.raises(DBAPIError, match="row-level security"):
+            connection.execute(text("SET row_security = off"))
+            connection.execute(text("SELECT count(*) FROM orders"))
+    finally:
+        engine.dispose()
+
+
+def test_every_tenant_table_shows_the_role_only_its_tenants_rows(migrated, app_role: str) -> None:  # type: ignore[no-untyped-def]
+    """Both tenants hold rows in every tenant table: under tenant A's context the role sees
+    exactly A's rows in each, none of B's, and can change none of B's; under a merchant's context,
+    none of its provider's other merchant."""
+    from tests.api.data import populate
+    from tests.console.test_access import add_console_objects
+    from tests.factories import MerchantFactory, StoreFactory
+    from tests.tenancy import make_tenant
+
+    tenants = []
+    for name in ("alpha", "beta"):
+        data = populate(make_tenant(name))
+        add_console_objects(data)
+        _rows_made_by_flows(data.tenant)
+        tenants.append(data.tenant)
+    a, b = tenants
+    other = MerchantFactory(provider_id=a.provider.id)
+    populate(a, store=StoreFactory(provider_id=a.provider.id, merchant_id=other.id, warehouse_id=a.warehouse.id))
+    tables = _tenant_tables()
+    mine = {t: db.session.scalar(text(f'SELECT count(*) FROM "{t}" WHERE provider_id = :p'), {"p": a.provider.id})
+            for t in tables}
+    theirs = {t: db.session.scalar(text(f'SELECT count(*) FROM "{t}" WHERE provider_id = :p'), {"p": b.provider.id})
+              for t in tables}
+    merchant_rows = {t: db.session.scalar(text(
+        f'SELECT count(*) FROM "{t}" WHERE provider_id = :p AND ({_merchant(t)} IS NULL OR {_merchant(t)} = :m)'),
+        {"p": a.provider.id, "m": a.merchant.id}) for t in tables}
+    ids = (a.provider.id, a.merchant.id, b.provider.id, other.id)
+    db.session.commit()
+    assert all(theirs[t] > 0 and mine[t] > 0 for t in tables), {t: (mine[t], theirs[t]) for t in tables}
+
+    engine = create_engine(make_url(str(db.engine.url)).set(username=app_role, password=None))
+    try:
+        with engine.begin() as connection:
+            _context(connection, ids[0], None)
+            for table in tables:
+                assert connection.scalar(text(f'SELECT count(*) FROM "{table}"')) == mine[table], table
+                assert connection.scalar(text(f'SELECT count(*) FROM "{table}" WHERE provider_id = :p'),
+                                         {"p": ids[2]}) == 0, table
+                assert connection.execute(text(f'DELETE FROM "{table}" WHERE provider_id = :p'),
+                                          {"p": ids[2]}).rowcount == 0, table
+        with engine.begin() as connection:
+            _context(connection, ids[0], ids[1])
+            for table in tables:
+                assert connection.scalar(text(f'SELECT count(*) FROM "{table}"')) == merchant_rows[table], table
+                if _merchant(table) != "NULL":
+                    assert connection.scalar(text(f'SELECT count(*) FROM "{table}" WHERE {_merchant(table)} = :m'),
+                                             {"m": ids[3]}) == 0, table
+    finally:
+        engine.dispose()
+    assert all(db.session.scalar(text(f'SELECT count(*) FROM "{t}" WHERE provider_id = :p'), {"p": ids[2]})
+               == theirs[t] for t in tables)
+
+
+def _rows_made_by_flows(tenant) -> None:  # type: ignore[no-untyped-def]
+    """Rows the API data leaves out (webhooks, set-up checks, digests), one each."""
+    from dropstream.console.models import AlertDigestPreference, SetupResult
+    from dropstream.jobs.models import InboxEvent
+    from dropstream.tenants.models import Role
+
+    owned = {"provider_id": tenant.provider.id, "merchant_id": tenant.merchant.id}
+    db.session.add_all([
+        InboxEvent(**owned, store_id=tenant.store.id, event_key=f"hook-{tenant.store.id}", topic="t"),
+        SetupResult(**owned, store_id=tenant.store.id),
+        AlertDigestPreference(**owned, user_id=tenant.users[Role.MERCHANT_ADMIN].id),
+    ])
+    db.session.commit()
+
+
+def _merchant(table: str) -> str:
+    """The SQL naming a row's merchant, as the table's policy reads it (``NULL``: provider-wide)."""
+    return rls.TENANT_COLUMNS.get(table, ("provider_id", "merchant_id"))[1]
