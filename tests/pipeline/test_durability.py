@@ -131,3 +131,58 @@ def test_a_request_arriving_while_the_same_work_runs_is_not_folded_into_it(loop:
 
     run_until_idle(channels=False)
     assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+
+
+def _queued_ids() -> list[int]:
+    """Ids waiting in the configured queue (taking them out of it)."""
+    queue = get_state().queue
+    if hasattr(queue, "drain"):
+        return queue.drain()
+    ids = []
+    for name in ("webhooks", "default", "bulk"):
+        ids += [int(job_id.removeprefix("outbox-")) for job_id in queue.queue(name).job_ids]
+        queue.queue(name).empty()
+    return ids
+
+
+def test_an_orders_next_step_runs_in_the_same_job_without_a_queue_round_trip(loop: Loop) -> None:
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
+                       external_id=external_id, payload={"id": external_id})
+    db.session.commit()
+    [refresh_id] = _queued_ids()
+
+    assert run_outbox_item(refresh_id) == "done"
+
+    # The import queued the forward, the forward "mark as sent", and this job ran both: the
+    # order is at the warehouse, every item is done, and nothing went through the queue.
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert len(loop.wms.orders) == 1
+    states = dict(db.session.execute(select(OutboxItem.kind, OutboxItem.state)).all())
+    assert states == {"order.refresh": OutboxState.DONE, "order.forward": OutboxState.DONE,
+                      "order.mark_sent": OutboxState.DONE}
+    assert _queued_ids() == []
+
+
+def test_a_job_that_makes_several_pieces_of_work_queues_them_all(loop: Loop) -> None:
+    from dropstream.catalog.models import ShippingRule
+    from dropstream.orders.holds import request_hold_rescan
+
+    held = [loop.shop.create_order([{"sku": "A", "quantity": 1}], shipping_method="Air") for _ in range(2)]
+    run_until_idle()
+    assert {loop.order(e).status for e in held} == {OrderStatus.ON_HOLD}
+    t = loop.tenant
+    db.session.add(ShippingRule(provider_id=t.provider.id, merchant_id=t.merchant.id, store_id=t.store.id,
+                                store_method="Air", match_key="air", warehouse_code="AIR"))
+    request_hold_rescan(db.session, loop.store)
+    db.session.commit()
+    [rescan_id] = _queued_ids()
+
+    assert run_outbox_item(rescan_id) == "done"
+
+    # Two orders released, two forwards: both handed to the queue (to any free worker), none
+    # run by the rescan's job.
+    forwards = set(db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "order.forward")))
+    assert len(forwards) == 2
+    assert set(_queued_ids()) == forwards
+    assert loop.wms.orders == []

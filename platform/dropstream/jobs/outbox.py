@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +36,9 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 _SESSION_KEY = "dropstream.outbox.dispatch"
+#: Set while a worker runs an item: work committed meanwhile is collected here for the runner,
+#: which runs a lone follow-up itself and dispatches the rest (``runner.run_outbox_item``).
+_FOLLOW_UP_KEY = "dropstream.outbox.follow_up"
 #: Work is de-duplicated only against requests no worker has started: a request arriving while
 #: the same work runs (a second webhook while the first re-read is in flight) may carry news
 #: the running one missed, so it becomes work of its own.
@@ -96,10 +101,28 @@ def _store_has_room(session: Session, store_id: int | None, now: datetime) -> bo
 
 
 def dispatch_committed(session: Session) -> None:
-    """After a commit: hand the rows added in it to the queue (the relay covers any failure)."""
+    """After a commit: hand the rows added in it to the queue (the relay covers any failure),
+    or, inside a running job, to the runner (:func:`collect_follow_ups`)."""
     items = session.info.pop(_SESSION_KEY, None)
-    if items:
+    if not items:
+        return
+    follow_ups = session.info.get(_FOLLOW_UP_KEY)
+    if follow_ups is not None:
+        follow_ups.extend(items)
+    else:
         get_state().queue.dispatch(items)
+
+
+@contextmanager
+def collect_follow_ups(session: Session) -> Iterator[list[tuple[int, str]]]:
+    """While a job runs: the ``(outbox_id, queue)`` pairs its commits dispatch are gathered in
+    the yielded list instead of being queued. The caller owns them (runs or dispatches them)."""
+    follow_ups: list[tuple[int, str]] = []
+    session.info[_FOLLOW_UP_KEY] = follow_ups
+    try:
+        yield follow_ups
+    finally:
+        session.info.pop(_FOLLOW_UP_KEY, None)
 
 
 def forget_uncommitted(session: Session) -> None:
