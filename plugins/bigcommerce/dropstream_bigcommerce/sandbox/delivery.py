@@ -13,8 +13,8 @@ Anything but a 2xx within the timeout is a failure; failures are retried after 6
 the last retry fails, the hook is deactivated (``is_active`` false). Not modelled: the
 per-domain success-ratio blocklist and the up-to-a-minute delay before a new hook fires.
 
-Each attempt is kept (``webhook_deliveries``): its time, the receiver's status (None when no
-answer came), why it failed, and the start of the receiver's answer (``answer``), so a check
+Each attempt is kept (``webhook_deliveries``): its time, how long the receiver took to answer
+(``seconds``), the receiver's status (None when no answer came), why it failed, and the start of the receiver's answer (``answer``), so a check
 can tell what the receiver said it did with each delivery it acknowledged.
 """
 
@@ -199,7 +199,7 @@ class Dispatcher:
             status, error, answer = self._post(delivery)
         with self._cond:
             delivery.attempts.append({"time": started, "status": status, "error": error,
-                                      "answer": answer})
+                                      "answer": answer, "seconds": time.time() - started})
             if status is not None and 200 <= status < 300:
                 delivery.state = "delivered"
                 return
