@@ -53,8 +53,16 @@ def wait_for(what: str, ready: Callable[[], bool], timeout: float = 30.0, every:
     raise TimeoutError(f"{what} did not come up within {timeout:g} s")
 
 
+class CommandFailed(subprocess.CalledProcessError):
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr or self.output or ''}".rstrip()
+
+
 def _run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        raise CommandFailed(done.returncode, command, done.stdout, done.stderr)
+    return done
 
 
 # ------------------------------------------------------------------------------------------------
@@ -87,6 +95,12 @@ class PrivatePostgres:
             if os.geteuid() == 0:
                 user = pwd.getpwnam("postgres")
                 os.chown(self.folder, user.pw_uid, user.pw_gid)
+                # A temporary folder is root's alone: let the postgres user through it.
+                for parent in self.folder.parents:
+                    if parent == Path(tempfile.gettempdir()):
+                        break
+                    if not parent.stat().st_mode & 0o001:
+                        parent.chmod(parent.stat().st_mode | 0o001)
             self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
                               "-A", "trust", "--no-sync", "-E", "UTF8")
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} "
@@ -240,6 +254,7 @@ class Hub:
     demo: Any = None
     setup: Any = None
     processes: dict[str, HubProcess] = field(default_factory=dict)
+    stores: list[Any] = field(default_factory=list)
     stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -251,6 +266,7 @@ class Hub:
         from dropstream.demo_support import DemoContext
         from dropstream.extensions import db
         from dropstream.state import get_state
+        from dropstream.stores.models import Store
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         port = free_port()
@@ -276,6 +292,9 @@ class Hub:
             self.setup = seed(db.session, self.demo, "chaos")
             db.session.commit()
             self.store_ids = [store.id for store in self.setup.stores]
+            # Detached copies: shoppers place orders in the store sandbox with them even while
+            # DropStream's database is down (a store does not depend on it).
+            self.stores = [db.session.get(Store, store_id) for store_id in self.store_ids]
             db.session.expunge_all()
             db.session.remove()
         env = {**process_env(self.app), "DROPSTREAM_LOG_LEVEL": "WARNING"}
@@ -328,25 +347,32 @@ class Hub:
     # -- traffic and recovery ---------------------------------------------------------------------
 
     def shoppers(self, per_minute: float) -> Any:
-        """The demo's shoppers (seeded by the hub's seed), placing orders until stopped."""
+        """The demo's shoppers (the demo's mix of baskets, holds included; seeded by the hub's
+        seed), placing orders until stopped — also while DropStream's database is down."""
         from dropstream.demo.traffic import Shoppers
+        from dropstream.state import get_state
 
-        return Shoppers(self.app, self.demo, self.store_ids, per_minute)
+        hub = self
+
+        class StoreShoppers(Shoppers):
+            def place_one(self) -> str | None:
+                lines, method = self.basket()
+                order_id = get_state(hub.app).plugin_manager.hook.demo_place_order(
+                    demo=hub.demo, store=hub.stores[self.placed % len(hub.stores)], lines=lines,
+                    shipping_method=method)
+                self.placed += 1
+                return order_id
+
+        return StoreShoppers(self.app, self.demo, self.store_ids, per_minute)
 
     def place_order(self, store_number: int = 0) -> str:
         """One ordinary order (a T-shirt and two mugs, a mapped shipping method) in a store."""
         from dropstream.demo.catalog import MUG, TEE
-        from dropstream.extensions import db
         from dropstream.state import get_state
-        from dropstream.stores.models import Store
 
-        with self.app.app_context():
-            store = db.session.get(Store, self.store_ids[store_number])
-            order_id = get_state(self.app).plugin_manager.hook.demo_place_order(
-                demo=self.demo, store=store, lines=[(TEE, 1), (MUG, 2)],
-                shipping_method="Free Shipping")
-            db.session.remove()
-        return str(order_id)
+        return str(get_state(self.app).plugin_manager.hook.demo_place_order(
+            demo=self.demo, store=self.stores[store_number], lines=[(TEE, 1), (MUG, 2)],
+            shipping_method="Free Shipping"))
 
     def catch_up(self) -> None:
         """What time does after an outage: every dead worker's lease runs out, every backoff
@@ -403,21 +429,34 @@ class Hub:
 
 
 @contextmanager
+def running_hub(database_url: str, redis_url: str, config: dict[str, Any] | None = None,
+                folder: Path | None = None) -> Iterator[Hub]:
+    """A started :class:`Hub` on ``database_url`` (an empty PostgreSQL database: its tables are
+    created) and ``redis_url`` (its database is emptied); stopped afterwards."""
+    if not database_url.startswith(("postgres", "postgresql")):
+        raise RuntimeError("chaos runs need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
+    folder = Path(folder or tempfile.mkdtemp(prefix="dropstream-chaos-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    hub = Hub(HubConfig(database_url=database_url, redis_url=redis_url, **(config or {})), folder)
+    try:
+        yield hub.start()
+    finally:
+        hub.stop()
+
+
+@contextmanager
 def scratch_hub(database_url: str | None, redis_url: str, config: dict[str, Any] | None = None,
                 folder: Path | None = None) -> Iterator[Hub]:
-    """A started :class:`Hub` on a scratch database next to ``database_url`` (PostgreSQL) and
-    on ``redis_url``; stopped and dropped afterwards."""
+    """:func:`running_hub` on a scratch database made next to ``database_url`` (a shared
+    server's), dropped afterwards."""
     from dropstream.testing.databases import scratch_database
 
     if not database_url or not database_url.startswith(("postgres", "postgresql")):
         raise RuntimeError("chaos runs need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
     folder = Path(folder or tempfile.mkdtemp(prefix="dropstream-chaos-"))
     with scratch_database(database_url, folder, "dropstream_chaos") as url:
-        hub = Hub(HubConfig(database_url=url, redis_url=redis_url, **(config or {})), folder)
-        try:
-            yield hub.start()
-        finally:
-            hub.stop()
+        with running_hub(url, redis_url, config, folder) as hub:
+            yield hub
 
 
 def report_line(data: dict[str, Any]) -> None:

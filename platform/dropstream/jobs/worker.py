@@ -8,6 +8,7 @@ and skipping the fork makes each job several times cheaper.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,9 +20,17 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(app: Flask, queues: Sequence[str] = QUEUES, burst: bool = False,
-               with_scheduler: bool = False) -> bool:
-    """Work the given queues (most urgent first) until stopped, or until empty with ``burst``."""
+               with_scheduler: bool = False, redis_wait: float = 1.0) -> bool:
+    """Work the given queues (most urgent first) until stopped, or until empty with ``burst``.
+
+    A restarted or unreachable Redis does not end the process: RQ gives up on a Redis error
+    anywhere but its wait for the next job (finishing a job, its heartbeat), so the worker is
+    started again once Redis answers (every ``redis_wait`` seconds it looks). Nothing is lost
+    meanwhile: the work is in the database, and the relay queues again what Redis forgot.
+    """
+    from redis.exceptions import RedisError
     from rq import SimpleWorker
+    from rq.exceptions import StopRequested
 
     queue = app.extensions["dropstream"].queue
     if not isinstance(queue, RQQueue):
@@ -29,9 +38,29 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUES, burst: bool = False,
                            "no `dropstream worker` is needed.")
 
     class AppContextWorker(SimpleWorker):
+        stop_asked = False
+
         def perform_job(self, *args: Any, **kwargs: Any) -> bool:
             with app.app_context():
                 return super().perform_job(*args, **kwargs)
 
-    worker = AppContextWorker([queue.queue(name) for name in queues], connection=queue.connection)
-    return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="WARNING")
+        def request_stop(self, signum: Any, frame: Any) -> None:
+            self.stop_asked = True  # SIGTERM / Ctrl-C: really stop, not a Redis failure
+            super().request_stop(signum, frame)
+
+    worked = False
+    while True:
+        worker = AppContextWorker([queue.queue(name) for name in queues], connection=queue.connection)
+        try:
+            worked = worker.work(burst=burst, with_scheduler=with_scheduler,
+                                 logging_level="WARNING") or worked
+        except RedisError as error:  # RQ's own clean-up on the way out needs Redis too
+            log.warning("worker %s stopped: Redis failed (%s)", worker.name, error)
+        if burst or worker.stop_asked:
+            return worked
+        log.warning("the worker stopped on a Redis failure; it starts again when Redis answers")
+        try:
+            while not queue.reachable():
+                time.sleep(redis_wait)
+        except StopRequested:  # asked to stop while waiting (RQ's signal handler is still set)
+            return worked

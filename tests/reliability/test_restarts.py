@@ -1,0 +1,84 @@
+"""Restarts, small: Redis shut down without saving while a worker is inside a job, back empty
+after a few seconds, then flushed; the worker must live through it and every order must still
+arrive once. ``chaos/restarts.py`` is the full-size run (PostgreSQL restarted ``immediate`` and
+``fast`` too, on a private cluster).
+
+Redis is a private ``redis-server`` on a free port (never the shared one); the database is a
+scratch database on the session's PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from chaos._servers import Hub, PrivateRedis, running_hub
+from dropstream.db import utcnow
+from dropstream.extensions import db
+from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.testing.databases import scratch_database
+from dropstream.tenants.scope import unscoped
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or ""
+pytestmark = pytest.mark.skipif(
+    not (DATABASE_URL.startswith("postgres") and os.environ.get("REDIS_URL")
+         and shutil.which("redis-server")),
+    reason="restarts a private Redis under separate DropStream processes on PostgreSQL: CI's "
+    "PostgreSQL + Redis run executes this",
+)
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def hub(redis: PrivateRedis, tmp_path: Path) -> Iterator[Hub]:
+    with scratch_database(DATABASE_URL, tmp_path, "dropstream_restarts") as url:
+        with running_hub(url, redis.url, {"workers": 1}, folder=tmp_path / "hub") as running:
+            yield running
+
+
+def _job_running(hub: Hub, kind: str) -> bool:
+    with hub.app.app_context(), unscoped(db.session):
+        held = db.session.scalar(select(func.count()).select_from(OutboxItem).where(
+            OutboxItem.kind == kind, OutboxItem.state == OutboxState.PENDING,
+            OutboxItem.leased_until > utcnow()))
+        db.session.remove()
+    return bool(held)
+
+
+def test_a_worker_lives_through_redis_restarts_and_flushes(hub: Hub, redis: PrivateRedis) -> None:
+    # The WMS answers this order after 3 s; Redis is gone from the start of that call until
+    # after its end, so the worker meets a dead Redis when it finishes the job.
+    hub._admin_wms("inject", kind="slow", on="create_order", seconds=3)
+    first = hub.place_order()
+    deadline = time.monotonic() + 20
+    while not _job_running(hub, "order.forward"):
+        assert time.monotonic() < deadline, "no worker took the order to the WMS"
+        time.sleep(0.05)
+    redis.restart(down_seconds=5)
+    second = hub.place_order(1)  # while the queue is empty: the relay must queue its work again
+    time.sleep(2)
+    redis.flushall()
+    third = hub.place_order()
+
+    hub.catch_up()  # the dispatch leases of what Redis forgot run out
+    report, _seconds = hub.settle(timeout=40)
+
+    assert hub.processes["worker-0"].alive, "the worker process exited"
+    assert report.ok, report.summary()
+    references = [o["reference"] for o in hub.wms_orders()]
+    for store, order in ((0, first), (1, second), (0, third)):
+        assert references.count(f"DS-{hub.store_ids[store]}-{order}") == 1
