@@ -37,6 +37,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from dropstream.app import create_app
 from dropstream.db import utcnow
@@ -49,7 +50,7 @@ from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.jobs.queue import RQQueue
 from dropstream.jobs.scheduler import start_in_process
 from dropstream.state import get_state
-from dropstream.stores.models import Channel, Store, Warehouse
+from dropstream.stores.models import Channel, Store
 from dropstream.tenants import services as tenants
 from dropstream.tenants.scope import unscoped
 from dropstream.testing.databases import scratch_database
@@ -92,6 +93,9 @@ class Options:
     #: With REDIS_URL: run RQ workers as threads of this process instead of ``dropstream
     #: worker`` processes (tests that patch code the jobs run need this).
     thread_workers: bool = False
+    #: Empty the Redis database before and after the run (tests: their own database; never
+    #: in a script, whose REDIS_URL may be shared).
+    flush_redis: bool = False
     #: Config entries for the app (on top of the run's own).
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -128,6 +132,7 @@ class FaultRun:
         self.warehouse_id: int | None = None
         #: Orders placed: (store id, store order id).
         self.placed: list[tuple[int, str]] = []
+        self._store_rows: dict[int, Store] = {}
         self.events: list[tuple[float, str]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -149,8 +154,15 @@ class FaultRun:
             db.session.remove()
             db.engine.dispose()
 
+    def _flush_redis(self) -> None:
+        queue = get_state(self.app).queue
+        if self.options.flush_redis and isinstance(queue, RQQueue):
+            queue.connection.flushdb()
+
     def _start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._flush_redis()
+        self._stack.callback(self._flush_redis)
         self.bigcommerce.start()
         self._stack.callback(self.bigcommerce.stop)
         self.wms.start()
@@ -204,6 +216,9 @@ class FaultRun:
                 self.hashes[store.id] = store.external_id or ""
             db.session.commit()
             self.warehouse_id = warehouse.id
+            # Plain copies for placing orders, so traffic never waits for the database.
+            self._store_rows = {sid: db.session.get(Store, sid) for sid in self.store_ids}
+            db.session.expunge_all()
             db.session.remove()
         if options.quota is not None:
             for store_hash in self.hashes.values():
@@ -219,10 +234,7 @@ class FaultRun:
         targets = stores or self.store_ids
         placed = []
         started = time.monotonic()
-        with self.app.app_context(), unscoped(db.session):
-            rows = {sid: db.session.get(Store, sid) for sid in targets}
-            db.session.expunge_all()
-            db.session.remove()
+        rows = self._store_rows
         for number in range(count):
             if rate:
                 due = started + number / rate
@@ -243,27 +255,37 @@ class FaultRun:
     # -- state -------------------------------------------------------------------------------
 
     def check(self, deliveries: list[dict[str, Any]] | None = None) -> InvariantReport:
-        return check(self.app, bigcommerce_state(self.bigcommerce), wms_state(self.wms),
-                     deliveries=deliveries or ())
+        return patiently(lambda: check(self.app, bigcommerce_state(self.bigcommerce),
+                                       wms_state(self.wms), deliveries=deliveries or ()))
+
+    def db(self, work: Callable[[Any], Any]) -> Any:
+        """``work(session)`` in an app context on every tenant's rows, committed, the session
+        closed; tried again while SQLite is locked (see :func:`patiently`)."""
+        def attempt() -> Any:
+            with self.app.app_context(), unscoped(db.session):
+                try:
+                    result = work(db.session)
+                    db.session.commit()
+                    return result
+                finally:
+                    db.session.rollback()
+                    db.session.remove()
+
+        return patiently(attempt)
 
     def open_work(self) -> int:
         """Order and shipment work not yet done (due or waiting for a retry)."""
-        with self.app.app_context(), unscoped(db.session):
-            count = db.session.scalar(select(func.count()).select_from(OutboxItem).where(
-                OutboxItem.state == OutboxState.PENDING, OutboxItem.kind.in_(ORDER_WORK))) or 0
-            db.session.remove()
-        return count
+        return self.db(lambda session: session.scalar(
+            select(func.count()).select_from(OutboxItem).where(
+                OutboxItem.state == OutboxState.PENDING, OutboxItem.kind.in_(ORDER_WORK))) or 0)
 
     def hurry(self) -> None:
         """Make waiting work due now (small runs: skip backoff waits rather than sit them out)."""
-        with self.app.app_context(), unscoped(db.session):
-            db.session.execute(update(OutboxItem).where(
-                OutboxItem.state == OutboxState.PENDING,
-                OutboxItem.run_after > utcnow() + timedelta(seconds=1),
-                OutboxItem.leased_until.is_(None) | (OutboxItem.leased_until < utcnow()))
-                .values(run_after=utcnow(), dispatched_at=None))
-            db.session.commit()
-            db.session.remove()
+        self.db(lambda session: session.execute(update(OutboxItem).where(
+            OutboxItem.state == OutboxState.PENDING,
+            OutboxItem.run_after > utcnow() + timedelta(seconds=1),
+            OutboxItem.leased_until.is_(None) | (OutboxItem.leased_until < utcnow()))
+            .values(run_after=utcnow(), dispatched_at=None)))
 
     def drain(self, timeout: float, *, deliveries: Callable[[], list[dict[str, Any]]] | None = None,
               hurry: bool = False, poll: float = 1.0) -> tuple[bool, float, InvariantReport]:
@@ -302,18 +324,9 @@ class FaultRun:
 
     def stores(self) -> dict[int, dict[str, Any]]:
         """Each store's state and reason (paused, active …)."""
-        with self.app.app_context(), unscoped(db.session):
-            found = {s.id: {"state": s.state.value, "reason": s.state_reason}
-                     for s in db.session.scalars(select(Store))}
-            db.session.remove()
-        return found
-
-    def warehouse(self) -> Warehouse:
-        with self.app.app_context(), unscoped(db.session):
-            row = db.session.get(Warehouse, self.warehouse_id)
-            db.session.expunge(row)
-            db.session.remove()
-        return row
+        return self.db(lambda session: {
+            s.id: {"state": s.state.value, "reason": s.state_reason}
+            for s in session.scalars(select(Store))})
 
 
 class _Server:
@@ -334,6 +347,20 @@ class _Server:
 def make_server(app: Any, port: int) -> _Server:
     """DropStream served on ``127.0.0.1:port`` from a thread."""
     return _Server(app, port)
+
+
+def patiently(read: Callable[[], Any], attempts: int = 10) -> Any:
+    """``read()``, again after a pause while SQLite says it is locked: on the embedded default
+    a job holding the write lock through a slow upstream call makes other writers wait past the
+    busy timeout, and the harness must outlast that as DropStream's own jobs do."""
+    for attempt in range(attempts):
+        try:
+            return read()
+        except OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 def free_port() -> int:

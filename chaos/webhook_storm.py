@@ -34,11 +34,9 @@ import requests
 from sqlalchemy import func, select
 
 from chaos.harness import FaultRun, Options, finish, scratch_run
-from dropstream.extensions import db
 from dropstream.jobs.models import InboxEvent
 from dropstream.stores.credentials import read_credentials
 from dropstream.stores.models import Store
-from dropstream.tenants.scope import unscoped
 from dropstream_bigcommerce.connector import WEBHOOK_SECRET_HEADER
 from dropstream_bigcommerce.hooks import PATH
 from dropstream_bigcommerce.sandbox.delivery import signature
@@ -85,8 +83,8 @@ def events_for(run: FaultRun, placed: list[tuple[int, str]]) -> list[Event]:
             digest = hashlib.sha1(json.dumps(data, separators=(",", ":")).encode()).hexdigest()
             payload = {"scope": scope, "store_id": store_number, "data": data, "hash": digest,
                        "created_at": int(time.time()), "producer": f"stores/{store_hash}"}
-            events.append(Event(store_hash, order_id, scope, payload,
-                                f"msg_{hashlib.sha1(f'{scope}{store_hash}{order_id}'.encode()).hexdigest()}"))
+            message = hashlib.sha1(f"{scope}{store_hash}{order_id}".encode()).hexdigest()
+            events.append(Event(store_hash, order_id, scope, payload, f"msg_{message}"))
     return events
 
 
@@ -163,22 +161,20 @@ def _send(session: requests.Session, url: str, event: Event, secret: tuple[str, 
 def _secrets(run: FaultRun) -> dict[str, tuple[str, str]]:
     """Per store hash: the secret header DropStream gave its hooks, and the account's client
     secret BigCommerce signs with."""
-    found = {}
-    with run.app.app_context(), unscoped(db.session):
+    def read(session: Any) -> dict[str, tuple[str, str]]:
+        found = {}
         for store_id in run.store_ids:
-            credentials = read_credentials(db.session.get(Store, store_id))
+            credentials = read_credentials(session.get(Store, store_id))
             found[run.hashes[store_id]] = (str(credentials["webhook_secret"]),
                                            str(credentials["client_secret"]))
-        db.session.remove()
-    return found
+        return found
+
+    return run.db(read)
 
 
 def inbox_rows(run: FaultRun) -> int:
-    with run.app.app_context(), unscoped(db.session):
-        count = db.session.scalar(select(func.count()).select_from(InboxEvent).where(
-            InboxEvent.topic.like("store/order/%"))) or 0
-        db.session.remove()
-    return count
+    return run.db(lambda session: session.scalar(select(func.count()).select_from(InboxEvent)
+                                                 .where(InboxEvent.topic.like("store/order/%"))))
 
 
 def storm(run: FaultRun, orders: int, *, seed: int, senders: int = 8,
@@ -212,7 +208,8 @@ def storm(run: FaultRun, orders: int, *, seed: int, senders: int = 8,
     if rows != distinct:
         failures.append(f"{rows} inbox rows for {distinct} distinct events")
     if len(run.wms.orders()) != wms_before:
-        failures.append(f"late copies changed the WMS: {wms_before} → {len(run.wms.orders())} orders")
+        failures.append(f"late copies changed the WMS: {wms_before} → "
+                        f"{len(run.wms.orders())} orders")
     if not (drained and drained_again):
         failures.append(f"not drained within {timeout:g} s")
     refused = sum(1 for d in result.deliveries for a in d["attempts"]

@@ -27,8 +27,8 @@ def start_run(app_config: dict[str, object], fresh_database_url: str
     runs: list[FaultRun] = []
 
     def start(**options: Any) -> FaultRun:
-        run = FaultRun(Options(merchants=2, thread_workers=True, **options), fresh_database_url,
-                       app_config)
+        run = FaultRun(Options(merchants=2, thread_workers=True, flush_redis=True, **options),
+                       fresh_database_url, app_config)
         runs.append(run.__enter__())
         return run
 
@@ -42,7 +42,8 @@ def token_of(run: FaultRun, store_id: int) -> str:
     return next(iter(store.accounts.values())).access_token
 
 
-def test_a_clean_run_is_clean_and_injected_breaches_are_named(start_run) -> None:  # type: ignore[no-untyped-def]
+def test_a_clean_run_is_clean_and_injected_breaches_are_named(
+        start_run: Callable[..., FaultRun]) -> None:
     run = start_run()
     run.place_orders(4)
     drained, _seconds, report = run.drain(timeout=45)
@@ -59,7 +60,8 @@ def test_a_clean_run_is_clean_and_injected_breaches_are_named(start_run) -> None
                            timeout=10).status_code for _ in range(5)]
         # A call about one store made with another store's token.
         api.headers["X-Auth-Token"] = token_of(run, second)
-        api.get(f"{run.bigcommerce.base_url}/stores/{run.hashes[first]}/v2/orders", timeout=10).close()
+        api.get(f"{run.bigcommerce.base_url}/stores/{run.hashes[first]}/v2/orders",
+                timeout=10).close()
     assert answers.count(429) == 3
     # A row filed under the wrong tenant: an order of the first store given the second's merchant.
     with run.app.app_context(), unscoped(db.session):
@@ -82,7 +84,8 @@ def test_a_clean_run_is_clean_and_injected_breaches_are_named(start_run) -> None
     assert "quota breaches: 1" in report.summary()
 
 
-def test_a_warehouse_order_made_twice_is_reported(start_run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_warehouse_order_made_twice_is_reported(
+        start_run: Callable[..., FaultRun], monkeypatch: pytest.MonkeyPatch) -> None:
     from dropstream_wms_generic.connector import GenericWmsConnector
 
     # Neither the WMS (no de-duplication) nor the connector (no look-before-create) stops a
@@ -97,11 +100,13 @@ def test_a_warehouse_order_made_twice_is_reported(start_run, monkeypatch) -> Non
 
     report = run.check()
     reference = run.wms.orders()[0]["reference"]
-    assert [o.subject for o in report.orders_duplicated_at_warehouse] == [f"WMS reference {reference}"]
+    duplicated = report.orders_duplicated_at_warehouse
+    assert [o.subject for o in duplicated] == [f"WMS reference {reference}"]
     assert "2 orders" in report.orders_duplicated_at_warehouse[0].problem
 
 
-def test_a_dropped_inbox_write_is_reported_lost(start_run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_dropped_inbox_write_is_reported_lost(
+        start_run: Callable[..., FaultRun], monkeypatch: pytest.MonkeyPatch) -> None:
     import dropstream_bigcommerce.webhooks as webhooks
 
     # The webhook route answers as if it had stored the hint, but nothing is written; no sweep.
@@ -116,10 +121,12 @@ def test_a_dropped_inbox_write_is_reported_lost(start_run, monkeypatch) -> None:
         f"store {store_hash} order {order_id}: reached the monitored status; DropStream never "
         "imported it"]
     unrecorded = report.webhooks_acknowledged_without_inbox
-    assert unrecorded and all(f"store {store_hash} order {order_id}" in o.subject for o in unrecorded)
+    assert unrecorded
+    assert all(f"store {store_hash} order {order_id}" in o.subject for o in unrecorded)
 
 
-def test_a_skipped_shipment_record_is_reported_never_posted(start_run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_skipped_shipment_record_is_reported_never_posted(
+        start_run: Callable[..., FaultRun], monkeypatch: pytest.MonkeyPatch) -> None:
     import dropstream.fulfillment.services as fulfillment
     import dropstream_wms_generic.inbound as inbound
 

@@ -10,7 +10,8 @@ from chaos.webhook_storm import storm
 
 def test_duplicated_shuffled_and_late_webhooks_lose_and_duplicate_nothing(
         app_config: dict[str, object], fresh_database_url: str) -> None:
-    with FaultRun(Options(merchants=2, seed=5, sweep=False), fresh_database_url, app_config) as run:
+    options = Options(merchants=2, seed=5, sweep=False, flush_redis=True)
+    with FaultRun(options, fresh_database_url, app_config) as run:
         figures, failures, report = storm(run, 12, seed=5, senders=4, late=0.1, timeout=60)
 
     assert report.ok, report.summary()

@@ -349,7 +349,8 @@ class _Check:
                 problem = f"still {order.status.value}"
             elif order.status is OrderStatus.ON_HOLD and not order.hold_reason:
                 problem = "on hold without a reason"
-            elif order.status is OrderStatus.ERROR and not (order.error_message or order.error_code):
+            elif order.status is OrderStatus.ERROR \
+                    and not (order.error_message or order.error_code):
                 problem = "in error without a message"
             elif order.status in (OrderStatus.AT_WAREHOUSE, OrderStatus.PARTIALLY_SHIPPED):
                 remote = [w for a in order.addresses if a.warehouse_ref
@@ -376,9 +377,10 @@ class _Check:
             store = self.by_hash.get(delivery["store_hash"])
             event_key = delivery["payload"].get("hash")
             if store is None or (store.id, event_key) not in rows:
+                order_id = (delivery["payload"].get("data") or {}).get("id")
                 self.report.webhooks_acknowledged_without_inbox.append(Offender(
                     f"{delivery['scope']} delivery {delivery.get('id', '?')} for store "
-                    f"{delivery['store_hash']} order {delivery['payload'].get('data', {}).get('id')}",
+                    f"{delivery['store_hash']} order {order_id}",
                     f"answered {answers[0]['status']}; no inbox row for hash {event_key}"))
         self.report.checked["webhook deliveries acknowledged"] = acknowledged
 
@@ -420,7 +422,8 @@ class _Check:
             subject = f"DropStream shipment {shipment.id} ({shipment.order_reference})"
             if store is None:
                 continue
-            if (shipment.merchant_id, shipment.provider_id) != (store.merchant_id, store.provider_id):
+            if (shipment.merchant_id, shipment.provider_id) \
+                    != (store.merchant_id, store.provider_id):
                 offenders.append(Offender(subject, _owner(shipment, store)))
             named = reference_store_id(shipment.order_reference)
             if named is not None and named != store.id:
@@ -447,11 +450,13 @@ class _Check:
                 + [(f"WMS request {r['method']} {r['path']}", r.get("account"), r.get("reference"))
                    for r in self.wms.get("requests", []) if r.get("reference")]):
             store = self.stores.get(reference_store_id(reference or "") or -1)
-            expected = self.account_of(store) if store is not None else None
-            if expected is None or account == expected or (what, account, reference) in seen:
+            if store is None or (what, account, reference) in seen:
+                continue
+            expected = self.account_of(store)
+            if expected is None or account == expected:
                 continue
             seen.add((what, account, reference))
-            offenders.append(Offender(what, f"for {reference} (store {store.id}, account "  # type: ignore[union-attr]
+            offenders.append(Offender(what, f"for {reference} (store {store.id}, account "
                                             f"{expected}) under account {account}"))
         self.report.checked["inbox rows"] = len(self.inbox)
 

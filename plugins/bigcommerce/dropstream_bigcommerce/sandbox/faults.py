@@ -6,6 +6,9 @@ Request faults (checked before authentication, as a gateway fails before the API
 ``500`` ``502``    that status, body in the API version's error shape (``retry_after``:
 ``503`` ``504``    also send ``Retry-After``)
 ``429``            429 *without* rate-limit headers (the platform under load, not the quota)
+``429_reset``      429 *with* the rate-limit headers an exhausted quota sends: none left, the
+                   window resets in ``retry_after`` seconds (default 1); not counted as a
+                   quota refusal
 ``401``            401 as if the token had been revoked
 ``reset``          the connection is dropped without a response; the request is not applied
 ``reset_after``    the request is applied, then the connection is dropped without a response
@@ -35,8 +38,8 @@ from typing import Any
 
 from .errors import SandboxError
 
-REQUEST_KINDS = frozenset({"500", "502", "503", "504", "429", "401", "reset", "reset_after",
-                           "slow", "truncated", "html"})
+REQUEST_KINDS = frozenset({"500", "502", "503", "504", "429", "429_reset", "401", "reset",
+                           "reset_after", "slow", "truncated", "html"})
 WEBHOOK_KINDS = frozenset({"drop_webhooks", "webhooks_fail"})
 KINDS = REQUEST_KINDS | WEBHOOK_KINDS
 

@@ -84,7 +84,7 @@ class SandboxApp:
         started, moment = time.monotonic(), time.time()
         store_hash, version, rest = _split(path)
         fault = self.sandbox.faults.take(REQUEST_KINDS, store_hash, path, request.method)
-        response = self._faulted(fault, version) if fault else None
+        response = self._faulted(fault, version, store_hash) if fault else None
         if response is None:
             if fault is not None and fault.kind == "slow":
                 self.sandbox._stopping.wait(fault.delay if fault.delay is not None
@@ -110,8 +110,10 @@ class SandboxApp:
             raise DropConnection("injected fault: connection dropped")
         return response(environ, start_response)
 
-    def _faulted(self, fault: Fault, version: str) -> Response | None:
+    def _faulted(self, fault: Fault, version: str, store_hash: str | None) -> Response | None:
         """The answer a fault gives instead of the API's, or None when the API still answers."""
+        if fault.kind == "429_reset":
+            return self._quota_exhausted(fault, version, store_hash)
         if fault.kind in ("reset", "html") or fault.kind.isdigit():
             if fault.kind == "html":
                 return Response(MAINTENANCE_PAGE, status=200, content_type="text/html; charset=utf-8")
@@ -125,6 +127,17 @@ class SandboxApp:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return json_response(Reply(status, error_body(version, status, message), headers))
         return None
+
+    def _quota_exhausted(self, fault: Fault, version: str, store_hash: str | None) -> Response:
+        with self.sandbox.state.lock:
+            store = self.sandbox.state.stores.get(store_hash or "")
+            quota, window_ms = (store.quota, store.window_ms) if store else (None, 30_000)
+        reset = fault.retry_after if fault.retry_after is not None else 1
+        headers = {"x-rate-limit-time-window-ms": str(window_ms),
+                   "x-rate-limit-time-reset-ms": str(reset * 1000),
+                   "x-rate-limit-requests-quota": str(quota or 0),
+                   "x-rate-limit-requests-left": "0", "x-retry-after": str(max(1, reset))}
+        return json_response(Reply(429, error_body(version, 429, FAULT_TITLES[429]), headers))
 
     def _token(self, request: Request) -> Response:
         if request.method != "POST":

@@ -124,12 +124,17 @@ class SandboxApp:
             if fault is not None and fault.kind == "lose_reply":
                 entry["status"] = "reply lost"
                 raise DropConnection()
+            if fault is not None and fault.kind == "truncated":
+                data = response.get_data()
+                response.set_data(data[: len(data) // 2])
         entry["status"] = response.status_code
+        if fault is not None:
+            entry["fault"] = fault.kind
         return response
 
     def apply(self, fault: Fault) -> Response | None:
         """The fault's answer, or None to go on and serve the request."""
-        if fault.kind == "lose_reply":
+        if fault.kind in ("lose_reply", "truncated"):
             return None
         if fault.kind == "drop":
             raise DropConnection()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from dataclasses import asdict, fields
@@ -57,7 +58,7 @@ class WmsSandbox:
         self.host, self.port = host, port
         self.auto, self.tick = auto, tick
         self.state = WmsState(seed=seed)
-        self.faults = Faults()
+        self.faults = Faults(rng=random.Random(seed))
         self.configure(**settings)
         self.app = SandboxApp(self)
         self._server: BaseWSGIServer | None = None
@@ -229,8 +230,10 @@ class WmsSandbox:
         retry_after: float | None = None,
         seconds: float = 0.0,
         message: str = "Injected fault.",
+        probability: float | None = None,
     ) -> dict[str, Any]:
-        """Fail the next ``times`` requests (of operation ``on``, or any); see ``faults``."""
+        """Fail the next ``times`` requests (of operation ``on``, or any) — or, with a
+        ``probability``, that share of them until ``times`` have failed; see ``faults``."""
         self.faults.inject(
             kind,
             times=times,
@@ -239,6 +242,7 @@ class WmsSandbox:
             retry_after=retry_after,
             seconds=seconds,
             message=message,
+            probability=probability,
         )
         return self.faults.describe()
 
