@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 import requests
@@ -162,17 +163,17 @@ def test_public_addresses_pass_the_checks(url: str, monkeypatch: pytest.MonkeyPa
         raise ConnectionRefusedError("the test opens no socket")
 
     monkeypatch.setattr(socket, "create_connection", unreachable)
-    with OutboundSession(OutboundPolicy(resolver=stub_resolver)) as session:
-        with pytest.raises(requests.ConnectionError):
-            session.get(url)
+    with OutboundSession(OutboundPolicy(resolver=stub_resolver)) as session, \
+            pytest.raises(requests.ConnectionError):
+        session.get(url)
     assert len(attempts) == 1 and attempts[0][1] == 443
     assert ipaddress.ip_address(attempts[0][0]).is_global
 
 
 class _Handler(BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
     #: Where ``/redirect?to=N`` sends the client.
-    targets: list[str] = []
+    targets: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:  # noqa: N802
         _Handler.hits.append(self.path)

@@ -166,8 +166,9 @@ def test_the_application_role_owns_nothing_and_holds_no_way_around_the_policy(
     assert memberships == [], f"the application role can become {memberships}"
     for table in _tenant_tables():
         for privilege in ("TRUNCATE", "REFERENCES", "TRIGGER"):
-            assert not db.session.scalar(text("SELECT has_table_privilege(:r, :t, :p)"),
-                                         {**role, "t": f'public."{table}"', "p": privilege}), (table, privilege)
+            granted = db.session.scalar(text("SELECT has_table_privilege(:r, :t, :p)"),
+                                        {**role, "t": f'public."{table}"', "p": privilege})
+            assert not granted, (table, privilege)
     assert not db.session.scalar(text("SELECT has_schema_privilege(:r, 'public', 'CREATE')"), role)
     db.session.rollback()
 
@@ -177,8 +178,8 @@ SWITCH_OFF = [
     "ALTER TABLE orders NO FORCE ROW LEVEL SECURITY",
     "DROP POLICY dropstream_tenant_isolation ON orders",
     "CREATE POLICY everything ON orders USING (true)",
-    f"CREATE OR REPLACE FUNCTION {rls.FUNCTION}(integer, integer) RETURNS boolean "
-    "LANGUAGE sql AS 'SELECT true'",
+    (f"CREATE OR REPLACE FUNCTION {rls.FUNCTION}(integer, integer) RETURNS boolean "
+     "LANGUAGE sql AS 'SELECT true'"),
     "TRUNCATE orders",
     "SET ROLE postgres",
 ]
@@ -189,7 +190,8 @@ def test_the_application_role_cannot_switch_the_policy_off(migrated, app_role: s
     engine = create_engine(make_url(str(db.engine.url)).set(username=app_role, password=None))
     try:
         for statement in SWITCH_OFF:
-            with engine.connect() as connection, pytest.raises(DBAPIError, match="must be owner|permission denied"):
+            with engine.connect() as connection, \
+                    pytest.raises(DBAPIError, match="must be owner|permission denied"):
                 connection.execute(text(statement))
         # Nor can a session turn row security off: the query fails instead of seeing everything.
         with engine.connect() as connection, pytest.raises(DBAPIError, match="row-level security"):
@@ -216,15 +218,14 @@ def test_every_tenant_table_shows_the_role_only_its_tenants_rows(migrated, app_r
         tenants.append(data.tenant)
     a, b = tenants
     other = MerchantFactory(provider_id=a.provider.id)
-    populate(a, store=StoreFactory(provider_id=a.provider.id, merchant_id=other.id, warehouse_id=a.warehouse.id))
+    populate(a, store=StoreFactory(provider_id=a.provider.id, merchant_id=other.id,
+                                   warehouse_id=a.warehouse.id))
     tables = _tenant_tables()
-    mine = {t: db.session.scalar(text(f'SELECT count(*) FROM "{t}" WHERE provider_id = :p'), {"p": a.provider.id})
-            for t in tables}
-    theirs = {t: db.session.scalar(text(f'SELECT count(*) FROM "{t}" WHERE provider_id = :p'), {"p": b.provider.id})
-              for t in tables}
-    merchant_rows = {t: db.session.scalar(text(
-        f'SELECT count(*) FROM "{t}" WHERE provider_id = :p AND ({_merchant(t)} IS NULL OR {_merchant(t)} = :m)'),
-        {"p": a.provider.id, "m": a.merchant.id}) for t in tables}
+    mine = {t: _count(db.session, t, "provider_id = :p", p=a.provider.id) for t in tables}
+    theirs = {t: _count(db.session, t, "provider_id = :p", p=b.provider.id) for t in tables}
+    merchant_rows = {t: _count(db.session, t, f"provider_id = :p AND ({_merchant(t)} IS NULL "
+                               f"OR {_merchant(t)} = :m)", p=a.provider.id, m=a.merchant.id)
+                     for t in tables}
     ids = (a.provider.id, a.merchant.id, b.provider.id, other.id)
     db.session.commit()
     assert all(theirs[t] > 0 and mine[t] > 0 for t in tables), {t: (mine[t], theirs[t]) for t in tables}
@@ -234,22 +235,19 @@ def test_every_tenant_table_shows_the_role_only_its_tenants_rows(migrated, app_r
         with engine.begin() as connection:
             _context(connection, ids[0], None)
             for table in tables:
-                assert connection.scalar(text(f'SELECT count(*) FROM "{table}"')) == mine[table], table
-                assert connection.scalar(text(f'SELECT count(*) FROM "{table}" WHERE provider_id = :p'),
-                                         {"p": ids[2]}) == 0, table
+                assert _count(connection, table) == mine[table], table
+                assert _count(connection, table, "provider_id = :p", p=ids[2]) == 0, table
                 assert connection.execute(text(f'DELETE FROM "{table}" WHERE provider_id = :p'),
                                           {"p": ids[2]}).rowcount == 0, table
         with engine.begin() as connection:
             _context(connection, ids[0], ids[1])
             for table in tables:
-                assert connection.scalar(text(f'SELECT count(*) FROM "{table}"')) == merchant_rows[table], table
+                assert _count(connection, table) == merchant_rows[table], table
                 if _merchant(table) != "NULL":
-                    assert connection.scalar(text(f'SELECT count(*) FROM "{table}" WHERE {_merchant(table)} = :m'),
-                                             {"m": ids[3]}) == 0, table
+                    assert _count(connection, table, f"{_merchant(table)} = :m", m=ids[3]) == 0, table
     finally:
         engine.dispose()
-    assert all(db.session.scalar(text(f'SELECT count(*) FROM "{t}" WHERE provider_id = :p'), {"p": ids[2]})
-               == theirs[t] for t in tables)
+    assert all(_count(db.session, t, "provider_id = :p", p=ids[2]) == theirs[t] for t in tables)
 
 
 def _rows_made_by_flows(tenant) -> None:  # type: ignore[no-untyped-def]
@@ -265,6 +263,10 @@ def _rows_made_by_flows(tenant) -> None:  # type: ignore[no-untyped-def]
         AlertDigestPreference(**owned, user_id=tenant.users[Role.MERCHANT_ADMIN].id),
     ])
     db.session.commit()
+
+
+def _count(connection, table: str, where: str = "true", **values: int) -> int:  # type: ignore[no-untyped-def]
+    return connection.scalar(text(f'SELECT count(*) FROM "{table}" WHERE {where}'), values)
 
 
 def _merchant(table: str) -> str:

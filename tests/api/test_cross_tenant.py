@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from sqlalchemy import select
@@ -90,7 +90,7 @@ class Walk:
     problems: list[str] = field(default_factory=list)
     calls: int = 0
 
-    def __iadd__(self, other: Walk) -> Walk:
+    def __iadd__(self, other: Walk) -> Self:
         self.problems += other.problems
         self.calls += other.calls
         return self

@@ -14,7 +14,15 @@ from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.tenants.models import Role
 from tests.api.data import Data, populate
-from tests.api.test_cross_tenant import KIND_TABLES, Walk, fill, id_values, objects, param_names, snapshot
+from tests.api.test_cross_tenant import (
+    KIND_TABLES,
+    Walk,
+    fill,
+    id_values,
+    objects,
+    param_names,
+    snapshot,
+)
 from tests.console.conftest import Console, signed_in, text
 from tests.tenancy import make_tenant
 

@@ -23,17 +23,23 @@ from tests.conftest import _empty_everything, _test_config
 
 BC_CLIENT_ID = "dropstream-app-client"
 BC_CLIENT_SECRET = "dropstream-app-secret-0123456789abcdef"
-PLUGINS = [("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin),
-           ("wms_generic", wms_plugin)]
+PLUGINS = [
+    ("reference", reference_plugin),
+    ("bigcommerce", bigcommerce_plugin),
+    ("wms_generic", wms_plugin),
+]
 
 
 def security_config(config: dict[str, object]) -> dict[str, object]:
-    return {**config, "BIGCOMMERCE_APP_CLIENT_ID": BC_CLIENT_ID,
-            "BIGCOMMERCE_APP_CLIENT_SECRET": BC_CLIENT_SECRET,
-            # Never the real BigCommerce: a test that needs the token endpoint starts the
-            # sandbox and points here; any other call out fails at once on loopback.
-            "BIGCOMMERCE_LOGIN_URL": "http://127.0.0.1:9",
-            "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)}
+    return {
+        **config,
+        "BIGCOMMERCE_APP_CLIENT_ID": BC_CLIENT_ID,
+        "BIGCOMMERCE_APP_CLIENT_SECRET": BC_CLIENT_SECRET,
+        # Never the real BigCommerce: a test that needs the token endpoint starts the
+        # sandbox and points here; any other call out fails at once on loopback.
+        "BIGCOMMERCE_LOGIN_URL": "http://127.0.0.1:9",
+        "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02),
+    }
 
 
 @contextlib.contextmanager
@@ -70,7 +76,9 @@ def module_app(_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def served(app: Any) -> Iterator[str]:
     """DropStream on a free loopback port (for sandboxes that call it), also its public URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
     previous, app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"], base

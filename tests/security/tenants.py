@@ -10,6 +10,7 @@ merchant and the console's objects (a dead outbox item, an invitation).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from dropstream.extensions import db
 from dropstream.stores.credentials import write_credentials
 from dropstream.stores.models import Store, Warehouse
@@ -50,29 +51,57 @@ def full_tenant(name: str, *, code: str | None = None, rich: bool = True) -> Ful
         data = populate(tenant)
         add_console_objects(data)
         other = MerchantFactory(provider_id=tenant.provider.id, name=f"{name} second goods")
-        second = StoreFactory(provider_id=tenant.provider.id, merchant_id=other.id,
-                              warehouse_id=tenant.warehouse.id, name=f"{name} second shop",
-                              settings={"sandbox": name})
+        second = StoreFactory(
+            provider_id=tenant.provider.id,
+            merchant_id=other.id,
+            warehouse_id=tenant.warehouse.id,
+            name=f"{name} second shop",
+            settings={"sandbox": name},
+        )
         db.session.commit()
         populate(tenant, store=second)
 
     secrets = {key: f"{name}-{key}-0123456789abcdef" for key in ("inbound", "signing", "hook")}
     account = f"{(code or name).upper()}-ACCT"
-    wms = WarehouseFactory(provider_id=tenant.provider.id, connector_id="wms_generic",
-                           name=f"{name} WMS", settings={"base_url": "https://wms.example.com"})
-    write_credentials(wms, {"token": f"{name}-wms-token", "inbound_key": secrets["inbound"],
-                            "signing_secret": secrets["signing"]})
+    wms = WarehouseFactory(
+        provider_id=tenant.provider.id,
+        connector_id="wms_generic",
+        name=f"{name} WMS",
+        settings={"base_url": "https://wms.example.com"},
+    )
+    write_credentials(
+        wms,
+        {
+            "token": f"{name}-wms-token",
+            "inbound_key": secrets["inbound"],
+            "signing_secret": secrets["signing"],
+        },
+    )
     bc_hash = f"{code or name}bc"
-    bc_store = StoreFactory(provider_id=tenant.provider.id, merchant_id=tenant.merchant.id,
-                            warehouse_id=wms.id, name=f"{name} BigCommerce", connector_id="bigcommerce",
-                            external_id=bc_hash, settings={"api_base_url": "https://api.bigcommerce.com"},
-                            warehouse_account={"customer_code": account})
-    write_credentials(bc_store, {"store_hash": bc_hash, "access_token": f"{name}-access-token",
-                                 "client_id": "dropstream-app-client", "installed_via": "app",
-                                 "webhook_secret": secrets["hook"]})
+    bc_store = StoreFactory(
+        provider_id=tenant.provider.id,
+        merchant_id=tenant.merchant.id,
+        warehouse_id=wms.id,
+        name=f"{name} BigCommerce",
+        connector_id="bigcommerce",
+        external_id=bc_hash,
+        settings={"api_base_url": "https://api.bigcommerce.com"},
+        warehouse_account={"customer_code": account},
+    )
+    write_credentials(
+        bc_store,
+        {
+            "store_hash": bc_hash,
+            "access_token": f"{name}-access-token",
+            "client_id": "dropstream-app-client",
+            "installed_via": "app",
+            "webhook_secret": secrets["hook"],
+        },
+    )
     db.session.commit()
-    full = FullTenant(data, bc_store, wms, secrets["hook"], secrets["inbound"], secrets["signing"],
-                      account)
+    full = FullTenant(
+        data, bc_store, wms, secrets["hook"], secrets["inbound"], secrets["signing"], account
+    )
     if rich:
         _send_order(populate(tenant, store=bc_store).ids["order_id"], full.order_reference())
     return full

@@ -40,8 +40,9 @@ GOOD = "https://wms.example.com/dropstream"
 
 @pytest.fixture(scope="module")
 def strict_app(_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with running_app({**_test_config(_schema, tmp_path_factory.mktemp("instance")),
-                      "ALLOW_LOOPBACK": False}) as app:
+    with running_app(
+        {**_test_config(_schema, tmp_path_factory.mktemp("instance")), "ALLOW_LOOPBACK": False}
+    ) as app:
         yield app
 
 
@@ -57,8 +58,10 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
         family = {4: socket.AF_INET, 6: socket.AF_INET6}
-        return [(family[6 if ":" in a else 4], socket.SOCK_STREAM, 6, "", (a, port))
-                for a in stub_resolver(host, port)]
+        return [
+            (family[6 if ":" in a else 4], socket.SOCK_STREAM, 6, "", (a, port))
+            for a in stub_resolver(host, port)
+        ]
 
     def refuse(address, *args, **kwargs):  # type: ignore[no-untyped-def]
         attempts.append(address)
@@ -73,11 +76,21 @@ def _save(strict_app: Any, provider: Tenant, url: str, warehouse_id: int | None 
     client = strict_app.test_client()
     settings = {"base_url": url}
     if warehouse_id is None:
-        return client.post("/api/v1/warehouses", headers=provider.headers(), json={
-            "name": "WMS", "connector_id": "wms_generic", "settings": settings,
-            "credentials": {"token": "wms-token"}})
-    return client.patch(f"/api/v1/warehouses/{warehouse_id}", headers=provider.headers(),
-                        json={"settings": settings})
+        return client.post(
+            "/api/v1/warehouses",
+            headers=provider.headers(),
+            json={
+                "name": "WMS",
+                "connector_id": "wms_generic",
+                "settings": settings,
+                "credentials": {"token": "wms-token"},
+            },
+        )
+    return client.patch(
+        f"/api/v1/warehouses/{warehouse_id}",
+        headers=provider.headers(),
+        json={"settings": settings},
+    )
 
 
 def test_the_lists_cover_both_kinds() -> None:
@@ -86,7 +99,8 @@ def test_the_lists_cover_both_kinds() -> None:
 
 @pytest.mark.parametrize("url", ON_ENTRY)
 def test_a_hostile_address_is_refused_on_entry_naming_the_field(
-        strict_app: Any, provider: Tenant, no_sockets: list[Any], url: str) -> None:
+    strict_app: Any, provider: Tenant, no_sockets: list[Any], url: str
+) -> None:
     existing = _save(strict_app, provider, GOOD).get_json()["id"]
     count = db.session.scalar(select(func.count()).select_from(Warehouse))
 
@@ -106,12 +120,14 @@ def test_a_hostile_address_is_refused_on_entry_naming_the_field(
 
 @pytest.mark.parametrize("url", AT_CONNECT)
 def test_a_name_resolving_inside_is_refused_when_dropstream_connects(
-        strict_app: Any, provider: Tenant, no_sockets: list[Any], url: str) -> None:
+    strict_app: Any, provider: Tenant, no_sockets: list[Any], url: str
+) -> None:
     saved = _save(strict_app, provider, url)
     assert saved.status_code == 201, saved.get_data(as_text=True)
 
-    answer = strict_app.test_client().get(f"/api/v1/warehouses/{saved.get_json()['id']}/ship-methods",
-                                          headers=provider.headers())
+    answer = strict_app.test_client().get(
+        f"/api/v1/warehouses/{saved.get_json()['id']}/ship-methods", headers=provider.headers()
+    )
 
     assert answer.status_code == 502, answer.get_data(as_text=True)
     error = answer.get_json()["error"]

@@ -50,8 +50,9 @@ def test_another_tenant_reaches_nothing_anywhere(app: Any, client: Any) -> None:
     total = Walk()
     for role in Role:
         caller = As(client, intruder.data.tenant, role)
-        total += walk(client, caller, victim.data, intruder.data,
-                      allow_403=role is not Role.PROVIDER_ADMIN)
+        total += walk(
+            client, caller, victim.data, intruder.data, allow_403=role is not Role.PROVIDER_ADMIN
+        )
         console = signed_in(app.test_client(), intruder.data.tenant, role)
         total += walk_console(console, role, intruder.data.ids, **where)
     total += inbound_walk(app, victim, intruder)
@@ -72,65 +73,123 @@ def inbound_walk(app: Any, victim: FullTenant, intruder: FullTenant) -> Walk:
         result.calls += 1
         body = response.get_data(as_text=True)
         if response.status_code != status:
-            result.problems.append(f"{what} -> {response.status_code}, expected {status}: {body[:200]}")
+            result.problems.append(
+                f"{what} -> {response.status_code}, expected {status}: {body[:200]}"
+            )
         if MARKER in body.lower():
             result.problems.append(f"{what}: shows the victim's data: {body[:200]}")
 
     victims = objects(provider_id=victim.data.tenant.provider.id)
-    wms_warehouses = [row["id"] for row in victims["warehouse_id"] if row["connector_id"] == "wms_generic"]
+    wms_warehouses = [
+        row["id"] for row in victims["warehouse_id"] if row["connector_id"] == "wms_generic"
+    ]
     bc_stores = [row for row in victims["store_id"] if row["connector_id"] == "bigcommerce"]
     assert wms_warehouses and bc_stores
 
     # Pushes to the victim's warehouse, with the intruder's key and secret (or none).
     for warehouse_id in wms_warehouses:
-        for path, event in (("shipments", _shipment(victim.account, victim.order_reference())),
-                            ("stock", _stock(victim.account))):
+        for path, event in (
+            ("shipments", _shipment(victim.account, victim.order_reference())),
+            ("stock", _stock(victim.account)),
+        ):
             url = f"/connectors/wms_generic/warehouses/{warehouse_id}/{path}"
             raw = json.dumps(event).encode()
-            expect(f"push {path} to the victim's warehouse with the intruder's key",
-                   client.post(url, data=raw, headers=signing.sign(
-                       intruder.inbound_key, intruder.signing_secret, raw)), 401)
-            expect(f"push {path} to the victim's warehouse with its key and the intruder's secret",
-                   client.post(url, data=raw, headers=signing.sign(
-                       victim.inbound_key, intruder.signing_secret, raw)), 401)
-            expect(f"unsigned push {path} to the victim's warehouse",
-                   client.post(url, data=raw, headers={"Content-Type": "application/json"}), 401)
+            expect(
+                f"push {path} to the victim's warehouse with the intruder's key",
+                client.post(
+                    url,
+                    data=raw,
+                    headers=signing.sign(intruder.inbound_key, intruder.signing_secret, raw),
+                ),
+                401,
+            )
+            expect(
+                f"push {path} to the victim's warehouse with its key and the intruder's secret",
+                client.post(
+                    url,
+                    data=raw,
+                    headers=signing.sign(victim.inbound_key, intruder.signing_secret, raw),
+                ),
+                401,
+            )
+            expect(
+                f"unsigned push {path} to the victim's warehouse",
+                client.post(url, data=raw, headers={"Content-Type": "application/json"}),
+                401,
+            )
     # Pushes to the intruder's own warehouse that name the victim's order or account.
     own = f"/connectors/wms_generic/warehouses/{intruder.wms.id}"
     for what, path, event, status in (
-            ("a shipment of the victim's order", "shipments",
-             _shipment(intruder.account, victim.order_reference()), 422),
-            ("a shipment for the victim's account", "shipments",
-             _shipment(victim.account, "DS-0-none"), 422),
-            ("stock of the victim's account", "stock", _stock(victim.account), 422)):
+        (
+            "a shipment of the victim's order",
+            "shipments",
+            _shipment(intruder.account, victim.order_reference()),
+            422,
+        ),
+        (
+            "a shipment for the victim's account",
+            "shipments",
+            _shipment(victim.account, "DS-0-none"),
+            422,
+        ),
+        ("stock of the victim's account", "stock", _stock(victim.account), 422),
+    ):
         raw = json.dumps(event).encode()
-        expect(f"push {what} to the intruder's own warehouse", client.post(
-            f"{own}/{path}", data=raw, headers=signing.sign(intruder.inbound_key, intruder.signing_secret, raw)),
-            status)
+        expect(
+            f"push {what} to the intruder's own warehouse",
+            client.post(
+                f"{own}/{path}",
+                data=raw,
+                headers=signing.sign(intruder.inbound_key, intruder.signing_secret, raw),
+            ),
+            status,
+        )
 
     # Webhooks claiming to come from the victim's BigCommerce store.
     for row in bc_stores:
         body = json.dumps(_webhook(row["external_id"]))
-        for label, headers in (("the intruder's secret", {WEBHOOK_SECRET_HEADER: intruder.webhook_secret}),
-                               ("no secret", {})):
-            expect(f"webhook from the victim's store {row['external_id']} with {label}",
-                   client.post("/connectors/bigcommerce/webhooks", data=body,
-                               headers={"Content-Type": "application/json", **headers}), 401)
+        for label, headers in (
+            ("the intruder's secret", {WEBHOOK_SECRET_HEADER: intruder.webhook_secret}),
+            ("no secret", {}),
+        ):
+            expect(
+                f"webhook from the victim's store {row['external_id']} with {label}",
+                client.post(
+                    "/connectors/bigcommerce/webhooks",
+                    data=body,
+                    headers={"Content-Type": "application/json", **headers},
+                ),
+                401,
+            )
 
     # The app install, by a signed-in user of the intruder: for the victim's stores, or linking
     # the victim's BigCommerce store hash to the intruder's own store.
     browser = signed_in(app.test_client(), intruder.data.tenant, Role.MERCHANT_ADMIN).client
     for row in victims["store_id"]:
-        expect(f"install the app for the victim's store {row['id']}",
-               browser.get(f"/connectors/bigcommerce/install?store_id={row['id']}"), 404)
+        expect(
+            f"install the app for the victim's store {row['id']}",
+            browser.get(f"/connectors/bigcommerce/install?store_id={row['id']}"),
+            404,
+        )
     user = intruder.data.tenant.users[Role.MERCHANT_ADMIN]
-    browser.set_cookie(oauth.STATE_COOKIE, oauth.install_state(intruder.bc_store.id, user.id),
-                       path="/connectors/bigcommerce")
+    browser.set_cookie(
+        oauth.STATE_COOKIE,
+        oauth.install_state(intruder.bc_store.id, user.id),
+        path="/connectors/bigcommerce",
+    )
     for row in bc_stores:
-        expect(f"link the victim's BigCommerce store {row['external_id']} to the intruder's store",
-               browser.get("/connectors/bigcommerce/auth", query_string={
-                   "code": "a-code", "scope": " ".join(oauth.REQUIRED_SCOPES),
-                   "context": f"stores/{row['external_id']}"}), 409)
+        expect(
+            f"link the victim's BigCommerce store {row['external_id']} to the intruder's store",
+            browser.get(
+                "/connectors/bigcommerce/auth",
+                query_string={
+                    "code": "a-code",
+                    "scope": " ".join(oauth.REQUIRED_SCOPES),
+                    "context": f"stores/{row['external_id']}",
+                },
+            ),
+            409,
+        )
     return result
 
 
@@ -140,13 +199,26 @@ def test_work_queued_for_one_tenant_cannot_touch_another_tenants_objects(app: An
     victim, intruder = _victim_and_intruder()
     where = {"provider_id": victim.data.tenant.provider.id}
     store = db.session.get(Store, victim.data.tenant.store.id)
-    subjects = {"order.forward": victim.data.ids["order_id"], "order.mark_sent": victim.data.ids["order_id"],
-                "order.cancel": victim.data.ids["order_id"], "shipment.post": victim.data.ids["shipment_id"],
-                "channel.run": store.channel(Channel.ORDERS).id, "store.rescan_holds": store.id}
+    subjects = {
+        "order.forward": victim.data.ids["order_id"],
+        "order.mark_sent": victim.data.ids["order_id"],
+        "order.cancel": victim.data.ids["order_id"],
+        "shipment.post": victim.data.ids["shipment_id"],
+        "channel.run": store.channel(Channel.ORDERS).id,
+        "store.rescan_holds": store.id,
+    }
     mine = intruder.data.tenant
-    items = [OutboxItem(provider_id=mine.provider.id, merchant_id=mine.merchant.id, store_id=mine.store.id,
-                        kind=kind, subject_id=subject, dedupe_key=f"cross:{kind}")
-             for kind, subject in subjects.items()]
+    items = [
+        OutboxItem(
+            provider_id=mine.provider.id,
+            merchant_id=mine.merchant.id,
+            store_id=mine.store.id,
+            kind=kind,
+            subject_id=subject,
+            dedupe_key=f"cross:{kind}",
+        )
+        for kind, subject in subjects.items()
+    ]
     db.session.add_all(items)
     db.session.commit()
     ids = [item.id for item in items]
@@ -159,7 +231,10 @@ def test_work_queued_for_one_tenant_cannot_touch_another_tenants_objects(app: An
     for item_id in ids:
         item = db.session.get(OutboxItem, item_id)
         assert item.state is OutboxState.DEAD, (item.kind, item.state)
-        assert "outside the active tenant scope" in (item.last_error or ""), (item.kind, item.last_error)
+        assert "outside the active tenant scope" in (item.last_error or ""), (
+            item.kind,
+            item.last_error,
+        )
         assert MARKER not in (item.last_error or "").lower()
 
 
@@ -170,19 +245,41 @@ def _count(model: type) -> int:
 
 
 def _shipment(account: str, reference: str) -> dict[str, Any]:
-    return {"event_id": f"evt-{reference}-{account}", "shipment": {
-        "id": "SH-X", "reference": reference, "account": account, "carrier": "UPS",
-        "tracking_number": "1Z999", "shipped_at": "2026-11-27T10:00:00Z",
-        "lines": [{"line_reference": "1", "sku": "SKU-1", "quantity": 1}]}}
+    return {
+        "event_id": f"evt-{reference}-{account}",
+        "shipment": {
+            "id": "SH-X",
+            "reference": reference,
+            "account": account,
+            "carrier": "UPS",
+            "tracking_number": "1Z999",
+            "shipped_at": "2026-11-27T10:00:00Z",
+            "lines": [{"line_reference": "1", "sku": "SKU-1", "quantity": 1}],
+        },
+    }
 
 
 def _stock(account: str) -> dict[str, Any]:
-    return {"event_id": f"evt-stock-{account}", "snapshot": {
-        "account": account, "complete": True,
-        "items": [{"sku": "WH-1", "quantity": 0, "as_of": "2026-11-27T10:00:00Z"}]}}
+    return {
+        "event_id": f"evt-stock-{account}",
+        "snapshot": {
+            "account": account,
+            "complete": True,
+            "items": [{"sku": "WH-1", "quantity": 0, "as_of": "2026-11-27T10:00:00Z"}],
+        },
+    }
 
 
 def _webhook(store_hash: str) -> dict[str, Any]:
-    return {"scope": "store/order/statusUpdated", "store_id": "1", "hash": f"forged-{store_hash}",
-            "created_at": 1561479335, "producer": f"stores/{store_hash}",
-            "data": {"type": "order", "id": 1000, "status": {"previous_status_id": 0, "new_status_id": 11}}}
+    return {
+        "scope": "store/order/statusUpdated",
+        "store_id": "1",
+        "hash": f"forged-{store_hash}",
+        "created_at": 1561479335,
+        "producer": f"stores/{store_hash}",
+        "data": {
+            "type": "order",
+            "id": 1000,
+            "status": {"previous_status_id": 0, "new_status_id": 11},
+        },
+    }

@@ -37,10 +37,17 @@ def keyed_app(app_config: dict[str, object], keys: list[str], *, empty: bool = F
 
 def _credentials(kind: str, index: int) -> dict[str, str]:
     if kind == "store":
-        return {"store_hash": f"s{index}", "access_token": f"token-{kind}-{index}",
-                "client_secret": f"secret-{kind}-{index}", "webhook_secret": f"hook-{index}"}
-    return {"token": f"token-{kind}-{index}", "inbound_key": f"inbound-{index}",
-            "signing_secret": f"signing-{index}"}
+        return {
+            "store_hash": f"s{index}",
+            "access_token": f"token-{kind}-{index}",
+            "client_secret": f"secret-{kind}-{index}",
+            "webhook_secret": f"hook-{index}",
+        }
+    return {
+        "token": f"token-{kind}-{index}",
+        "inbound_key": f"inbound-{index}",
+        "signing_secret": f"signing-{index}",
+    }
 
 
 def _make_rows(count: int, start: int = 0) -> dict[tuple[str, int], dict[str, str]]:
@@ -48,11 +55,16 @@ def _make_rows(count: int, start: int = 0) -> dict[tuple[str, int], dict[str, st
     merchant = MerchantFactory(provider_id=provider.id)
     written: dict[tuple[str, int], dict[str, str]] = {}
     for index in range(start, start + count):
-        warehouse = WarehouseFactory(provider_id=provider.id,
-                                     connector_id="wms_generic" if index % 2 else "reference-wms")
-        store = StoreFactory(provider_id=provider.id, merchant_id=merchant.id, warehouse_id=warehouse.id,
-                             connector_id="bigcommerce" if index % 2 else "reference-store",
-                             with_channels=False)
+        warehouse = WarehouseFactory(
+            provider_id=provider.id, connector_id="wms_generic" if index % 2 else "reference-wms"
+        )
+        store = StoreFactory(
+            provider_id=provider.id,
+            merchant_id=merchant.id,
+            warehouse_id=warehouse.id,
+            connector_id="bigcommerce" if index % 2 else "reference-store",
+            with_channels=False,
+        )
         for row, kind in ((store, "store"), (warehouse, "warehouse")):
             write_credentials(row, _credentials(kind, index))
             written[(kind, row.id)] = _credentials(kind, index)
@@ -74,13 +86,17 @@ def _fernet_tokens() -> list[tuple[str, str, str]]:
     return found
 
 
-def test_rotation_re_encrypts_everything_and_the_old_key_can_go(app_config: dict[str, object]) -> None:
+def test_rotation_re_encrypts_everything_and_the_old_key_can_go(
+    app_config: dict[str, object],
+) -> None:
     with keyed_app(app_config, [OLD], empty=True):
         written = _make_rows(PER_KIND - LATE)
 
     with keyed_app(app_config, [NEW, OLD]) as rotating:
         written |= _make_rows(LATE, start=PER_KIND)  # new writes use the new key at once
-        result = rotating.test_cli_runner().invoke(cli, ["keys", "rotate"])  # `dropstream keys rotate`
+        result = rotating.test_cli_runner().invoke(
+            cli, ["keys", "rotate"]
+        )  # `dropstream keys rotate`
         assert result.exit_code == 0, result.output
         assert f"stores: {PER_KIND}" in result.output and f"warehouses: {PER_KIND}" in result.output
         assert f"Re-encrypted {2 * PER_KIND} credential value(s)" in result.output
@@ -89,13 +105,19 @@ def test_rotation_re_encrypts_everything_and_the_old_key_can_go(app_config: dict
     with keyed_app(app_config, [NEW]):
         with unscoped(db.session):
             rows = [*db.session.scalars(select(Store)), *db.session.scalars(select(Warehouse))]
-            opened = {(("store" if isinstance(row, Store) else "warehouse"), row.id): read_credentials(row)
-                      for row in rows}
+            opened = {
+                (("store" if isinstance(row, Store) else "warehouse"), row.id): read_credentials(
+                    row
+                )
+                for row in rows
+            }
         assert opened == written and len(opened) == 2 * PER_KIND
         tokens = _fernet_tokens()
         assert len(tokens) == 2 * PER_KIND
         assert {(table, column) for table, column, _ in tokens} == {
-            ("stores", "credentials_ciphertext"), ("warehouses", "credentials_ciphertext")}
+            ("stores", "credentials_ciphertext"),
+            ("warehouses", "credentials_ciphertext"),
+        }
         old, new = Fernet(OLD.encode()), Fernet(NEW.encode())
         for table, column, token in tokens:
             new.decrypt(token.encode())

@@ -65,7 +65,7 @@ def _payload() -> dict[str, Any]:
         raise Refused(400, "The body is not a JSON object.")
     scope, event_hash, data = payload.get("scope"), payload.get("hash"), payload.get("data")
     if not isinstance(scope, str) or not scope.startswith("store/"):
-        raise Refused(400, "scope is missing.")
+        raise Refused(400, "scope is missing or is not a store event (store/…).")
     if not isinstance(event_hash, str) or not 0 < len(event_hash) <= 200:
         raise Refused(400, "hash is missing.")
     if not isinstance(data, dict):
