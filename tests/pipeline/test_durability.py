@@ -186,3 +186,22 @@ def test_a_job_that_makes_several_pieces_of_work_queues_them_all(loop: Loop) -> 
     assert len(forwards) == 2
     assert set(_queued_ids()) == forwards
     assert loop.wms.orders == []
+
+
+def test_a_jobs_next_step_continues_it_even_when_its_store_has_no_room(loop: Loop) -> None:
+    t = loop.tenant
+    for n in range(STORE_IN_FLIGHT_CAP):  # the store's share of workers is taken
+        add_work(db.session, kind="store.rescan_holds", subject_id=t.store.id, store_id=t.store.id,
+                 merchant_id=t.merchant.id, provider_id=t.provider.id, dedupe_key=f"busy-{n}")
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
+                       external_id=external_id, payload={"id": external_id})
+    db.session.commit()
+    refresh_id = db.session.scalar(select(OutboxItem.id).where(OutboxItem.kind == "order.refresh"))
+    assert refresh_id not in _queued_ids(), "over the cap, new work waits for the relay"
+
+    run_outbox_item(refresh_id)  # as the relay hands it out once there is room
+
+    # Its forward is the same order's next step: it takes the finished job's place rather than
+    # waiting another turn.
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE

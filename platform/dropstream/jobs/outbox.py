@@ -13,6 +13,7 @@ import logging
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,7 +68,8 @@ def add_work(
         state=OutboxState.PENDING, attempts=0, run_after=now + (delay or timedelta()),
         created_at=now,
     )
-    dispatch_now = delay is None and _store_has_room(session, store_id, now)
+    dispatch_now = delay is None and (_continues_running_job(session, store_id)
+                                      or _store_has_room(session, store_id, now))
     if dispatch_now:
         values["dispatched_at"] = now
     statement = _insert_ignoring_pending_duplicate(session).values(**values).returning(OutboxItem.id)
@@ -108,21 +110,49 @@ def dispatch_committed(session: Session) -> None:
         return
     follow_ups = session.info.get(_FOLLOW_UP_KEY)
     if follow_ups is not None:
-        follow_ups.extend(items)
+        follow_ups.items.extend(items)
     else:
         get_state().queue.dispatch(items)
 
 
+@dataclass
+class FollowUps:
+    """What a running job's commits dispatched, for the runner to run or queue."""
+
+    #: The running item's store, once it is leased.
+    store_id: int | None = None
+    items: list[tuple[int, str]] = field(default_factory=list)
+    #: Whether the job already added the one piece of work that continues it.
+    continued: bool = False
+
+
 @contextmanager
-def collect_follow_ups(session: Session) -> Iterator[list[tuple[int, str]]]:
-    """While a job runs: the ``(outbox_id, queue)`` pairs its commits dispatch are gathered in
-    the yielded list instead of being queued. The caller owns them (runs or dispatches them)."""
-    follow_ups: list[tuple[int, str]] = []
+def collect_follow_ups(session: Session) -> Iterator[FollowUps]:
+    """While a job runs: the ``(outbox_id, queue)`` pairs its commits dispatch are gathered
+    instead of being queued. The caller owns them (runs or dispatches them)."""
+    follow_ups = FollowUps()
     session.info[_FOLLOW_UP_KEY] = follow_ups
     try:
         yield follow_ups
     finally:
         session.info.pop(_FOLLOW_UP_KEY, None)
+
+
+def running_job_store(session: Session, store_id: int | None) -> None:
+    """The runner tells which store the job it leased works for."""
+    follow_ups = session.info.get(_FOLLOW_UP_KEY)
+    if follow_ups is not None:
+        follow_ups.store_id = store_id
+
+
+def _continues_running_job(session: Session, store_id: int | None) -> bool:
+    """The first piece of work a job adds for its own store is the job's next step: it takes
+    the job's place in the store's share of workers instead of waiting for room."""
+    follow_ups = session.info.get(_FOLLOW_UP_KEY)
+    if follow_ups is None or follow_ups.continued or store_id is None or follow_ups.store_id != store_id:
+        return False
+    follow_ups.continued = True
+    return True
 
 
 def forget_uncommitted(session: Session) -> None:

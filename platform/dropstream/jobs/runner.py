@@ -20,7 +20,7 @@ from dropstream.connectors.base import AuthError, TransientError
 from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
-from dropstream.jobs.outbox import backoff_delay, collect_follow_ups, lease
+from dropstream.jobs.outbox import FollowUps, backoff_delay, collect_follow_ups, lease, running_job_store
 from dropstream.jobs.registry import JOBS, resolve
 from dropstream.observability import context as log_context
 from dropstream.observability import metrics
@@ -56,7 +56,7 @@ def run_outbox_item(outbox_id: int) -> str:
 def _run_collecting(outbox_id: int, may_chain: bool) -> tuple[str, int | None]:
     """Run one item and dispatch the work its commits added, except a lone follow-up that
     this worker may run next (returned)."""
-    follow_ups: list[tuple[int, str]] = []
+    follow_ups = FollowUps()
     finished = False
     try:
         with collect_follow_ups(db.session) as follow_ups:
@@ -64,9 +64,10 @@ def _run_collecting(outbox_id: int, may_chain: bool) -> tuple[str, int | None]:
         finished = True
     finally:
         # Committed work is dispatched whatever happened, so none waits for the relay.
-        follow_up = follow_ups.pop()[0] if finished and may_chain and len(follow_ups) == 1 else None
-        if follow_ups:
-            get_state().queue.dispatch(follow_ups)
+        items = follow_ups.items
+        follow_up = items.pop()[0] if finished and may_chain and len(items) == 1 else None
+        if items:
+            get_state().queue.dispatch(items)
     return outcome, follow_up
 
 
@@ -92,6 +93,7 @@ def _run(outbox_id: int) -> tuple[str, str]:
         if item is None:
             return "unknown", "skipped"
         kind = item.kind
+        running_job_store(session, item.store_id)
         spec = JOBS.get(kind)
         if spec is None:
             _finish(session, item, OutboxState.DEAD, f"no handler for work of kind {kind!r}")
