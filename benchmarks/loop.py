@@ -4,10 +4,16 @@ N merchants, each with a BigCommerce sandbox store, place M orders that reach Aw
 Fulfillment at a steady rate; the sandbox's webhooks tell DropStream, which reads each order,
 maps it and forwards it to the WMS sandbox. Reported: orders per second end to end, the latency
 from the status change in the store to the order's arrival at the WMS (p50/p95), BigCommerce
-calls per order, and orders lost or duplicated at the WMS (must be 0).
+calls per order, and orders lost or duplicated at the WMS (must be 0). Also: how long
+DropStream took to acknowledge each webhook, each merchant's latency (fairness), and the CPU
+each part used per order — DropStream's web process, workers and scheduler, PostgreSQL, Redis,
+and this process (both sandboxes and the shoppers) — since on one small machine they all share
+the same cores.
 
-It runs on whatever DATABASE_URL / REDIS_URL say (a scratch database is created and dropped;
-with REDIS_URL, jobs run in real `dropstream worker` processes), else on the embedded default.
+It runs on whatever DATABASE_URL / REDIS_URL say (a scratch database is created and dropped).
+With REDIS_URL, DropStream runs as production lays it out: `dropstream serve`, real `dropstream
+worker` processes and `dropstream scheduler`, each a process of its own. Without, on the
+embedded default, everything runs in this process.
 
     python benchmarks/loop.py --merchants 10 --orders 100 --rate 50          # throughput
     python benchmarks/loop.py --merchants 4 --orders 100 --rate 10           # latency at 10/s
@@ -26,6 +32,7 @@ import os
 import random
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,7 +67,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
 
     from dropstream.app import create_app
     from dropstream.demo.catalog import CATALOG, MUG, TEE
-    from dropstream.demo.runtime import spawn_worker, stop_processes
+    from dropstream.demo.runtime import dropstream_command, process_env, spawn_worker, stop_processes
     from dropstream.demo.seed import add_mappings
     from dropstream.demo_support import DemoContext
     from dropstream.extensions import db
@@ -101,24 +108,33 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             db.session.commit()
             store_ids = [s.id for s in stores]
             hashes = {s.id: s.external_id for s in stores}
-            queue_kind = "rq workers" if isinstance(app.extensions["dropstream"].queue, RQQueue) else "in-process threads"
+            queue_kind = (f"processes: dropstream serve, {args.workers} dropstream worker, dropstream scheduler"
+                          if isinstance(app.extensions["dropstream"].queue, RQQueue)
+                          else "embedded: web, worker threads and scheduler in this process")
             db.session.remove()
         for store_hash in hashes.values():
             if not args.burst:  # throughput: DropStream's figure, not the store's API quota
                 bigcommerce.set_rate_limit(store_hash, quota=1_000_000, window_ms=30_000)
         calls_before = {h: bigcommerce.stats(h)["calls"] for h in hashes.values()}
 
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        stoppers.append(lambda: (server.shutdown(), server.server_close()))
-        if isinstance(app.extensions["dropstream"].queue, RQQueue):
-            processes = [spawn_worker(app) for _ in range(args.workers)]
-            stoppers.append(lambda: stop_processes(processes))
+        rq = isinstance(app.extensions["dropstream"].queue, RQQueue)
+        processes: dict[str, list[subprocess.Popen[bytes]]] = {}
+        if rq:
+            env = {**process_env(app), "DROPSTREAM_LOG_LEVEL": "WARNING"}
+            processes["web"] = [subprocess.Popen(dropstream_command("serve", "--port", str(port), "--quiet"), env=env)]
+            processes["workers"] = [spawn_worker(app) for _ in range(args.workers)]
+            processes["scheduler"] = [subprocess.Popen(dropstream_command("scheduler"), env=env)]
+            stoppers.append(lambda: stop_processes([p for group in processes.values() for p in group]))
+            _wait_until_up(f"{base}/healthz")
+            _wait_for_workers(app.extensions["dropstream"].queue, args.workers)
         else:
+            server = make_server("127.0.0.1", port, app, threaded=True)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            stoppers.append(lambda: (server.shutdown(), server.server_close()))
             app.extensions["dropstream"].queue.start()
             stoppers.append(app.extensions["dropstream"].queue.close)
-        scheduler = start_in_process(app, tick_seconds=0.5)
-        stoppers.append(scheduler.stop)
+            stoppers.append(start_in_process(app, tick_seconds=0.5).stop)
+        cpu_before = _cpu_seconds(processes, database_url)
 
         total = args.burst or merchants * args.orders
         placed: dict[str, float] = {}
@@ -145,12 +161,14 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             if len(set(arrived) & set(placed)) >= total:
                 break
             time.sleep(0.5)
+        cpu_used = {part: seconds - cpu_before.get(part, 0.0)
+                    for part, seconds in _cpu_seconds(processes, database_url).items()}
         references = [o["reference"] for o in _wms_orders(wms.url)]
         finished = max(arrived.values()) if arrived else time.time()
         latencies = sorted(arrived[r] - placed[r] for r in placed if r in arrived)
         calls = sum(bigcommerce.stats(h)["calls"] - calls_before[h] for h in hashes.values())
         result = {
-            "database": database_url.split(":", 1)[0], "jobs": queue_kind,
+            "database": database_url.split(":", 1)[0], "layout": queue_kind,
             "merchants": merchants, "orders": total,
             "placing_orders_per_second": round(total / placing_seconds, 1) if placing_seconds else None,
             "end_to_end_seconds": round(finished - started, 2),
@@ -161,6 +179,14 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             "lost": total - len(set(arrived) & set(placed)),
             "duplicated_at_warehouse": len(references) - len(set(references)),
         }
+        result["webhook_ack_p50_p95_ms"] = _p50_p95(
+            [attempt["seconds"] for hash_ in hashes.values() for delivery in bigcommerce.webhook_deliveries(hash_)
+             for attempt in delivery["attempts"] if attempt.get("status") is not None])
+        result["latency_p50_p95_ms_by_merchant"] = {
+            f"merchant {n}": _p50_p95([arrived[r] - placed[r] for r in placed
+                                       if r in arrived and r.startswith(f"DS-{store_id}-")])
+            for n, store_id in enumerate(store_ids)}
+        result["cpu_ms_per_order"] = {part: round(1000 * seconds / total, 1) for part, seconds in cpu_used.items()}
         result["stages_p50_p95_ms"] = _stages(app, placed)
         missing = sorted(set(placed) - set(arrived))
         if missing:
@@ -214,14 +240,76 @@ def _stages(app, placed: dict[str, float]) -> dict[str, float]:  # type: ignore[
         hint.append(got - start)
         imported.append(mark["imported"] - got)
         forwarded.append(mark["forwarded"] - mark["imported"])
-    def p50_p95(values: list[float]) -> list[int] | None:
-        if not values:
-            return None
-        values = sorted(values)
-        return [round(1000 * statistics.median(values)), round(1000 * values[int(0.95 * (len(values) - 1))])]
+    return {"status_change_to_webhook_stored": _p50_p95(hint), "webhook_to_imported": _p50_p95(imported),
+            "imported_to_at_warehouse": _p50_p95(forwarded)}
 
-    return {"status_change_to_webhook_stored": p50_p95(hint), "webhook_to_imported": p50_p95(imported),
-            "imported_to_at_warehouse": p50_p95(forwarded)}
+
+def _p50_p95(seconds: list[float]) -> list[int] | None:
+    if not seconds:
+        return None
+    seconds = sorted(seconds)
+    return [round(1000 * statistics.median(seconds)), round(1000 * seconds[int(0.95 * (len(seconds) - 1))])]
+
+
+def _cpu_seconds(processes: dict[str, list], database_url: str) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the run (Linux /proc)."""
+    import resource
+
+    def of(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def matching(words: str) -> list[int]:
+        pids = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if words in cmdline.read().decode(errors="replace"):
+                        pids.append(int(pid))
+            except OSError:
+                pass
+        return pids
+
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    this_process = "sandboxes_and_shoppers" if processes else "dropstream_sandboxes_and_shoppers (embedded)"
+    used = {this_process: me.ru_utime + me.ru_stime}
+    for part, group in processes.items():
+        used[f"dropstream_{part}"] = sum(of(process.pid) for process in group)
+    if database_url.startswith("postgresql"):  # the backends serving the scratch database
+        used["postgresql"] = sum(of(pid) for pid in matching(database_url.rsplit("/", 1)[1]))
+    if os.environ.get("REDIS_URL"):
+        used["redis"] = sum(of(pid) for pid in matching("redis-server"))
+    return used
+
+
+def _wait_for_workers(queue, count: int, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    """Until ``count`` workers listen (their start-up is not part of what is measured)."""
+    from rq import Worker
+
+    deadline = time.monotonic() + timeout
+    while Worker.count(connection=queue.connection) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{count} workers did not start within {timeout:.0f} s")
+        time.sleep(0.2)
+    time.sleep(1.0)  # the scheduler process starts alongside
+
+
+def _wait_until_up(url: str, timeout: float = 60.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 def _explain(app, references: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
