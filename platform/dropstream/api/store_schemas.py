@@ -88,6 +88,9 @@ class SetupCheckSchema(Schema):
     fix = fields.String()
     details = fields.List(fields.String())
     required = fields.Boolean()
+    field = fields.String(metadata={"description": "The input a failing check is about, named as a "
+                                                   "validation error names it (credentials.access_token); "
+                                                   "empty when it concerns no single input."})
 
 
 class SetupChecksSchema(Schema):

@@ -161,6 +161,12 @@ def test_store_api_credentials_are_verified_and_the_store_activated_through_the_
         f"{served}/connectors/bigcommerce/webhooks"
     }
 
+    # A token revoked later: the check fails and names the input to fix.
+    shop.sandbox.revoke_api_account(shop.hash, shop.credentials["client_id"])
+    rechecked = client.post(f"/api/v1/stores/{body['id']}/setup-checks", headers=headers)
+    failed = [c for c in rechecked.json["checks"] if not c["passed"]]
+    assert [(c["key"], c["field"]) for c in failed] == [("credentials", "credentials.access_token")]
+
     # Credentials of another BigCommerce store do not fit a store that says which one it is.
     other = shop.sandbox.create_store()
     account = shop.sandbox.create_api_account(other)
