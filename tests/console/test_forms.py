@@ -130,3 +130,34 @@ def test_order_filters_reject_unknown_values_next_to_the_filter(admin, tenant):
     page = text(response)
     assert "Unknown status: lost" in page and "Use a date like 2026-11-30." in page
     assert 'value="yesterday"' in page and 'value="R1"' in page
+
+
+def test_a_connector_checkbox_setting_can_be_switched_off_as_well_as_on(app):
+    """A browser posts nothing for an unticked box: the hidden "false" before it is what
+    reaches the connector's schema, so a stored true can be turned off."""
+    import re
+
+    from flask import render_template_string
+    from marshmallow import Schema, fields
+
+    from dropstream.console.forms import Form, nested, schema_fields
+
+    class Settings(Schema):
+        split_shipments = fields.Boolean(load_default=True)
+
+    [spec] = schema_fields(Settings, "settings")
+    with app.test_request_context("/"):
+        html = render_template_string('{% from "console/macros.html" import field %}{{ field(spec, form) }}',
+                                      spec=spec, form=Form(values={"settings.split_shipments": "true"}))
+    inputs = re.findall(r'<input type="(\w+)" name="settings.split_shipments" value="(\w+)"', html)
+    assert inputs == [("hidden", "false"), ("checkbox", "true")] and "checked" in html
+
+    def posted(*pairs: tuple[str, str]) -> dict:
+        body = "&".join(f"{k}={v}" for k, v in pairs)
+        with app.test_request_context("/", method="POST", data=body,
+                                      content_type="application/x-www-form-urlencoded"):
+            return Settings().load(nested("settings", Settings))
+
+    assert posted(("settings.split_shipments", "false")) == {"split_shipments": False}  # unticked
+    assert posted(("settings.split_shipments", "false"), ("settings.split_shipments", "true")) == {
+        "split_shipments": True}  # ticked

@@ -33,7 +33,7 @@ class Form:
     @classmethod
     def posted(cls, *secret: str) -> Form:
         """The submitted fields (without the CSRF token and the ``secret`` ones)."""
-        values = {key: value for key, value in request.form.items()
+        values = {key: value for key, value in posted_items()
                   if key != "csrf_token" and key not in secret and not key.startswith("credentials.")}
         return cls(values=values)
 
@@ -54,6 +54,13 @@ class Form:
         return not self.errors and self.message is None
 
 
+def posted_items() -> list[tuple[str, str]]:
+    """The posted fields, the last value of each: a checkbox comes after a hidden "false" of
+    the same name (``macros.field``), so an unticked box posts false instead of nothing —
+    without which a stored true could never be switched off."""
+    return [(key, values[-1]) for key, values in request.form.lists()]
+
+
 def text(name: str, *, limit: int = 255, required: bool = False) -> str | None:
     """A trimmed text field of the posted form; ``None`` when blank."""
     value = (request.form.get(name) or "").strip()
@@ -70,7 +77,7 @@ def nested(prefix: str, schema_cls: type[Schema] | None = None) -> dict[str, Any
     wants). Text that does not convert stays text, so the schema names the field."""
     converters = _converters(schema_cls)
     data: dict[str, Any] = {}
-    for key, value in request.form.items():
+    for key, value in posted_items():
         if key.startswith(prefix + ".") and value.strip():
             name = key[len(prefix) + 1:]
             data[name] = _convert(value.strip(), converters.get(name))
