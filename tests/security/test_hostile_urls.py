@@ -8,6 +8,7 @@ The app here is a production-like one: loopback sandboxes are not allowed.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,9 @@ from sqlalchemy import func, select
 
 from dropstream.extensions import db
 from dropstream.stores.models import Warehouse
+from dropstream.tenants.models import Role
 from tests.conftest import _test_config
+from tests.console.conftest import signed_in
 from tests.security.conftest import running_app
 from tests.tenancy import Tenant, make_tenant
 from tests.test_outbound import HOSTILE, STUB_DNS, stub_resolver
@@ -36,6 +39,8 @@ AT_CONNECT = [url for url in HOSTILE if _host(url) in STUB_DNS]
 #: Everything else is refused before it is stored.
 ON_ENTRY = [url for url in HOSTILE if url not in AT_CONNECT]
 GOOD = "https://wms.example.com/dropstream"
+#: The words of every refusal (the outbound policy's and the settings schema's).
+REASON = re.compile(r"is not|not allowed|use https|malformed|has no host|spaces or control|query")
 
 
 @pytest.fixture(scope="module")
@@ -133,5 +138,34 @@ def test_a_name_resolving_inside_is_refused_when_dropstream_connects(
     error = answer.get_json()["error"]
     assert error["code"] == "unsafe_url" and "settings.base_url" in error["message"]
     assert "is not a public address" in error["message"] or "does not resolve" in error["message"]
+    assert no_sockets == []
+    db.session.rollback()
+
+
+def test_the_console_refuses_them_too_next_to_the_field(
+    strict_app: Any, provider: Tenant, no_sockets: list[Any]
+) -> None:
+    """The console's warehouse form goes through the same validation and says why by the field."""
+    console = signed_in(strict_app.test_client(), provider, Role.PROVIDER_ADMIN)
+    count = db.session.scalar(select(func.count()).select_from(Warehouse))
+    db.session.rollback()
+    problems = []
+    for url in ON_ENTRY:
+        page = console.post(
+            "/console/warehouses",
+            {
+                "name": "WMS",
+                "connector_id": "wms_generic",
+                "settings.base_url": url,
+                "credentials.token": "wms-token",
+            },
+        )
+        body = page.get_data(as_text=True)
+        if page.status_code != 422 or not re.search(
+            REASON, body
+        ):
+            problems.append(f"{url!r} -> {page.status_code}")
+    assert not problems, problems
+    assert db.session.scalar(select(func.count()).select_from(Warehouse)) == count
     assert no_sockets == []
     db.session.rollback()
