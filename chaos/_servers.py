@@ -267,6 +267,7 @@ class Hub:
         from dropstream.extensions import db
         from dropstream.state import get_state
         from dropstream.stores.models import Store
+        from dropstream.testing import invariants, jobs  # noqa: F401 - loaded now, not mid-run
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         port = free_port()
@@ -408,6 +409,38 @@ class Hub:
         from dropstream.testing.invariants import bigcommerce_state, check, wms_state
 
         return check(self.app, bigcommerce_state(self.bigcommerce), wms_state(self.wms_url))
+
+    def save_evidence(self, path: Path) -> Path:
+        """Everything needed to explain a broken verdict after the run is gone, as JSON: both
+        sandboxes' state documents, and DropStream's orders (with their timelines), shipments,
+        inbox rows and pending work."""
+        from sqlalchemy import select
+
+        from dropstream.extensions import db
+        from dropstream.fulfillment.models import Shipment
+        from dropstream.jobs.models import InboxEvent, OutboxItem, OutboxState
+        from dropstream.orders.models import Order
+        from dropstream.tenants.scope import unscoped
+        from dropstream.testing.invariants import bigcommerce_state, wms_state
+
+        def row(obj: Any) -> dict[str, Any]:
+            return {c.key: getattr(obj, c.key) for c in obj.__table__.columns
+                    if c.key != "credentials_ciphertext"}
+
+        with self.app.app_context(), unscoped(db.session):
+            database = {
+                "orders": [{**row(o), "events": [row(e) for e in o.events]}
+                           for o in db.session.scalars(select(Order))],
+                "shipments": [row(s) for s in db.session.scalars(select(Shipment))],
+                "inbox": [row(e) for e in db.session.scalars(select(InboxEvent))],
+                "pending_work": [row(w) for w in db.session.scalars(select(OutboxItem).where(
+                    OutboxItem.state != OutboxState.DONE))],
+            }
+            db.session.remove()
+        path.write_text(json.dumps({"bigcommerce": bigcommerce_state(self.bigcommerce),
+                                    "wms": wms_state(self.wms_url), "dropstream": database},
+                                   default=str, indent=1))
+        return path
 
     def settle(self, timeout: float) -> tuple[Any, float]:
         """Wait until the loop is quiet — every WMS order shipped (or cancelled), no pending

@@ -72,12 +72,13 @@ def run_kills(hub: Hub, *, seed: int, seconds: float, orders_per_minute: float, 
         for worker in workers:
             worker.start()
     report, settle_seconds = hub.settle(settle_timeout)
+    evidence = None if report.ok else str(hub.save_evidence(hub.folder / "evidence.json"))
     return {
         "seed": seed, "orders_placed": placed, "kills": len(fired),
         "kills_by_process": {n: sum(1 for k in fired if k["process"] == n) for n in names},
         "load_seconds": round(load_ended - started, 1),
         "settled_seconds_after_load": round(settle_seconds, 1), "caught_up": catch_up,
-        "verdict": report.as_dict(), "kill_log": fired, "report": report,
+        "verdict": report.as_dict(), "kill_log": fired, "evidence": evidence, "report": report,
     }
 
 

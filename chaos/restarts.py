@@ -99,13 +99,14 @@ def run_restarts(hub: Hub, postgres: PrivatePostgres, redis: PrivateRedis, *, se
         for worker in workers:
             worker.start()
     report, settle_seconds = hub.settle(settle_timeout)
+    evidence = None if report.ok else str(hub.save_evidence(hub.folder / "evidence.json"))
     return {
         "seed": seed, "orders_placed": shoppers.placed, "faults": len(fired),
         "faults_by_kind": {kind: sum(1 for f in fired if f["fault"] == kind) for kind in KINDS},
         "load_seconds": round(load_seconds, 1),
         "settled_seconds_after_load": round(settle_seconds, 1), "caught_up": catch_up,
         "processes_that_exited": exited, "verdict": report.as_dict(), "fault_log": fired,
-        "report": report,
+        "evidence": evidence, "report": report,
     }
 
 

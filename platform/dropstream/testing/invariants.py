@@ -24,7 +24,8 @@ What each field of :class:`InvariantReport` lists (each entry an :class:`Offende
     A reference the WMS holds more than one order for.
 ``shipments_posted_twice`` / ``shipments_never_posted``
     Each WMS shipment of a DropStream order must appear exactly once on the store order (found
-    by tracking number, or by DropStream's shipment key in the comments).
+    by tracking number, or by DropStream's shipment key in the comments) — unless it holds only
+    part of a bundle, whose units the store is told of with the parcel completing the bundle.
 ``stock_mismatches``
     For each item DropStream manages (an inventory item not skipped), the store's level must be
     what the WMS's last value gives through the store's listings, buffer and in-flight orders.
@@ -58,7 +59,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from dropstream.extensions import db
-from dropstream.fulfillment.models import Shipment
+from dropstream.fulfillment.models import Shipment, ShipmentState
 from dropstream.inventory.models import InventoryItem, ItemState
 from dropstream.inventory.services import available_quantities
 from dropstream.jobs.models import InboxEvent
@@ -301,6 +302,10 @@ class _Check:
             posted = [s for s in bc_order["shipments"]
                       if (tracking and (s.get("tracking_number") or "").strip() == tracking)
                       or (key is not None and key.search(s.get("comments") or ""))]
+            if not posted and row is not None and row.state is ShipmentState.POSTED \
+                    and row.store_shipment_id is None:
+                continue  # part of a bundle: its units reach the store with the parcel that
+                # completes the bundle (an order whose bundle never completes is not final)
             if not posted:
                 state = (f"DropStream's shipment {row.id} is {row.state.value}"
                          + (f" ({row.last_error})" if row.last_error else "")
