@@ -33,11 +33,18 @@ from dropstream_bigcommerce import importing
 from dropstream_bigcommerce import plugin as bigcommerce_plugin
 from dropstream_bigcommerce.client import BigCommerceClient
 from dropstream_bigcommerce.connector import BigCommerceConnector
+from dropstream.connectors.types import FulfillmentData, FulfillmentLine
 from dropstream_bigcommerce.sandbox.testing import SandboxStore
 from dropstream_wms_generic import plugin as wms_plugin
 from dropstream_wms_generic.connector import GenericWmsConnector
 from dropstream_wms_generic.sandbox import WmsSandbox
-from plugins.bigcommerce.tests.bigcommerce_support import add_products, sandbox, served, shop
+from plugins.bigcommerce.tests.bigcommerce_support import (
+    add_products,
+    connector,
+    sandbox,
+    served,
+    shop,
+)
 from plugins.bigcommerce.tests.bigcommerce_support import wire as wire_bigcommerce
 from plugins.wms_generic.tests.wms_support import wire as wire_wms
 from plugins.wms_generic.tests.wms_support import wms
@@ -177,6 +184,28 @@ def test_killed_after_bigcommerce_created_a_shipment_it_is_posted_once(
     [remote] = [o for o in shop.sandbox.snapshot()["stores"][shop.hash]["orders"]
                 if o["id"] == order_id]
     assert [status for _, status in remote["status_history"]].count(SHIPPED) == 1
+
+
+def test_the_retry_after_a_kill_finds_its_own_shipment_not_one_whose_key_starts_like_it(
+    app: Any, shop: SandboxStore
+) -> None:
+    add_products(shop, ("TEE", "product"))
+    order_id = shop.sandbox.create_order(shop.hash, lines=[{"sku": "TEE", "quantity": 2}])
+    [line] = connector(shop).fetch_order(str(order_id)).lines
+
+    def parcel(key: str, first_attempt: bool) -> FulfillmentData:
+        return FulfillmentData(
+            order_external_id=str(order_id), destination_external_id=line.destination_id,
+            key=key, lines=(FulfillmentLine(line.external_id, 1),), tracking_number=f"T-{key}",
+            carrier="UPS", first_attempt=first_attempt)
+
+    connector(shop).post_fulfillment(parcel("ds-shipment-12", first_attempt=True))
+    # Shipment 1's worker died before its post; its retry looks for an earlier post first.
+    result = connector(shop).post_fulfillment(parcel("ds-shipment-1", first_attempt=False))
+
+    assert result.created
+    comments = sorted(s["comments"] for s in shop.sandbox.get_order(shop.hash, order_id)["shipments"])
+    assert comments == ["DropStream shipment ds-shipment-1", "DropStream shipment ds-shipment-12"]
 
 
 def test_killed_midway_through_a_large_orders_pages_the_retry_imports_it_whole_once(

@@ -15,6 +15,7 @@ Partially Shipped when lines remain); see :mod:`.status_checks`. The happy path 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dropstream.connectors.base import RejectedError
@@ -34,11 +35,13 @@ def key_comment(key: str) -> str:
 
 
 def find(client: BigCommerceClient, order_id: int, key: str) -> dict[str, Any] | None:
-    """The order's shipment carrying ``key`` in its comments, if any (204: none at all)."""
-    marker = key_comment(key)
+    """The order's shipment carrying ``key`` in its comments, if any (204: none at all). The
+    key must end there: ``ds-shipment-1`` is not ``ds-shipment-12`` (taking one for the other
+    would leave a shipment never posted)."""
+    marker = re.compile(re.escape(key_comment(key)) + r"(?![\w-])")
     for page in client.v2_pages(f"/v2/orders/{order_id}/shipments"):
         for shipment in page:
-            if isinstance(shipment, dict) and marker in str(shipment.get("comments") or ""):
+            if isinstance(shipment, dict) and marker.search(str(shipment.get("comments") or "")):
                 return shipment
     return None
 
