@@ -1,0 +1,74 @@
+"""Two shipments of one order posted at the same moment by two workers: the order ends shipped,
+with every line's shipped quantity counted once per shipment. (Found by the reconciliation run on
+PostgreSQL: both workers read the lines before either committed, each added only its own units,
+and the order stayed partially shipped although the warehouse had shipped it all.)"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from dropstream.extensions import db
+from dropstream.fulfillment.models import Shipment, ShipmentState
+from dropstream.fulfillment.services import post_shipment, sync_shipments
+from dropstream.orders.models import OrderLine
+from dropstream.orders.statuses import OrderStatus
+from dropstream.stores.models import Channel
+from dropstream.testing import reference
+from dropstream.testing.jobs import run_until_idle
+from tests.pipeline.conftest import Loop, loop  # noqa: F401 - the fixture
+
+
+def test_two_shipments_of_one_order_posted_at_once_both_count(
+        app: Any, loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}])
+    run_until_idle()
+    wms_order = loop.wms.orders[0]
+    for line in wms_order["lines"]:  # two parcels, one line each
+        loop.wms.ship(wms_order["reference"], {line["reference"]: 1})
+    store = loop.store
+    sync_shipments(db.session, store, store.channel(Channel.SHIPMENTS))
+    db.session.commit()
+    shipment_ids = list(db.session.scalars(select(Shipment.id).order_by(Shipment.id)))
+    db.session.commit()  # nothing of this session may hold the database while the workers run
+
+    # Each worker reaches the store at the same moment (or, where the database makes the second
+    # wait for the first, after a short wait).
+    together = threading.Barrier(2, timeout=2)
+    post = reference.ReferenceStore.post_fulfillment
+
+    def post_together(self: Any, fulfillment: Any) -> Any:
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return post(self, fulfillment)
+
+    monkeypatch.setattr(reference.ReferenceStore, "post_fulfillment", post_together)
+    failures: list[BaseException] = []
+
+    def worker(shipment_id: int) -> None:
+        with app.app_context():
+            try:
+                post_shipment(db.session, db.session.get(Shipment, shipment_id))
+                db.session.commit()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                failures.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=worker, args=(sid,)) for sid in shipment_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert failures == []
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.SHIPPED
+    assert [line.quantity_shipped for line in db.session.scalars(
+        select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id))] == [1, 1]
+    assert set(db.session.scalars(select(Shipment.state))) == {ShipmentState.POSTED}
