@@ -41,7 +41,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(what: str, ready: Callable[[], bool], timeout: float = 30.0, every: float = 0.1) -> None:
+def wait_for(what: str, ready: Callable[[], bool], timeout: float = 30.0,
+             every: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -239,7 +240,8 @@ class HubConfig:
     database_url: str
     redis_url: str
     workers: int = 2
-    merchants_seed: int = 7
+    #: Seeds the demo's shoppers (their baskets) and the sandboxes.
+    seed: int = 7
     #: Seconds from a WMS order to its first parcel (the demo's 8 s is slow for a short run).
     ship_delay: float = 1.0
 
@@ -254,6 +256,8 @@ class Hub:
     demo: Any = None
     setup: Any = None
     processes: dict[str, HubProcess] = field(default_factory=dict)
+    store_ids: list[int] = field(default_factory=list)
+    #: The stores as detached rows, for placing orders without DropStream's database.
     stores: list[Any] = field(default_factory=list)
     stoppers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -283,11 +287,11 @@ class Hub:
         # The run's Redis database starts empty: a job left by another run would name its rows.
         get_state(self.app).queue.connection.flushdb()
         self.demo = DemoContext(app=self.app, public_base_url=base,
-                                rng=random.Random(self.config.merchants_seed))
+                                rng=random.Random(self.config.seed))
         hook = get_state(self.app).plugin_manager.hook
         hook.demo_start_services(demo=self.demo)
         self.stoppers += [service.stop for service in self.demo.services.values()]
-        self._admin_wms("configure", ship_delay=self.config.ship_delay)
+        self.wms_admin("configure", ship_delay=self.config.ship_delay)
         with self.app.app_context():
             db.create_all()
             self.setup = seed(db.session, self.demo, "chaos")
@@ -335,7 +339,8 @@ class Hub:
     def wms_url(self) -> str:
         return self.demo.services["wms"].url
 
-    def _admin_wms(self, operation: str, **arguments: Any) -> Any:
+    def wms_admin(self, operation: str, **arguments: Any) -> Any:
+        """Call one of the WMS sandbox's admin operations (``configure``, ``inject`` …)."""
         with requests.post(f"{self.demo.services['wms'].url}/_sandbox/{operation}",
                            json=arguments, timeout=30) as response:
             response.raise_for_status()

@@ -36,7 +36,8 @@ log = logging.getLogger("chaos")
 
 
 def run_kills(hub: Hub, *, seed: int, seconds: float, orders_per_minute: float, kills: int,
-              gap: tuple[float, float] = (5.0, 15.0), restart_after: tuple[float, float] = (0.0, 2.0),
+              gap: tuple[float, float] = (5.0, 15.0),
+              restart_after: tuple[float, float] = (0.0, 2.0),
               catch_up: bool = False, settle_timeout: float = 900.0) -> dict[str, Any]:
     """Kill up to ``kills`` random processes during ``seconds`` of load; returns the figures and
     the checker's verdict (``report`` is the :class:`InvariantReport`)."""
@@ -100,7 +101,7 @@ def main() -> int:
     if not redis_url:
         parser.error("set DATABASE_URL (PostgreSQL) and REDIS_URL")
     with scratch_hub(os.environ.get("DATABASE_URL"), redis_url,
-                     {"workers": args.workers}) as hub:
+                     {"workers": args.workers, "seed": args.seed}) as hub:
         result = run_kills(hub, seed=args.seed, seconds=args.minutes * 60,
                            orders_per_minute=args.orders_per_minute, kills=args.kills,
                            gap=tuple(args.gap), catch_up=args.catch_up,

@@ -133,7 +133,7 @@ def main() -> int:
     try:
         postgres.start()
         redis.start()
-        with running_hub(postgres.url, redis.url, {"workers": args.workers},
+        with running_hub(postgres.url, redis.url, {"workers": args.workers, "seed": args.seed},
                          folder=folder / "hub") as hub:
             result = run_restarts(hub, postgres, redis, seed=args.seed, counts=counts,
                                   orders_per_minute=args.orders_per_minute, gap=tuple(args.gap),

@@ -204,7 +204,8 @@ def test_the_retry_after_a_kill_finds_its_own_shipment_not_one_whose_key_starts_
     result = connector(shop).post_fulfillment(parcel("ds-shipment-1", first_attempt=False))
 
     assert result.created
-    comments = sorted(s["comments"] for s in shop.sandbox.get_order(shop.hash, order_id)["shipments"])
+    posted = shop.sandbox.get_order(shop.hash, order_id)["shipments"]
+    comments = sorted(shipment["comments"] for shipment in posted)
     assert comments == ["DropStream shipment ds-shipment-1", "DropStream shipment ds-shipment-12"]
 
 

@@ -59,7 +59,7 @@ def _forward_in_flight(hub: Hub) -> bool:
 def test_processes_killed_mid_job_and_at_random_lose_and_duplicate_nothing(hub: Hub) -> None:
     # First a worker killed inside a WMS call (the WMS takes 5 s to answer this one): its job
     # stays "started" in Redis, and the order must still reach the WMS once, by another worker.
-    hub._admin_wms("inject", kind="slow", on="create_order", seconds=5)
+    hub.wms_admin("inject", kind="slow", on="create_order", seconds=5)
     first = hub.place_order()
     deadline = time.monotonic() + 20
     while not _forward_in_flight(hub):

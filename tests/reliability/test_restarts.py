@@ -22,8 +22,8 @@ from chaos._servers import Hub, PrivateRedis, running_hub
 from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
-from dropstream.testing.databases import scratch_database
 from dropstream.tenants.scope import unscoped
+from dropstream.testing.databases import scratch_database
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or ""
 pytestmark = pytest.mark.skipif(
@@ -62,7 +62,7 @@ def _job_running(hub: Hub, kind: str) -> bool:
 def test_a_worker_lives_through_redis_restarts_and_flushes(hub: Hub, redis: PrivateRedis) -> None:
     # The WMS answers this order after 3 s; Redis is gone from the start of that call until
     # after its end, so the worker meets a dead Redis when it finishes the job.
-    hub._admin_wms("inject", kind="slow", on="create_order", seconds=3)
+    hub.wms_admin("inject", kind="slow", on="create_order", seconds=3)
     first = hub.place_order()
     deadline = time.monotonic() + 20
     while not _job_running(hub, "order.forward"):

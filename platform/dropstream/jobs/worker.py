@@ -50,7 +50,8 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUES, burst: bool = False,
 
     worked = False
     while True:
-        worker = AppContextWorker([queue.queue(name) for name in queues], connection=queue.connection)
+        worker = AppContextWorker([queue.queue(name) for name in queues],
+                                  connection=queue.connection)
         try:
             worked = worker.work(burst=burst, with_scheduler=with_scheduler,
                                  logging_level="WARNING") or worked
