@@ -54,6 +54,27 @@ def test_importing_the_same_order_again_changes_nothing(loop: Loop) -> None:
     assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
 
 
+def test_an_edit_stamped_the_same_second_as_the_last_read_is_not_taken_for_a_duplicate(loop: Loop) -> None:
+    # Stores stamp changes to the second: a fix made within the second of the import carries
+    # the same stamp as the copy DropStream already has.
+    external_id = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 1}], shipping_method="Carrier pigeon")
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.ON_HOLD
+
+    loop.shop.orders[external_id]["destinations"]["1"]["shipping_method"] = "Ground"  # same stamp
+    for channel in loop.store.channels:
+        channel.next_run_at = None
+    db.session.commit()
+    run_until_idle()
+
+    loop.poll()  # a re-read of the same copy adds nothing
+
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.AT_WAREHOUSE
+    assert [o["ship_code"] for o in loop.wms.orders] == ["GRND"]
+    assert [e.kind for e in order.events].count("updated") == 1
+
+
 def test_partial_shipments_are_posted_as_they_come(loop: Loop) -> None:
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 3}, {"sku": "B", "quantity": 1}])
     run_until_idle()

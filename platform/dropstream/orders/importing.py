@@ -164,7 +164,11 @@ def _update_existing(session: Session, store: Store, order: Order, data: OrderDa
         cancel_order(session, order, actor="store", reason="cancelled in the store")
         return order
     never_read = order.error_code == "import_failed"
-    if data.updated_at <= order.store_updated_at and not never_read:
+    if not never_read and (data.updated_at < order.store_updated_at or (
+            # Stores stamp changes to the second: the same stamp may still be a new status.
+            data.updated_at == order.store_updated_at
+            and _clip(data.status_code, 40) == order.store_status_code
+            and _shipping_contents(data) == _kept_shipping_contents(order))):
         return order  # a duplicate or an older copy: nothing to do
     if order.status in EDITABLE:
         check_storable(data)
@@ -174,10 +178,30 @@ def _update_existing(session: Session, store: Store, order: Order, data: OrderDa
         evaluate(session, order, store)
     else:
         order.store_updated_at = data.updated_at
-        record(session, order, "changed_after_forward", "The order changed in the store after it "
-               f"was sent to the warehouse ({order.status.value}); the change was not forwarded. "
-               "Change it at the warehouse if it matters.", store_status=data.status_code)
+        order.store_status_code = _clip(data.status_code, 40)
+        # A new status alone (often DropStream's own "sent" or "shipped") changes nothing the
+        # warehouse has; only a change to what was sent is worth telling.
+        if _shipping_contents(data) != _kept_shipping_contents(order):
+            record(session, order, "changed_after_forward", "The order changed in the store after "
+                   f"it was sent to the warehouse ({order.status.value}); the change was not "
+                   "forwarded. Change it at the warehouse if it matters.", store_status=data.status_code)
     return order
+
+
+def _shipping_contents(data: OrderData) -> tuple:
+    """What the warehouse gets of an order, as DropStream's copy keeps it: lines and ship-tos."""
+    lines = sorted((_clip(line.external_id, 100), _sku(line.sku), line.quantity) for line in data.lines)
+    places = sorted((_clip(d.external_id, 100), _clip(d.shipping_method, 255),
+                     tuple(sorted(_address_fields(d.address).items()))) for d in data.destinations)
+    return tuple(lines), tuple(places)
+
+
+def _kept_shipping_contents(order: Order) -> tuple:
+    lines = sorted((line.external_id, line.sku or "", line.quantity) for line in order.lines)
+    places = sorted((a.external_id or "", a.shipping_method or "",
+                     tuple(sorted((name, getattr(a, name) or "") for name in ADDRESS_LIMITS)))
+                    for a in order.shipping_addresses)
+    return tuple(lines), tuple(places)
 
 
 def _create(session: Session, store: Store, data: OrderData) -> Order:
