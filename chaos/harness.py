@@ -133,6 +133,7 @@ class FaultRun:
         #: Orders placed: (store id, store order id).
         self.placed: list[tuple[int, str]] = []
         self._store_rows: dict[int, Store] = {}
+        self._server: _Server | None = None
         self.events: list[tuple[float, str]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -172,8 +173,8 @@ class FaultRun:
                               self.bigcommerce.stop)
         self.demo.add_service("wms", self.wms.url, self.wms.stop)
         self._seed()
-        server = make_server(self.app, self.port)
-        self._stack.callback(server.stop)
+        self._server = make_server(self.app, self.port)
+        self._stack.callback(self.receiver_down)
         queue = get_state(self.app).queue
         self._stack.callback(queue.close)  # last, after the workers stopped
         if isinstance(queue, RQQueue) and not self.options.thread_workers:
@@ -247,6 +248,18 @@ class FaultRun:
             placed.append((store.id, str(external_id)))
         self.placed += placed
         return placed
+
+    def receiver_down(self) -> None:
+        """Stop serving DropStream's web app (webhooks and pushes find the port closed); the
+        workers and the scheduler go on."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def receiver_up(self) -> None:
+        """Serve it again, on the same address."""
+        if self._server is None:
+            self._server = make_server(self.app, self.port)
 
     def note(self, what: str) -> None:
         """A timestamped line for the run's log of chaos actions."""
