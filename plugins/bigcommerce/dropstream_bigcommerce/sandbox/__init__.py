@@ -63,9 +63,13 @@ creates it: at status 0 (``store/order/created``), then moved to ``status_id``
 (most requests in one fixed quota window), ``max_calls_in_sliding_window``, ``by_status``,
 ``faults_injected``, ``quota``, ``window_ms``, ``untracked_inventory_writes``.
 
-Fault kinds (:mod:`.faults`): ``500 502 503 504 429 401 reset reset_after slow truncated html``
-for API calls, ``drop_webhooks webhooks_fail`` for deliveries. Run it alone with
-``dropstream sandbox bigcommerce [--port N] [--seed-demo]``.
+Fault kinds (:mod:`.faults`): ``500 502 503 504 429 429_reset 401 reset reset_after slow
+truncated html`` for API calls, ``drop_webhooks webhooks_fail`` for deliveries.
+
+``snapshot()`` is what a run's invariant checker (``dropstream.testing.invariants``) reads: every
+store's orders with their status history and shipments, tracked stock, hooks, the call log
+(with whose token each call used) and the webhook deliveries (with what the receiver answered).
+Run it alone with ``dropstream sandbox bigcommerce [--port N] [--seed-demo]``.
 """
 
 from __future__ import annotations
