@@ -30,6 +30,7 @@ from dropstream_bigcommerce.client import TOO_LARGE, V2_PAGE, BigCommerceClient
 from dropstream_bigcommerce.mapping import (
     MappingError,
     embedded_consignments,
+    embeds_every_line,
     integer,
     order_data,
     parse_date,
@@ -100,11 +101,13 @@ def _read(
     if status_id != settings["monitored_status_id"] and status_id != CANCELLED:
         return None
     try:
-        if embedded_consignments(order) is not None:
+        consignments = embedded_consignments(order)
+        if consignments is not None:
             data = order_data(order)
-            if data.lines or status_id == CANCELLED:
+            if status_id == CANCELLED or (data.lines and embeds_every_line(order, consignments)):
                 return data
-            # An order always has products: none embedded means they were left out; read them.
+            # An order always has products: none embedded means they were left out, fewer
+            # units than the order counts that a line is in no consignment; read them all.
         if status_id == CANCELLED:
             return _cancelled(order)  # nothing to read: the core only needs to recognise it
         order_id = integer(order.get("id"), "id")

@@ -150,6 +150,24 @@ def embedded_consignments(order: dict[str, Any]) -> dict[str, Any] | None:
     return consignments
 
 
+def embeds_every_line(order: dict[str, Any], consignments: dict[str, Any]) -> bool:
+    """Whether the consignments hold every unit the order counts (``items_total``), so that a
+    line in no consignment cannot be lost without a word. True when the order does not say."""
+    total = order.get("items_total")
+    if isinstance(total, bool) or not isinstance(total, (int, float)):
+        return True
+    units = 0
+    for _kind, _group, items in _consignment_groups(consignments):
+        for item in items:
+            if item.get("is_bundled_product") is True:
+                continue  # a bundle's components are not counted apart from their parent
+            quantity = item.get("quantity")
+            if isinstance(quantity, bool) or not isinstance(quantity, int):
+                return True  # malformed: the mapping says so, naming the field
+            units += quantity
+    return units == total
+
+
 def _consignment_groups(consignments: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
     groups: list[tuple[str, dict[str, Any], Any]] = []
     for kind in ("shipping", "pickups", "downloads"):

@@ -370,6 +370,10 @@ CASES: tuple[Case, ...] = (
     Case("physical_line_without_address", "A physical line whose address was removed.",
          at(HOME, lines=[TEE]), held("invalid_address", "lines[0].address"),
          edits=(Edit("order", {"addresses": []}),)),
+    Case("line_in_no_consignment", "A line whose ship-to address is gone: in no consignment, "
+         "yet never dropped from the order.", at(HOME, lines=[TEE, MUG]),
+         error("import_failed", "products[1].order_address_id"),
+         edits=(line(1, order_address_id=999_999),)),
     Case("empty_billing_address", "Billing details are not needed to ship.",
          at(HOME, lines=[MUG], billing_address={"first_name": "", "email": ""}),
          forwarded([("MUG-11", 1)])),
