@@ -124,3 +124,12 @@ def test_a_changed_copy_that_cannot_be_read_stops_a_held_order(loop: Loop) -> No
     events = len(order.events)
     loop.poll()  # read again: the same problem says nothing new
     assert len(loop.order(external_id).events) == events
+
+
+def test_a_hold_quotes_the_stores_text_on_one_line(loop: Loop) -> None:
+    name = "Engr\u202eaving\r\n" + "x" * 100  # a right-to-left override, a line break, length
+    external_id = loop.shop.create_order([{"sku": "", "name": name}])
+    run_until_idle()
+    detail = loop.order(external_id).hold_detail
+    assert detail.startswith("lines[0].sku: “Engr aving xxx") and "…” has no SKU" in detail
+    assert not any(c in detail for c in "\u202e\r\n")

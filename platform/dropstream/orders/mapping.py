@@ -8,6 +8,7 @@ run again at any time (after a fix, on Reprocess) and always produces the same w
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -60,7 +61,7 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
         path = f"lines[{index}]"
         if line.quantity <= 0:
             problems.append(Problem(HoldReason.INVALID_QUANTITY, f"{path}.quantity",
-                                    f"quantity {line.quantity} of {line.name or 'a line'} must be at least 1"))
+                                    f"quantity {line.quantity} of {shown(line.name, 'a line')} must be at least 1"))
             continue
         if line.address_id not in shipping:
             problems.append(Problem(HoldReason.INVALID_ADDRESS, f"{path}.address",
@@ -68,7 +69,7 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
             continue
         if not (line.sku or "").strip():
             problems.append(Problem(HoldReason.NO_SKU, f"{path}.sku",
-                                    f"{line.name or 'a product'} has no SKU; give it one in the store"))
+                                    f"{shown(line.name, 'a product')} has no SKU; give it one in the store"))
             continue
         listing = listings.get(line.sku)
         components = listing.expand() if listing else [(line.sku, 1)]
@@ -76,7 +77,8 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
         if line.quantity * most > MAX_LINE_UNITS:
             problems.append(Problem(HoldReason.INVALID_QUANTITY, f"{path}.quantity",
                                     f"{line.quantity:,} × {most} units of a component of "
-                                    f"{line.sku} is more than one warehouse line can carry"))
+                                    f"{shown(line.sku, 'it')} is more than one warehouse line "
+                                    "can carry"))
             continue
         # Whether the warehouse knows a SKU is the warehouse's to say, when the order is sent
         # (stock reports may cover only what moved, so they are no catalogue).
@@ -111,6 +113,17 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
         if address.warehouse_ref is None:
             address.warehouse_ref = _warehouse_reference(order, address)
     return MappingResult(tuple(problems), shippable=True)
+
+
+def shown(text: str | None, fallback: str) -> str:
+    """A store's text as a hold detail quotes it: on one line (control, format and separator
+    characters become spaces: a newline or a right-to-left override cannot garble the console),
+    at most 60 characters; ``fallback`` when nothing is left."""
+    flat = " ".join("".join(" " if unicodedata.category(c)[0] in "CZ" else c
+                            for c in text or "").split())
+    if not flat:
+        return fallback
+    return f"“{flat if len(flat) <= 60 else flat[:59] + '…'}”"
 
 
 REFERENCE_PREFIX = "DS"
