@@ -244,6 +244,9 @@ def bigcommerce_order(draw: st.DrawFn) -> dict[str, Any]:
          "customer_message": BROKEN_TEXT, "currency_code": BROKEN_TEXT,
          "billing_address": NOT_TEXT, "is_deleted": st.just(True)}))
     order["id"] = next(ORDER_IDS)  # a new order each time (re-reads are tested explicitly)
+    units = [p.get("quantity") for p in products if p.get("is_bundled_product") is not True]
+    counted = sum(units) if all(type(u) is int for u in units) else None
+    order["items_total"] = draw(st.one_of(*[st.just(counted)] * 4, st.integers(0, 20)))
     if draw(st.booleans()):  # embedded consignments, as DropStream asks for them
         def goes_to(item: dict[str, Any], kind: str) -> bool:
             return item.get("type") == kind
