@@ -20,10 +20,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from dropstream.app import create_app
+from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.fulfillment.models import Shipment, ShipmentState
+from dropstream.jobs import runner
+from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
 from dropstream.state import get_state
@@ -148,6 +152,33 @@ def test_killed_after_the_wms_accepted_an_order_the_retry_finds_it_instead_of_se
     assert "found_at_warehouse" in [event.kind for event in order.events]
     creates = wms.requests("create_order")
     assert len(creates) == 1, "looked up by reference first, never created twice"
+
+
+def test_a_failure_met_while_the_database_restarts_is_recorded_once_it_is_back(
+    app: Any, wms: WmsSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wired = wire_wms(wms)
+    wms.inject("error", on="create_order", status=503)
+    external_id = wired.shop.create_order([{"sku": "TSHIRT", "quantity": 1}])
+    # The database restarts just as the worker records that the WMS failed: two tries fail.
+    restarting = iter([OperationalError("UPDATE outbox …", {}, ConnectionError(
+        "server closed the connection unexpectedly"))] * 2)
+    record = runner._retry_or_give_up
+
+    def record_after_restart(*args: Any) -> str:
+        for failure in restarting:
+            raise failure
+        return record(*args)
+
+    monkeypatch.setattr(runner, "_retry_or_give_up", record_after_restart)
+
+    run_until_idle()
+
+    [order] = _orders(external_id)
+    assert order.status is OrderStatus.RETRYING
+    [item] = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.forward"))
+    assert item.state is OutboxState.PENDING and "503" in (item.last_error or "")
+    assert item.leased_until <= utcnow(), "released for its retry, not held for its run lease"
 
 
 def test_killed_after_bigcommerce_created_a_shipment_it_is_posted_once(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from dropstream.alerts.services import raise_alert
@@ -30,6 +32,8 @@ from dropstream.tenants.scope import TenantScope, TenantViolation, activate, uns
 log = logging.getLogger(__name__)
 #: After an authentication failure the work waits this long (or until the store is resumed).
 AUTH_PAUSE = timedelta(hours=1)
+#: How long a worker keeps trying to record a failure while the database is unreachable.
+RECORD_PATIENCE_SECONDS = 30.0
 #: Follow-ups one job may run itself before queueing the next (keeps every job short).
 MAX_FOLLOW_UPS = 4
 
@@ -124,7 +128,7 @@ def _run(outbox_id: int) -> tuple[str, str]:
                     log.exception("outbox item %s (%s) failed unexpectedly", outbox_id, kind)
                 else:
                     log.info("outbox item %s (%s) will be retried: %s", outbox_id, kind, _describe(error))
-                return kind, _retry_or_give_up(session, outbox_id, error)
+                return kind, _patiently(session, _retry_or_give_up, outbox_id, error)
     finally:
         # The session itself is closed by the caller's app-context teardown (worker, thread).
         activate(session, None)
@@ -136,6 +140,23 @@ def _finish(session: Session, item: OutboxItem, state: OutboxState, error: str |
     item.leased_until = None
     item.last_error = error
     session.commit()
+
+
+def _patiently(session: Session, record: Callable[[Session, int, Exception], str],
+               outbox_id: int, error: Exception) -> str:
+    """Record a failure, waiting out a database that is away (a restart, a failover) for up to
+    :data:`RECORD_PATIENCE_SECONDS`: a failure left unrecorded keeps the item's run lease, and
+    the work would wait for the lease to end, minutes later."""
+    deadline = time.monotonic() + RECORD_PATIENCE_SECONDS
+    while True:
+        try:
+            return record(session, outbox_id, error)
+        except OperationalError:
+            session.rollback()
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("the database is unreachable; recording the failure again in 1 s")
+            time.sleep(1.0)
 
 
 def _retry_or_give_up(session: Session, outbox_id: int, error: Exception) -> str:
