@@ -266,7 +266,7 @@ def test_every_hostile_order_ends_visible_and_every_fix_goes_through_once(
             hostile.api("POST", f"/orders/{order.id}/reprocess")
     hostile.settle(sweep=True)
 
-    wrong = [p for case in CASES
+    wrong = [f"{p} (after the fix: {case.fix.kind})" if case.fix else p for case in CASES
              for p in problems_with(hostile, case, case.fix.then if case.fix else case.expect)]
     assert not wrong, "\n".join(wrong)
     assert not crashes(caplog), crashes(caplog)
