@@ -112,6 +112,17 @@ def test_the_application_running_as_the_role_works_within_its_scope(migrated, ap
             # A raw SQL count bypasses the ORM backstop; the database still limits it.
             assert db.session.scalar(text("SELECT count(*) FROM orders")) == 1
             assert db.session.query(Order).count() == 1
+            # The context follows the scope statement by statement within one transaction,
+            # also after a rolled-back savepoint (which undoes what was set inside it).
+            activate(db.session, None)
+            assert db.session.scalar(text("SELECT count(*) FROM orders")) == 2  # system work
+            with db.session.begin_nested() as savepoint:
+                activate(db.session, TenantScope.for_merchant(provider_id, merchant_id))
+                assert db.session.scalar(text("SELECT count(*) FROM orders")) == 1
+                savepoint.rollback()
+            assert db.session.scalar(text("SELECT count(*) FROM orders")) == 1
+            activate(db.session, TenantScope.for_merchant(provider_id + 10_000, None))
+            assert db.session.scalar(text("SELECT count(*) FROM orders")) == 0
             activate(db.session, None)
             db.session.remove()
     finally:

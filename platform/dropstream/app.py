@@ -67,6 +67,7 @@ def create_app(
     if not event.contains(session_class, "after_begin", rls.on_begin):
         event.listen(session_class, "after_begin", rls.on_begin)
     with app.app_context():
+        rls.install(db.engine)
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
             event.listen(db.engine, "begin", _sqlite_begin_immediate)

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session, scoped_session
+import weakref
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 FUNCTION = "dropstream_tenant_visible"
 POLICY = "dropstream_tenant_isolation"
@@ -66,35 +69,68 @@ def disable(op: Any, table: str) -> None:
     op.execute(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
 
 
-def apply(session: Session, connection: Any = None) -> None:
-    """Set the current transaction's tenant context from the session's scope (PostgreSQL only)."""
+#: Keys in a database connection's ``info``: the session whose transaction runs on it, and the
+#: context that transaction has set so far.
+_SESSION = "dropstream.rls.session"
+_APPLIED = "dropstream.rls.applied"
+_SET_CONTEXT = ("SELECT set_config('dropstream.system', %s, true), "
+                "set_config('dropstream.provider_id', %s, true), "
+                "set_config('dropstream.merchant_id', %s, true)")
+
+
+def context_of(session: Session) -> tuple[str, str, str]:
+    """``(system, provider_id, merchant_id)`` for the session's scope, as the policy reads them."""
     from dropstream.tenants.scope import current
 
-    if connection is None:
-        if isinstance(session, scoped_session):
-            session = session()
-        transaction = session.get_transaction()
-        if transaction is None or not transaction.is_active:
-            return  # the next transaction gets the context when it begins (on_begin)
-        if session.get_bind().dialect.name != "postgresql":
-            return
-        connection = session.connection()
-    bind = connection
-    if bind.dialect.name != "postgresql":
-        return
     scope = current(session)
-    bind.execute(
-        text("SELECT set_config('dropstream.system', :system, true), "
-             "set_config('dropstream.provider_id', :provider, true), "
-             "set_config('dropstream.merchant_id', :merchant, true)"),
-        {"system": "off" if scope else "on",
-         "provider": str(scope.provider_id) if scope else "",
-         "merchant": str(scope.merchant_id) if scope and scope.merchant_id is not None else ""},
-    )
+    if scope is None:
+        return ("on", "", "")
+    return ("off", str(scope.provider_id), "" if scope.merchant_id is None else str(scope.merchant_id))
+
+
+def install(engine: Engine) -> None:
+    """Keep every PostgreSQL transaction's tenant context in step with its session's scope.
+
+    The context is set lazily, just before a statement runs and only when the session's scope
+    differs from what the transaction has set: a scope switched on and off between statements
+    (``unscoped`` around a lookup, a job activating its tenant) costs nothing, and a
+    transaction pays one ``set_config`` round trip per scope it actually queries under. It is
+    transaction-local, so it ends with each commit or rollback (and a rolled-back savepoint
+    may undo it: it is set again).
+    """
+    if engine.dialect.name != "postgresql" or event.contains(engine, "before_cursor_execute", _before_execute):
+        return
+    event.listen(engine, "before_cursor_execute", _before_execute)
+    for ended in ("commit", "rollback", "rollback_savepoint"):
+        event.listen(engine, ended, _forget_applied)
+    event.listen(engine, "commit", _forget_session)
+    event.listen(engine, "rollback", _forget_session)
 
 
 def on_begin(session: Session, transaction: Any, connection: Any) -> None:
-    """``after_begin`` listener: every new transaction starts with the session's context."""
+    """``after_begin`` listener: the connection now runs this session's transaction."""
     if transaction.nested or transaction.parent is not None:
         return
-    apply(session, connection)
+    if connection.dialect.name == "postgresql":
+        connection.info[_SESSION] = weakref.ref(session)
+        connection.info.pop(_APPLIED, None)
+
+
+def _before_execute(connection: Any, cursor: Any, statement: str, parameters: Any,
+                    context: Any, executemany: bool) -> None:
+    owner = connection.info.get(_SESSION)
+    session = owner() if owner is not None else None
+    if session is None:
+        return  # not a session's transaction (migrations, maintenance): no tenant context
+    wanted = context_of(session)
+    if connection.info.get(_APPLIED) != wanted:
+        cursor.execute(_SET_CONTEXT, wanted)
+        connection.info[_APPLIED] = wanted
+
+
+def _forget_applied(connection: Any, *args: Any) -> None:
+    connection.info.pop(_APPLIED, None)
+
+
+def _forget_session(connection: Any, *args: Any) -> None:
+    connection.info.pop(_SESSION, None)

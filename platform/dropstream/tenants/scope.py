@@ -109,14 +109,12 @@ class TenantScope:
 
 def activate(session: Session, scope: TenantScope | None) -> None:
     """Bind ``scope`` to ``session`` (None removes it): for the load backstop, and for
-    PostgreSQL row-level security from now on, in the current transaction too."""
-    from dropstream.tenants import rls
-
+    PostgreSQL row-level security from the next statement on, in the current transaction too
+    (:func:`dropstream.tenants.rls.install`)."""
     if scope is None:
         session.info.pop(SESSION_KEY, None)
     else:
         session.info[SESSION_KEY] = scope
-    rls.apply(session)
 
 
 def current(session: Session) -> TenantScope | None:
