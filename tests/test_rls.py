@@ -123,6 +123,13 @@ def test_the_application_running_as_the_role_works_within_its_scope(migrated, ap
             assert db.session.scalar(text("SELECT count(*) FROM orders")) == 1
             activate(db.session, TenantScope.for_merchant(provider_id + 10_000, None))
             assert db.session.scalar(text("SELECT count(*) FROM orders")) == 0
+            try:  # a statement failing inside a savepoint leaves the transaction usable
+                with db.session.begin_nested():
+                    activate(db.session, None)
+                    db.session.execute(text("SELECT 1 / 0"))
+            except DBAPIError:
+                pass
+            assert db.session.scalar(text("SELECT count(*) FROM orders")) == 2
             activate(db.session, None)
             db.session.remove()
     finally:

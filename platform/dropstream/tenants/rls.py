@@ -73,6 +73,7 @@ def disable(op: Any, table: str) -> None:
 #: context that transaction has set so far.
 _SESSION = "dropstream.rls.session"
 _APPLIED = "dropstream.rls.applied"
+_TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 _SET_CONTEXT = ("SELECT set_config('dropstream.system', %s, true), "
                 "set_config('dropstream.provider_id', %s, true), "
                 "set_config('dropstream.merchant_id', %s, true)")
@@ -118,6 +119,8 @@ def on_begin(session: Session, transaction: Any, connection: Any) -> None:
 
 def _before_execute(connection: Any, cursor: Any, statement: str, parameters: Any,
                     context: Any, executemany: bool) -> None:
+    if statement.startswith(_TRANSACTION_CONTROL):
+        return  # reads no rows; and after a failed statement only the rollback may run
     owner = connection.info.get(_SESSION)
     session = owner() if owner is not None else None
     if session is None:
