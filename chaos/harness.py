@@ -24,7 +24,9 @@ import json
 import logging
 import os
 import random
+import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -134,6 +136,7 @@ class FaultRun:
         self.placed: list[tuple[int, str]] = []
         self._store_rows: dict[int, Store] = {}
         self._server: _Server | None = None
+        self._turn = 0  # round-robin over the stores, across calls
         self.events: list[tuple[float, str]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -241,7 +244,8 @@ class FaultRun:
                 due = started + number / rate
                 if due > time.monotonic():
                     time.sleep(due - time.monotonic())
-            store = rows[targets[number % len(targets)]]
+            store = rows[targets[self._turn % len(targets)]]
+            self._turn += 1
             external_id = hook.demo_place_order(demo=self.demo, store=store,
                                                 lines=[(TEE, 1), (MUG, 2)],
                                                 shipping_method=SHIPPING_METHOD)
@@ -387,6 +391,8 @@ def scratch_run(options: Options, prefix: str) -> Iterator[FaultRun]:
     """A run on a scratch database of the kind DATABASE_URL names (SQLite without it), with
     REDIS_URL's workers when set; the database is dropped afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    # Stopped from outside (timeout, kill): still stop the workers and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with scratch_database(os.environ.get("DATABASE_URL"), workdir, prefix) as url:
         with FaultRun(options, url, redis_url=os.environ.get("REDIS_URL") or None) as run:
             yield run
