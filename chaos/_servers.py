@@ -410,6 +410,20 @@ class Hub:
             db.session.remove()
         return count
 
+    def webhook_attempts(self) -> dict[str, int]:
+        """The BigCommerce sandbox's delivery attempts by outcome: acknowledged (2xx), refused
+        (DropStream answered 5xx, e.g. while its database was down) and unanswered (no
+        connection, e.g. while the web process was down); the refused and unanswered ones
+        were retried by the sandbox."""
+        counts = {"acknowledged": 0, "refused_5xx": 0, "unanswered": 0, "other": 0}
+        for delivery in self.bigcommerce.webhook_deliveries():
+            for attempt in delivery["attempts"]:
+                status = attempt.get("status")
+                key = ("unanswered" if status is None else "acknowledged" if 200 <= status < 300
+                       else "refused_5xx" if status >= 500 else "other")
+                counts[key] += 1
+        return counts
+
     def check(self) -> Any:
         from dropstream.testing.invariants import bigcommerce_state, check, wms_state
 

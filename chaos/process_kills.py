@@ -79,6 +79,7 @@ def run_kills(hub: Hub, *, seed: int, seconds: float, orders_per_minute: float, 
         "kills_by_process": {n: sum(1 for k in fired if k["process"] == n) for n in names},
         "load_seconds": round(load_ended - started, 1),
         "settled_seconds_after_load": round(settle_seconds, 1), "caught_up": catch_up,
+        "webhook_attempts": hub.webhook_attempts(),
         "verdict": report.as_dict(), "kill_log": fired, "evidence": evidence, "report": report,
     }
 

@@ -105,6 +105,7 @@ def run_restarts(hub: Hub, postgres: PrivatePostgres, redis: PrivateRedis, *, se
         "faults_by_kind": {kind: sum(1 for f in fired if f["fault"] == kind) for kind in KINDS},
         "load_seconds": round(load_seconds, 1),
         "settled_seconds_after_load": round(settle_seconds, 1), "caught_up": catch_up,
+        "webhook_attempts": hub.webhook_attempts(),
         "processes_that_exited": exited, "verdict": report.as_dict(), "fault_log": fired,
         "evidence": evidence, "report": report,
     }
