@@ -124,10 +124,12 @@ def main() -> int:
                         help="BigCommerce's ~48 h retry schedule times this (must fit the outage)")
     parser.add_argument("--sweep-seconds", type=int, default=30)
     parser.add_argument("--rate", type=float, default=10.0, help="orders a second")
+    parser.add_argument("--workers", type=int, default=4, help="worker processes (REDIS_URL)")
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to drain, at most")
     args = parser.parse_args()
-    options = Options(merchants=args.merchants, seed=args.seed, orders_every=args.sweep_seconds,
+    options = Options(merchants=args.merchants, seed=args.seed, workers=args.workers,
+                      orders_every=args.sweep_seconds,
                       webhook_retry_scale=args.retry_scale, ship_delay=2.0, shipments_every=2,
                       inventory_every=10)
     with scratch_run(options, "dropstream_reconcile") as run:

@@ -258,7 +258,7 @@ def calls_before_reset(run: FaultRun) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=1500)
+    parser.add_argument("--orders", type=int, default=600)
     parser.add_argument("--merchants", type=int, default=4)
     parser.add_argument("--rate", type=float, default=0.3, help="share of calls that fail")
     parser.add_argument("--fault-seconds", type=float, default=600)
@@ -266,10 +266,12 @@ def main() -> int:
     parser.add_argument("--revoked-seconds", type=float, default=60)
     parser.add_argument("--hangs", type=int, default=3, help="store calls held past 30 s")
     parser.add_argument("--max-calls-after-revocation", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=4, help="worker processes (REDIS_URL)")
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to drain, at most")
     args = parser.parse_args()
-    options = Options(merchants=args.merchants, seed=args.seed, orders_every=10, ship_delay=2.0,
+    options = Options(merchants=args.merchants, seed=args.seed, workers=args.workers,
+                      orders_every=10, ship_delay=2.0,
                       shipments_every=2, inventory_every=5)
     with scratch_run(options, "dropstream_upstream") as run:
         figures, failures, report = upstream_faults(

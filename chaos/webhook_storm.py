@@ -237,10 +237,12 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=600)
     parser.add_argument("--merchants", type=int, default=4)
     parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4, help="worker processes (REDIS_URL)")
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to drain, at most")
     args = parser.parse_args()
-    options = Options(merchants=args.merchants, seed=args.seed, sweep=False, ship_delay=2.0)
+    options = Options(merchants=args.merchants, seed=args.seed, workers=args.workers,
+                      sweep=False, ship_delay=2.0)
     with scratch_run(options, "dropstream_storm") as run:
         figures, failures, report = storm(run, args.orders, seed=args.seed, senders=args.senders,
                                           timeout=args.timeout)
