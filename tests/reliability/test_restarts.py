@@ -1,6 +1,7 @@
-"""Restarts, small: Redis shut down without saving while a worker is inside a job, back empty
-after a few seconds, then flushed; the worker must live through it and every order must still
-arrive once. ``chaos/restarts.py`` is the full-size run (PostgreSQL restarted ``immediate`` and
+"""Restarts, small: a job's PostgreSQL connection cut mid-transaction (as a restart cuts it) must
+leave its work free for a retry at once; Redis shut down without saving while a worker is inside
+a job, back empty after a few seconds, then flushed, must leave the worker alive and every order
+arriving once. ``chaos/restarts.py`` is the full-size run (PostgreSQL restarted ``immediate`` and
 ``fast`` too, on a private cluster).
 
 Redis is a private ``redis-server`` on a free port (never the shared one); the database is a
@@ -16,17 +17,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from chaos._servers import Hub, PrivateRedis, running_hub
 from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.orders.statuses import OrderStatus
 from dropstream.tenants.scope import unscoped
 from dropstream.testing.databases import scratch_database
+from dropstream.testing.jobs import make_due, run_until_idle
+from dropstream.testing.reference import ReferenceWarehouse
+from tests.pipeline.conftest import wire
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or ""
-pytestmark = pytest.mark.skipif(
+on_postgres = pytest.mark.skipif(
+    not DATABASE_URL.startswith("postgres"),
+    reason="cuts a PostgreSQL connection: CI's PostgreSQL + Redis run executes this")
+with_services = pytest.mark.skipif(
     not (DATABASE_URL.startswith("postgres") and os.environ.get("REDIS_URL")
          and shutil.which("redis-server")),
     reason="restarts a private Redis under separate DropStream processes on PostgreSQL: CI's "
@@ -59,6 +67,36 @@ def _job_running(hub: Hub, kind: str) -> bool:
     return bool(held)
 
 
+@on_postgres
+def test_a_job_whose_database_connection_is_cut_is_released_for_its_retry(
+    app: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = wire("acme")
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    forward = ReferenceWarehouse.forward_order
+
+    def cut_then_forward(self: ReferenceWarehouse, order: object) -> object:
+        monkeypatch.setattr(ReferenceWarehouse, "forward_order", forward)  # once
+        # What a PostgreSQL restart does to the worker's connection, mid-transaction.
+        db.session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        raise AssertionError("the connection survived its own termination")
+
+    monkeypatch.setattr(ReferenceWarehouse, "forward_order", cut_then_forward)
+
+    run_until_idle()
+
+    [item] = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.forward"))
+    assert item.state is OutboxState.PENDING and item.leased_until <= utcnow(), (
+        "released for its retry, not held until its run lease ends")
+    assert "terminating connection" in (item.last_error or "")
+    assert loop.order(external_id).status is OrderStatus.RETRYING
+    make_due()
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert len(loop.wms.orders) == 1
+
+
+@with_services
 def test_a_worker_lives_through_redis_restarts_and_flushes(hub: Hub, redis: PrivateRedis) -> None:
     # The WMS answers this order after 3 s; Redis is gone from the start of that call until
     # after its end, so the worker meets a dead Redis when it finishes the job.

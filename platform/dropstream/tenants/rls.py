@@ -132,8 +132,12 @@ def _before_execute(connection: Any, cursor: Any, statement: str, parameters: An
 
 
 def _forget_applied(connection: Any, *args: Any) -> None:
+    if connection.invalidated:
+        return  # its database connection is gone (a restart cut it), and what it had set too
     connection.info.pop(_APPLIED, None)
 
 
 def _forget_session(connection: Any, *args: Any) -> None:
+    if connection.invalidated:
+        return  # reading ``info`` would reconnect, which SQLAlchemy refuses mid-rollback
     connection.info.pop(_SESSION, None)
