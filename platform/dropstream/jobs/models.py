@@ -60,8 +60,9 @@ class OutboxItem(MerchantOwned, db.Model):
 
 
 class InboxEvent(MerchantOwned, db.Model):
-    """A webhook as received, committed before it is acknowledged. ``event_key`` is the sender's
-    id for the event (BigCommerce: the payload ``hash``) and is unique per store."""
+    """A webhook as received, committed before it is acknowledged. ``event_key`` identifies the
+    sender's event across its redeliveries (BigCommerce: scope, time and ``hash``) and is unique
+    per store."""
 
     __tablename__ = "webhook_inbox"
     __table_args__ = (UniqueConstraint("store_id", "event_key"),)

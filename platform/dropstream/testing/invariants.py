@@ -369,7 +369,9 @@ class _Check:
         self.report.checked["DropStream orders"] = len(self.orders)
 
     def webhooks(self) -> None:
-        rows = {(event.store_id, event.event_key) for event in self.inbox}
+        # An event is its scope, time and hash (its hash covers only ``data``, which two events
+        # about one order may share); the inbox row keeps the payload it was stored from.
+        rows = {(event.store_id, *_event_identity(event.payload or {})) for event in self.inbox}
         acknowledged = 0
         for delivery in self.deliveries:
             answers = [a for a in delivery.get("attempts", [])
@@ -381,7 +383,7 @@ class _Check:
                 continue
             store = self.by_hash.get(delivery["store_hash"])
             event_key = delivery["payload"].get("hash")
-            if store is None or (store.id, event_key) not in rows:
+            if store is None or (store.id, *_event_identity(delivery["payload"])) not in rows:
                 order_id = (delivery["payload"].get("data") or {}).get("id")
                 self.report.webhooks_acknowledged_without_inbox.append(Offender(
                     f"{delivery['scope']} delivery {delivery.get('id', '?')} for store "
@@ -485,3 +487,7 @@ def _int(value: str) -> int | None:
 
 
 __all__ = ["InvariantReport", "Offender", "bigcommerce_state", "check", "wms_state"]
+
+
+def _event_identity(payload: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return payload.get("scope"), payload.get("created_at"), payload.get("hash")

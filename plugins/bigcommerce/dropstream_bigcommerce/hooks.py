@@ -1,7 +1,9 @@
 """DropStream's webhooks in a BigCommerce store: registered, kept active, carrying the secret.
 
-Two scopes are enough: ``store/order/created`` and ``store/order/statusUpdated`` (an order
-reaching the monitored status is a status change). Each hook carries the store's secret in a
+Three scopes: ``store/order/created`` and ``store/order/statusUpdated`` (an order reaching the
+monitored status is a status change), and ``store/order/archived`` ("Delete" in BigCommerce
+archives an order, with no status change: an order waiting on hold must learn it is gone, or
+fixing the hold would send it). Each hook carries the store's secret in a
 custom header, which BigCommerce echoes on every delivery and our webhook route checks.
 BigCommerce switches a hook off after ~48 h of failed deliveries or 90 days of silence; the set-up
 checks and every polling sweep switch it back on.
@@ -17,7 +19,7 @@ from dropstream.connectors.base import AuthError, ConnectorError
 from dropstream_bigcommerce.client import BigCommerceClient, unwrap
 
 log = logging.getLogger(__name__)
-SCOPES = ("store/order/created", "store/order/statusUpdated")
+SCOPES = ("store/order/created", "store/order/statusUpdated", "store/order/archived")
 PATH = "/connectors/bigcommerce/webhooks"
 
 

@@ -40,8 +40,17 @@ MAX_BODY = 64 * 1024
 #: Standard Webhooks' replay window for ``webhook-timestamp`` (seconds either way).
 SIGNATURE_TOLERANCE = 300
 ORDER_SCOPES = frozenset(
-    {"store/order/created", "store/order/statusUpdated", "store/order/updated"}
+    {"store/order/created", "store/order/statusUpdated", "store/order/updated", "store/order/archived"}
 )
+
+
+def event_key(payload: dict[str, Any]) -> str:
+    """What identifies one event across BigCommerce's redeliveries of it. Its ``hash`` covers
+    only ``data`` (``{"type": "order", "id": 100}`` for the order's creation and for its
+    archiving alike), so scope and time go with it: the same event redelivered keeps all three,
+    a different event about the same order does not."""
+    identity = f"{payload['scope']}\n{payload.get('created_at')}\n{payload['hash']}"
+    return hashlib.sha1(identity.encode()).hexdigest()
 
 
 class Refused(Exception):
@@ -156,7 +165,7 @@ def _record(store: Any, credentials: dict[str, Any], payload: dict[str, Any]) ->
     fresh = receive_order_hint(
         db.session,
         store,
-        event_key=payload["hash"],
+        event_key=event_key(payload),
         topic=scope,
         external_id=str(order_id),
         payload=payload,

@@ -26,6 +26,7 @@ from dropstream.state import get_state
 from dropstream.stores.credentials import read_credentials
 from dropstream.stores.models import Store, StoreState
 from dropstream_bigcommerce.demo import EXTENSION
+from dropstream_bigcommerce.hooks import SCOPES
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_hook_demo_create_store(demo: DemoContext) -> None:
     assert credentials["access_token"] not in (store.credentials_ciphertext or "")
     assert store.settings["api_base_url"] == sandbox.api_base_url
     hooks = sandbox.hooks(store.external_id)
-    assert {h["scope"] for h in hooks} == {"store/order/created", "store/order/statusUpdated"}
+    assert {h["scope"] for h in hooks} == set(SCOPES)
     assert all(
         h["is_active"]
         and h["destination"] == f"{demo.public_base_url}/connectors/bigcommerce/webhooks"

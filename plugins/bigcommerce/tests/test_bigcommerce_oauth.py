@@ -31,6 +31,7 @@ from dropstream.stores.models import Store, StoreState
 from dropstream.tenants.models import Role
 from dropstream.tenants.scope import TenantScope
 from dropstream_bigcommerce.models import UsedJwt
+from dropstream_bigcommerce.hooks import SCOPES as HOOK_SCOPES
 from dropstream_bigcommerce.oauth import REQUIRED_SCOPES
 from dropstream_bigcommerce.sandbox import DROPSTREAM_SCOPES, BigCommerceSandbox
 from dropstream_bigcommerce.sandbox.testing import SandboxStore
@@ -112,7 +113,7 @@ def test_an_install_started_from_dropstream_links_that_store(
     assert [e["status"] for e in token_calls] == [200]
     # Connected: its webhooks are registered at once, with the store's secret.
     hooks = bc_app.hooks(store_hash)
-    assert {h["scope"] for h in hooks} == {"store/order/created", "store/order/statusUpdated"}
+    assert {h["scope"] for h in hooks} == set(HOOK_SCOPES)
     assert all(
         h["client_id"] == CLIENT_ID
         and h["headers"] == {"X-DropStream-Webhook-Secret": credentials["webhook_secret"]}

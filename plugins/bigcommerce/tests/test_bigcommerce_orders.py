@@ -18,6 +18,7 @@ from tests.conftest import _schema, app_config, database_url
 from dropstream.connectors.base import RemoteNotFound
 from dropstream.connectors.types import LineKind
 from dropstream_bigcommerce import importing
+from dropstream_bigcommerce.hooks import SCOPES
 from dropstream_bigcommerce.sandbox.testing import SandboxStore
 
 PUBLIC = "https://127.0.0.1"
@@ -203,7 +204,7 @@ def test_a_sweep_switches_deactivated_webhooks_back_on(app: Any, shop: SandboxSt
         {**c.context.credentials, "webhook_secret": c.webhook_secret()},
         public_base_url=PUBLIC,
     )
-    assert shop.sandbox.deactivate_hooks(shop.hash) == 2
+    assert shop.sandbox.deactivate_hooks(shop.hash) == len(SCOPES)
 
     c.fetch_orders(json.dumps({"since": datetime.now(UTC).isoformat()}))
 

@@ -117,3 +117,38 @@ def test_an_order_the_webhooks_missed_is_found_by_the_sweep(
     _poll(wired)
 
     assert wired.order(order_id).status is OrderStatus.AT_WAREHOUSE
+
+
+def test_an_order_deleted_in_the_store_while_on_hold_is_not_sent_when_the_hold_is_fixed(
+    app: Any, shop: SandboxStore, served: str
+) -> None:
+    from dropstream.catalog.models import ShippingRule
+    from dropstream.orders.holds import request_hold_rescan
+    from dropstream_bigcommerce.sandbox.orders import DEFAULT_BILLING
+
+    add_products(shop, ("TEE", "product"))
+    wired = wire(shop)
+    order_id = shop.sandbox.create_order(
+        shop.hash,
+        lines=[{"sku": "TEE"}],
+        shipping_addresses=[{**DEFAULT_BILLING, "shipping_method": "Pigeon Post"}],
+    )
+    wired.deliver_webhooks()
+    run_until_idle()
+    assert wired.order(order_id).hold_reason is HoldReason.UNMAPPED_SHIPPING_METHOD
+
+    shop.sandbox.archive_order(shop.hash, order_id)  # "Delete" in BigCommerce: no status change
+    wired.deliver_webhooks()
+    run_until_idle()
+    gone = wired.order(order_id)
+    assert gone.status is OrderStatus.ERROR and gone.error_code == "remote_not_found"
+
+    # The rule that would have released it comes later: nothing goes to the warehouse.
+    store = wired.store
+    db.session.add(ShippingRule(provider_id=store.provider_id, merchant_id=store.merchant_id,
+                                store_id=store.id, store_method="Pigeon Post",
+                                match_key="pigeon post", warehouse_code="PIGEON"))
+    request_hold_rescan(db.session, store)
+    db.session.commit()
+    run_until_idle()
+    assert not wired.wms.orders
