@@ -511,6 +511,15 @@ def scratch_hub(database_url: str | None, redis_url: str, config: dict[str, Any]
             yield hub
 
 
+def clean_up_on_sigterm() -> None:
+    """SIGTERM (``timeout``, a CI runner) ends a run like Ctrl-C does: through its ``finally``
+    blocks, so no private server, DropStream process or scratch database is left behind."""
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def report_line(data: dict[str, Any]) -> None:
     """One JSON line on stdout: the run's figures and verdict."""
     print(json.dumps(data, indent=2, default=str))

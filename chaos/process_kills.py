@@ -30,7 +30,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `chaos` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chaos._servers import Hub, report_line, scratch_hub  # noqa: E402
+from chaos._servers import Hub, clean_up_on_sigterm, report_line, scratch_hub  # noqa: E402
 
 log = logging.getLogger("chaos")
 
@@ -98,6 +98,7 @@ def main() -> int:
     parser.add_argument("--settle-timeout", type=float, default=900.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    clean_up_on_sigterm()
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         parser.error("set DATABASE_URL (PostgreSQL) and REDIS_URL")

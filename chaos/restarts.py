@@ -35,6 +35,7 @@ from chaos._servers import (  # noqa: E402
     Hub,
     PrivatePostgres,
     PrivateRedis,
+    clean_up_on_sigterm,
     report_line,
     running_hub,
 )
@@ -126,6 +127,7 @@ def main() -> int:
     parser.add_argument("--settle-timeout", type=float, default=900.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    clean_up_on_sigterm()
     counts = {"pg_immediate": (args.pg_restarts + 1) // 2, "pg_fast": args.pg_restarts // 2,
               "redis_restart": args.redis_restarts, "redis_flushall": args.redis_flushes}
     folder = Path(tempfile.mkdtemp(prefix="dropstream-restarts-"))
