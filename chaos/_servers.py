@@ -397,6 +397,22 @@ class Hub:
                 db.session.commit()
             db.session.remove()
 
+    def job_running(self, kind: str) -> bool:
+        """Whether a worker holds work of ``kind`` right now (its run lease is live)."""
+        from sqlalchemy import func, select
+
+        from dropstream.db import utcnow
+        from dropstream.extensions import db
+        from dropstream.jobs.models import OutboxItem, OutboxState
+        from dropstream.tenants.scope import unscoped
+
+        with self.app.app_context(), unscoped(db.session):
+            held = db.session.scalar(select(func.count()).select_from(OutboxItem).where(
+                OutboxItem.kind == kind, OutboxItem.state == OutboxState.PENDING,
+                OutboxItem.leased_until > utcnow()))
+            db.session.remove()
+        return bool(held)
+
     def pending_work(self) -> int:
         from sqlalchemy import func, select
 

@@ -1,8 +1,8 @@
 """Process kills, small: real ``dropstream serve``, ``dropstream worker`` and ``dropstream
 scheduler`` processes on PostgreSQL and Redis, the sandboxes and the demo's shoppers in this
 process; a worker SIGKILLed inside a WMS call, then processes SIGKILLed at random and restarted
-during the load; the invariant checker must then find
-nothing lost, duplicated or unacknowledged. ``chaos/process_kills.py`` is the full-size run.
+during the load; the invariant checker must then find nothing lost, duplicated or
+unacknowledged. ``chaos/process_kills.py`` is the full-size run.
 
 The waits a real outage costs (a dead worker's run lease, the store channels' intervals) are
 ended at once after the load with ``Hub.catch_up`` — after the live workers stopped warmly, so
@@ -15,20 +15,17 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import func, select
 
 from chaos._servers import Hub, free_port, scratch_hub, wait_for
 from chaos.process_kills import run_kills
 from dropstream.app import create_app
-from dropstream.db import utcnow
 from dropstream.demo.runtime import dropstream_command, process_env
 from dropstream.extensions import db
-from dropstream.jobs.models import OutboxItem, OutboxState
-from dropstream.tenants.scope import unscoped
 from tests.conftest import TEST_KEYS
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or ""
@@ -41,18 +38,9 @@ needs_services = pytest.mark.skipif(
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Hub:
+def hub(tmp_path: Path) -> Iterator[Hub]:
     with scratch_hub(DATABASE_URL, REDIS_URL, {"workers": 1}, folder=tmp_path) as running:
         yield running
-
-
-def _forward_in_flight(hub: Hub) -> bool:
-    with hub.app.app_context(), unscoped(db.session):
-        held = db.session.scalar(select(func.count()).select_from(OutboxItem).where(
-            OutboxItem.kind == "order.forward", OutboxItem.state == OutboxState.PENDING,
-            OutboxItem.leased_until > utcnow()))
-        db.session.remove()
-    return bool(held)
 
 
 @needs_services
@@ -62,7 +50,7 @@ def test_processes_killed_mid_job_and_at_random_lose_and_duplicate_nothing(hub: 
     hub.wms_admin("inject", kind="slow", on="create_order", seconds=5)
     first = hub.place_order()
     deadline = time.monotonic() + 20
-    while not _forward_in_flight(hub):
+    while not hub.job_running("order.forward"):
         assert time.monotonic() < deadline, "no worker took the order to the WMS"
         time.sleep(0.05)
     hub.processes["worker-0"].kill()

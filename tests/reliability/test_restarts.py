@@ -17,14 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from chaos._servers import Hub, PrivateRedis, running_hub
 from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.orders.statuses import OrderStatus
-from dropstream.tenants.scope import unscoped
 from dropstream.testing.databases import scratch_database
 from dropstream.testing.jobs import make_due, run_until_idle
 from dropstream.testing.reference import ReferenceWarehouse
@@ -56,15 +55,6 @@ def hub(redis: PrivateRedis, tmp_path: Path) -> Iterator[Hub]:
     with scratch_database(DATABASE_URL, tmp_path, "dropstream_restarts") as url:
         with running_hub(url, redis.url, {"workers": 1}, folder=tmp_path / "hub") as running:
             yield running
-
-
-def _job_running(hub: Hub, kind: str) -> bool:
-    with hub.app.app_context(), unscoped(db.session):
-        held = db.session.scalar(select(func.count()).select_from(OutboxItem).where(
-            OutboxItem.kind == kind, OutboxItem.state == OutboxState.PENDING,
-            OutboxItem.leased_until > utcnow()))
-        db.session.remove()
-    return bool(held)
 
 
 @on_postgres
@@ -103,7 +93,7 @@ def test_a_worker_lives_through_redis_restarts_and_flushes(hub: Hub, redis: Priv
     hub.wms_admin("inject", kind="slow", on="create_order", seconds=3)
     first = hub.place_order()
     deadline = time.monotonic() + 20
-    while not _job_running(hub, "order.forward"):
+    while not hub.job_running("order.forward"):
         assert time.monotonic() < deadline, "no worker took the order to the WMS"
         time.sleep(0.05)
     redis.restart(down_seconds=5)
