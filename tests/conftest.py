@@ -7,8 +7,10 @@ starts from empty tables and an empty Redis database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -61,14 +63,26 @@ def app_config(_schema: str, tmp_path: object) -> dict[str, object]:
 
 @pytest.fixture
 def app(app_config: dict[str, object]) -> Iterator[object]:
-    app = create_app(app_config, env={}, plugins=[("reference", reference_plugin)],
-                     load_entry_points=False)
-    with app.app_context():
-        _empty_everything(app)
+    with running_app(app_config, plugins=[("reference", reference_plugin)]) as app:
         yield app
-        db.session.remove()
-        app.extensions["dropstream"].queue.close()
-        db.engine.dispose()
+
+
+@contextlib.contextmanager
+def running_app(config: dict[str, object], *, empty: bool = True, load_entry_points: bool = False,
+                **options: Any) -> Iterator[Any]:
+    """``create_app(config, **options)`` in its context, on empty tables (unless ``empty=False``:
+    the same database under other settings, as after a restart); closed down afterwards. Plugin
+    tests pass their ``plugins``, or ``load_entry_points=True`` for DropStream as installed."""
+    app = create_app(config, env={}, load_entry_points=load_entry_points, **options)
+    with app.app_context():
+        if empty:
+            _empty_everything(app)
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            app.extensions["dropstream"].queue.close()
+            db.engine.dispose()
 
 
 def _empty_everything(app: object) -> None:

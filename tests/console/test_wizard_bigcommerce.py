@@ -21,16 +21,14 @@ from typing import Any
 import pytest
 import requests
 
-from dropstream.app import create_app
 from dropstream.extensions import db
-from dropstream.state import get_state
 from dropstream.stores import services
 from dropstream.tenants.models import Role
 from dropstream.tenants.scope import TenantScope
 from dropstream_bigcommerce.sandbox import BigCommerceSandbox
 from dropstream_bigcommerce.sandbox.testing import new_store
 from dropstream_wms_generic.sandbox import WmsSandbox
-from tests.conftest import _empty_everything
+from tests.conftest import running_app
 from tests.console.browser import live_server, pipeline, shot, sign_in
 from tests.factories import MerchantFactory, ProviderFactory, UserFactory
 
@@ -43,13 +41,8 @@ SHIPPED = 2  # BigCommerce's "Shipped"
 @pytest.fixture
 def app(app_config: dict[str, object]) -> Iterator[Any]:
     """DropStream as installed: the connectors come from the plugins' entry points."""
-    app = create_app(app_config, env={}, load_entry_points=True)
-    with app.app_context():
-        _empty_everything(app)
+    with running_app(app_config, load_entry_points=True) as app:
         yield app
-        db.session.remove()
-        get_state(app).queue.close()
-        db.engine.dispose()
 
 
 @pytest.fixture

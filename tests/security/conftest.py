@@ -13,13 +13,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from dropstream.app import create_app
-from dropstream.extensions import db
-from dropstream.state import get_state
 from dropstream.testing import plugin as reference_plugin
 from dropstream_bigcommerce import plugin as bigcommerce_plugin
 from dropstream_wms_generic import plugin as wms_plugin
-from tests.conftest import _empty_everything, _test_config
+from tests.conftest import _test_config
+from tests.conftest import running_app as shared_running_app
 
 BC_CLIENT_ID = "dropstream-app-client"
 BC_CLIENT_SECRET = "dropstream-app-secret-0123456789abcdef"
@@ -46,16 +44,8 @@ def security_config(config: dict[str, object]) -> dict[str, object]:
 def running_app(config: dict[str, object], *, empty: bool = True) -> Iterator[Any]:
     """An app with every plugin, in its context, on empty tables unless ``empty=False`` (the
     same database under other settings, as after a restart) — the core fixture's recipe."""
-    app = create_app(security_config(config), env={}, plugins=PLUGINS, load_entry_points=False)
-    with app.app_context():
-        if empty:
-            _empty_everything(app)
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            get_state(app).queue.close()
-            db.engine.dispose()
+    with shared_running_app(security_config(config), empty=empty, plugins=PLUGINS) as app:
+        yield app
 
 
 @pytest.fixture

@@ -13,15 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.conftest import _empty_everything
+from tests.conftest import running_app
 from tests.factories import MerchantFactory, ProviderFactory, ShippingRuleFactory, WarehouseFactory
 from werkzeug.serving import make_server
 
-from dropstream.app import create_app
 from dropstream.connectors.base import ConnectorContext
 from dropstream.extensions import db
 from dropstream.orders.models import Order
-from dropstream.state import get_state
 from dropstream.stores import services
 from dropstream.stores.credentials import write_credentials
 from dropstream.stores.models import Store
@@ -42,18 +40,11 @@ SHIP_CODE = "GRND"
 def app(app_config: dict[str, object]) -> Iterator[Any]:
     """The core's ``app`` fixture with this plugin registered beside the reference connectors;
     5xx retries inside one call are shortened so fault tests stay fast."""
-    app = create_app(
+    with running_app(
         {**app_config, "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)},
-        env={},
         plugins=[("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin)],
-        load_entry_points=False,
-    )
-    with app.app_context():
-        _empty_everything(app)
+    ) as app:
         yield app
-        db.session.remove()
-        get_state(app).queue.close()
-        db.engine.dispose()
 
 
 @pytest.fixture

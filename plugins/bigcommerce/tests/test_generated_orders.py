@@ -35,7 +35,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from tests.conftest import _empty_everything, _schema, app_config, database_url
+from tests.conftest import _schema, app_config, database_url, running_app
 from tests.factories import (
     MerchantFactory,
     ProviderFactory,
@@ -44,7 +44,6 @@ from tests.factories import (
     WarehouseFactory,
 )
 
-from dropstream.app import create_app
 from dropstream.catalog.models import ShippingRule
 from dropstream.extensions import db
 from dropstream.hookspecs import hookimpl
@@ -53,7 +52,6 @@ from dropstream.orders.holds import evaluate
 from dropstream.orders.importing import refresh_order
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import HoldReason, OrderStatus
-from dropstream.state import get_state
 from dropstream.stores.credentials import write_credentials
 from dropstream.orders.sync import sync_orders
 from dropstream.stores.models import Channel, Store
@@ -120,14 +118,8 @@ class GeneratedPlugin:
 
 @pytest.fixture
 def app(app_config: dict[str, object]) -> Iterator[Any]:
-    app = create_app(app_config, env={}, load_entry_points=False,
-                     plugins=[("reference", reference_plugin), ("generated", GeneratedPlugin())])
-    with app.app_context():
-        _empty_everything(app)
+    with running_app(app_config, plugins=[("reference", reference_plugin), ("generated", GeneratedPlugin())]) as app:
         yield app
-        db.session.remove()
-        get_state(app).queue.close()
-        db.engine.dispose()
 
 
 @pytest.fixture

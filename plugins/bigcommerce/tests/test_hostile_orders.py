@@ -41,15 +41,13 @@ from hostile_orders import (
     purge,
 )
 from sqlalchemy import select
-from tests.conftest import _empty_everything, _schema, app_config, database_url
+from tests.conftest import _schema, app_config, database_url, running_app
 from tests.factories import MerchantFactory, ProviderFactory, UserFactory
 
-from dropstream.app import create_app
 from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.net.outbound import OutboundSession, app_policy
 from dropstream.orders.models import Order
-from dropstream.state import get_state
 from dropstream.stores import services
 from dropstream.stores.models import Channel, Store
 from dropstream.stores.setup import run_setup_checks
@@ -73,19 +71,12 @@ WMS_TOKEN = "wms-token"
 @pytest.fixture
 def app(app_config: dict[str, object]) -> Iterator[Any]:
     """Both real connectors (BigCommerce, generic WMS) beside the reference ones."""
-    app = create_app(
+    with running_app(
         {**app_config, "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)},
-        env={},
         plugins=[("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin),
                  ("wms_generic", wms_plugin)],
-        load_entry_points=False,
-    )
-    with app.app_context():
-        _empty_everything(app)
+    ) as app:
         yield app
-        db.session.remove()
-        get_state(app).queue.close()
-        db.engine.dispose()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.conftest import _empty_everything
+from tests.conftest import running_app
 from tests.factories import (
     MerchantFactory,
     ProviderFactory,
@@ -23,10 +23,8 @@ from tests.factories import (
 )
 from werkzeug.serving import make_server
 
-from dropstream.app import create_app
 from dropstream.connectors.base import ConnectorContext
 from dropstream.extensions import db
-from dropstream.state import get_state
 from dropstream.stores.credentials import write_credentials
 from dropstream.stores.models import Store, Warehouse
 from dropstream.testing import plugin as reference_plugin
@@ -44,18 +42,8 @@ SIGNING_SECRET = "signing-secret-0123456789abcdef-0123456789"
 @pytest.fixture
 def app(app_config: dict[str, object]) -> Iterator[Any]:
     """The core's ``app`` fixture, with this plugin registered beside the reference connectors."""
-    app = create_app(
-        app_config,
-        env={},
-        plugins=[("reference", reference_plugin), ("wms_generic", wms_plugin)],
-        load_entry_points=False,
-    )
-    with app.app_context():
-        _empty_everything(app)
+    with running_app(app_config, plugins=[("reference", reference_plugin), ("wms_generic", wms_plugin)]) as app:
         yield app
-        db.session.remove()
-        get_state(app).queue.close()
-        db.engine.dispose()
 
 
 @pytest.fixture
