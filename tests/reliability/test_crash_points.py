@@ -22,7 +22,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from dropstream.app import create_app
 from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.fulfillment.models import Shipment, ShipmentState
@@ -30,7 +29,6 @@ from dropstream.jobs import runner
 from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
-from dropstream.state import get_state
 from dropstream.testing import plugin as reference_plugin
 from dropstream.testing.jobs import end_leases, make_due, run_until_idle
 from dropstream_bigcommerce import importing
@@ -52,7 +50,7 @@ from plugins.bigcommerce.tests.bigcommerce_support import (
 from plugins.bigcommerce.tests.bigcommerce_support import wire as wire_bigcommerce
 from plugins.wms_generic.tests.wms_support import wire as wire_wms
 from plugins.wms_generic.tests.wms_support import wms
-from tests.conftest import _empty_everything
+from tests.conftest import running_app
 
 SHIPPED = 2
 LARGE_ORDER_LINES = 600
@@ -110,18 +108,10 @@ def restart_and_finish() -> None:
 @pytest.fixture
 def app(app_config: dict[str, object]) -> Iterator[Any]:
     """Both built-in connectors beside the reference ones; BigCommerce's in-call retries short."""
-    app = create_app(
-        {**app_config, "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)}, env={},
-        plugins=[("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin),
-                 ("wms_generic", wms_plugin)],
-        load_entry_points=False,
-    )
-    with app.app_context():
-        _empty_everything(app)
-        yield app
-        db.session.remove()
-        get_state(app).queue.close()
-        db.engine.dispose()
+    with running_app({**app_config, "BIGCOMMERCE_RETRY_DELAYS": (0.01, 0.02)},
+                     plugins=[("reference", reference_plugin), ("bigcommerce", bigcommerce_plugin),
+                              ("wms_generic", wms_plugin)]) as running:
+        yield running
 
 
 def _orders(external_id: str) -> list[Order]:
