@@ -48,7 +48,7 @@ from dropstream.demo.runtime import spawn_worker, stop_processes
 from dropstream.demo.seed import add_mappings
 from dropstream.demo_support import DemoContext
 from dropstream.extensions import db
-from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.jobs.models import InboxEvent, OutboxItem, OutboxState
 from dropstream.jobs.queue import RQQueue
 from dropstream.jobs.scheduler import start_in_process
 from dropstream.state import get_state
@@ -95,6 +95,8 @@ class Options:
     #: With REDIS_URL: run RQ workers as threads of this process instead of ``dropstream
     #: worker`` processes (tests that patch code the jobs run need this).
     thread_workers: bool = False
+    #: Print the checker's counts every minute while draining (scripts).
+    progress: bool = False
     #: Empty the Redis database before and after the run (tests: their own database; never
     #: in a script, whose REDIS_URL may be shared).
     flush_redis: bool = False
@@ -311,10 +313,16 @@ class FaultRun:
         seconds it took, the last report)."""
         started = time.monotonic()
         report = InvariantReport()
+        shown = started
         while True:
             if hurry:
                 self.hurry()
             report = self.check(deliveries() if deliveries else None)
+            if self.options.progress and time.monotonic() - shown >= 60:
+                shown = time.monotonic()
+                broken = {k: v for k, v in report.counts().items() if v}
+                print(f"[{time.strftime('%H:%M:%S')}] draining: {self.open_work()} order and "
+                      f"shipment items open; {broken or 'invariants hold'}", file=sys.stderr)
             if report.ok and self.warehouse_done() and self.open_work() == 0 \
                     and self.bigcommerce.wait_for_webhooks(0):
                 return True, time.monotonic() - started, report
@@ -338,6 +346,34 @@ class FaultRun:
         summary = self.wms.snapshot()
         return all(o["status"] in ("shipped", "cancelled") for o in summary["orders"]) \
             and not self.wms.state.outbox
+
+    def explain(self, keys: list[tuple[int, str]]) -> list[str]:
+        """What is known of orders that did not arrive: the store's answers to DropStream's reads
+        of each (status and injected fault), the webhooks about it that DropStream stored, and
+        its re-read work."""
+        def work(session: Any) -> dict[tuple[int, str], tuple[int, list[str]]]:
+            found = {}
+            for store_id, external_id in keys:
+                hints = sum(1 for payload in session.scalars(select(InboxEvent.payload).where(
+                    InboxEvent.store_id == store_id))
+                    if str((payload or {}).get("data", {}).get("id")) == external_id)
+                items = [f"{item.state.value}/{item.attempts}/{item.last_error or '-'}"[:160]
+                         for item in session.scalars(select(OutboxItem).where(
+                             OutboxItem.dedupe_key == f"order.refresh:{store_id}:{external_id}"))]
+                found[(store_id, external_id)] = (hints, items)
+            return found
+
+        known = self.db(work)
+        lines = []
+        for store_id, external_id in keys:
+            store_hash = self.hashes.get(store_id, "?")
+            reads = [f"{c['status']}{'/' + c['fault'] if c['fault'] else ''}"
+                     for c in self.bigcommerce.call_log(store_hash)
+                     if c["path"].endswith(f"/v2/orders/{external_id}") and c["method"] == "GET"]
+            hints, items = known[(store_id, external_id)]
+            lines.append(f"store {store_hash} order {external_id}: reads {reads or 'none'}; "
+                         f"{hints} webhooks stored; re-read work {items or 'none'}")
+        return lines
 
     def stores(self) -> dict[int, dict[str, Any]]:
         """Each store's state and reason (paused, active …)."""

@@ -71,7 +71,9 @@ def reconciliation(run: FaultRun, orders: int, *, drop: float = 0.2,
     if not drained:
         failures.append(f"not drained within {timeout:g} s")
     if not expected <= imported(run):
-        failures.append(f"{len(expected - imported(run))} orders never imported")
+        never = sorted(expected - imported(run))
+        failures.append(f"{len(never)} orders never imported")
+        failures += run.explain(never[:10])
     if not deactivated:
         failures.append("the outage never got a hook deactivated (retry schedule too long?)")
     if still_off:
@@ -128,7 +130,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to drain, at most")
     args = parser.parse_args()
-    options = Options(merchants=args.merchants, seed=args.seed, workers=args.workers,
+    options = Options(merchants=args.merchants, seed=args.seed, workers=args.workers, progress=True,
                       orders_every=args.sweep_seconds,
                       webhook_retry_scale=args.retry_scale, ship_delay=2.0, shipments_every=2,
                       inventory_every=10)

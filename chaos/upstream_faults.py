@@ -140,6 +140,9 @@ def upstream_faults(run: FaultRun, orders: int, *, seed: int, rate: float = 0.3,
         failures.append(f"not drained within {timeout:g} s")
     if unshipped:
         failures.append(f"{len(unshipped)} orders did not ship: {unshipped[:5]}")
+        missing = [(int(key.split("/")[0]), key.split("/")[1].split(":")[0])
+                   for key in unshipped if key.endswith("missing")]
+        failures += run.explain(missing[:10])
     if attempts > MAX_ATTEMPTS or dead:
         failures.append(f"work took up to {attempts} attempts; {dead} items gave up")
     if calls_while_revoked > max_calls_after_revocation:
@@ -270,7 +273,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to drain, at most")
     args = parser.parse_args()
-    options = Options(merchants=args.merchants, seed=args.seed, workers=args.workers,
+    options = Options(merchants=args.merchants, seed=args.seed, workers=args.workers, progress=True,
                       orders_every=10, ship_delay=2.0,
                       shipments_every=2, inventory_every=5)
     with scratch_run(options, "dropstream_upstream") as run:

@@ -204,7 +204,8 @@ def storm(run: FaultRun, orders: int, *, seed: int, senders: int = 8,
                                          hurry=hurry)
     # One event: its scope, time and hash (the hash covers only ``data``, which the creation
     # and an update of one order share).
-    distinct = len({(e.store_hash, e.scope, e.payload["created_at"], e.payload["hash"]) for e in events})
+    distinct = len({(e.store_hash, e.scope, e.payload["created_at"], e.payload["hash"])
+                    for e in events})
     failures = []
     rows = inbox_rows(run)
     if rows != distinct:
@@ -243,7 +244,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to drain, at most")
     args = parser.parse_args()
-    options = Options(merchants=args.merchants, seed=args.seed, workers=args.workers,
+    options = Options(merchants=args.merchants, seed=args.seed, workers=args.workers, progress=True,
                       sweep=False, ship_delay=2.0)
     with scratch_run(options, "dropstream_storm") as run:
         figures, failures, report = storm(run, args.orders, seed=args.seed, senders=args.senders,
