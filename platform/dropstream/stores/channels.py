@@ -115,13 +115,18 @@ def resume_store(session: Session, store: Store) -> None:
 def schedule_due_channels(session: Session, limit: int = 500) -> int:
     """Turn every due channel of an active store into outbox work; set its next run."""
     now = utcnow()
-    statement = (
-        select(StoreChannel).join(Store, Store.id == StoreChannel.store_id)
-        .where(Store.state == StoreState.ACTIVE, StoreChannel.enabled.is_(True),
-               StoreChannel.paused.is_(False),
-               or_(StoreChannel.next_run_at.is_(None), StoreChannel.next_run_at <= now))
+    due = (StoreChannel.enabled.is_(True), StoreChannel.paused.is_(False),
+           or_(StoreChannel.next_run_at.is_(None), StoreChannel.next_run_at <= now))
+    longest_waiting = (
+        select(StoreChannel.id).join(Store, Store.id == StoreChannel.store_id)
+        .where(Store.state == StoreState.ACTIVE, *due)
         .order_by(StoreChannel.next_run_at).limit(limit)
     )
+    # Locked and queued in id order, the order every other writer of these rows and their
+    # work keys uses (a WMS stock push queues its stores' runs by store): two transactions
+    # taking the same channels in different orders deadlock.
+    statement = select(StoreChannel).where(StoreChannel.id.in_(longest_waiting.scalar_subquery()), *due) \
+        .order_by(StoreChannel.id)
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True, of=StoreChannel)
     channels = session.scalars(statement).all()
