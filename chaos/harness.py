@@ -341,11 +341,10 @@ class FaultRun:
         return True
 
     def warehouse_done(self) -> bool:
-        """Every order the WMS holds has shipped (or was cancelled) and nothing waits to be
-        pushed."""
-        summary = self.wms.snapshot()
-        return all(o["status"] in ("shipped", "cancelled") for o in summary["orders"]) \
-            and not self.wms.state.outbox
+        """Every order the WMS holds has shipped (or was cancelled). Its pushes may still be
+        waiting: they are one path of two (DropStream polls shipments and stock as well), and a
+        big run's backlog of them drains at the sandbox's pace, one request at a time."""
+        return all(o["status"] in ("shipped", "cancelled") for o in self.wms.orders())
 
     def explain(self, keys: list[tuple[int, str]]) -> list[str]:
         """What is known of orders that did not arrive: the store's answers to DropStream's reads
