@@ -57,9 +57,12 @@ def reconciliation(run: FaultRun, orders: int, *, drop: float = 0.2,
     run.receiver_up()
     up_at = time.time()
     run.note(f"receiver up; {len(deactivated)} hooks were seen deactivated")
+    missed = set(run.placed)  # placed before the receiver came back
     run.place_orders(third, rate=rate)
+    run.wait_for(lambda: missed <= imported(run), timeout=timeout, poll=0.5)
+    missed_in_after = time.time() - up_at
 
-    expected = {key for key in run.placed}
+    expected = set(run.placed)
     run.wait_for(lambda: expected <= imported(run), timeout=timeout, poll=0.5)
     all_in_after = time.time() - up_at
     drained, drain_seconds, report = run.drain(timeout, hurry=hurry)
@@ -88,6 +91,7 @@ def reconciliation(run: FaultRun, orders: int, *, drop: float = 0.2,
         "orders_only_the_sweep_found": len(expected - hinted),
         "outage_seconds": outage_seconds,
         "sweep_interval_seconds": run.options.orders_every,
+        "earlier_orders_all_imported_seconds_after_receiver_up": round(missed_in_after, 1),
         "all_imported_seconds_after_receiver_up": round(all_in_after, 1),
         "time_to_drain_seconds": round(drain_seconds, 1),
     }
