@@ -397,6 +397,22 @@ class Hub:
                 db.session.commit()
             db.session.remove()
 
+    def finish(self, settle_timeout: float, catch_up: bool) -> tuple[Any, float, str | None]:
+        """End a run: optionally let time pass for dead workers' leases (the workers stopped
+        warm meanwhile, so a job in progress finishes), then wait for the work to settle.
+        Returns the checker's report, the seconds it took, and where the evidence of a failed
+        run was saved."""
+        if catch_up:
+            workers = [p for name, p in self.processes.items() if name.startswith("worker")]
+            for worker in workers:
+                worker.stop()
+            self.catch_up()
+            for worker in workers:
+                worker.start()
+        report, settle_seconds = self.settle(settle_timeout)
+        evidence = None if report.ok else str(self.save_evidence(self.folder / "evidence.json"))
+        return report, settle_seconds, evidence
+
     def job_running(self, kind: str) -> bool:
         """Whether a worker holds work of ``kind`` right now (its run lease is live)."""
         from sqlalchemy import func, select

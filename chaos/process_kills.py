@@ -65,15 +65,7 @@ def run_kills(hub: Hub, *, seed: int, seconds: float, orders_per_minute: float, 
         shoppers.stop()
     placed = shoppers.placed
     load_ended = time.monotonic()
-    if catch_up:
-        workers = [p for name, p in hub.processes.items() if name.startswith("worker")]
-        for worker in workers:
-            worker.stop()  # warm: a job in progress finishes, so only dead workers' leases end
-        hub.catch_up()
-        for worker in workers:
-            worker.start()
-    report, settle_seconds = hub.settle(settle_timeout)
-    evidence = None if report.ok else str(hub.save_evidence(hub.folder / "evidence.json"))
+    report, settle_seconds, evidence = hub.finish(settle_timeout, catch_up)
     return {
         "seed": seed, "orders_placed": placed, "kills": len(fired),
         "kills_by_process": {n: sum(1 for k in fired if k["process"] == n) for n in names},

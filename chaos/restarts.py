@@ -92,15 +92,7 @@ def run_restarts(hub: Hub, postgres: PrivatePostgres, redis: PrivateRedis, *, se
         shoppers.stop()
     load_seconds = time.monotonic() - started
     exited = sorted(name for name, process in hub.processes.items() if not process.alive)
-    if catch_up:
-        workers = [p for name, p in hub.processes.items() if name.startswith("worker")]
-        for worker in workers:
-            worker.stop()
-        hub.catch_up()
-        for worker in workers:
-            worker.start()
-    report, settle_seconds = hub.settle(settle_timeout)
-    evidence = None if report.ok else str(hub.save_evidence(hub.folder / "evidence.json"))
+    report, settle_seconds, evidence = hub.finish(settle_timeout, catch_up)
     return {
         "seed": seed, "orders_placed": shoppers.placed, "faults": len(fired),
         "faults_by_kind": {kind: sum(1 for f in fired if f["fault"] == kind) for kind in KINDS},

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
+from werkzeug.serving import make_server
 
 from dropstream.app import create_app
 from dropstream.extensions import db
@@ -83,6 +85,25 @@ def running_app(config: dict[str, object], *, empty: bool = True, load_entry_poi
             db.session.remove()
             app.extensions["dropstream"].queue.close()
             db.engine.dispose()
+
+
+@contextlib.contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """The app on a free loopback port; also its PUBLIC_BASE_URL meanwhile, so the sandboxes'
+    webhooks, pushes and callbacks reach it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="live-server", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    previous, app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"], base
+    try:
+        yield base
+    finally:
+        app.config["PUBLIC_BASE_URL"] = previous
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def _empty_everything(app: object) -> None:

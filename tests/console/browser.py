@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from dropstream.jobs.queue import InProcessQueue
 from dropstream.jobs.scheduler import start_in_process
@@ -43,25 +42,6 @@ def require_browser() -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"browser tests cannot run in CI: {problem}")
     pytest.skip(f"browser tests skipped: {problem}")
-
-
-@contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """The app on a free loopback port; also its PUBLIC_BASE_URL meanwhile, so the webhooks and
-    pushes of the sandboxes reach it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="console-live-server", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    previous = app.config["PUBLIC_BASE_URL"]
-    app.config["PUBLIC_BASE_URL"] = base
-    try:
-        yield base
-    finally:
-        app.config["PUBLIC_BASE_URL"] = previous
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 @contextmanager

@@ -13,7 +13,8 @@ from dropstream.extensions import db
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
 from dropstream.tenants.models import Role
-from tests.console.browser import live_server, pipeline, shot, sign_in, wait_for
+from tests.conftest import live_server
+from tests.console.browser import pipeline, shot, sign_in, wait_for
 from tests.factories import OrderFactory
 from tests.pipeline.conftest import wire
 from tests.tenancy import make_tenant

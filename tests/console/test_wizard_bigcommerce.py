@@ -29,7 +29,8 @@ from dropstream_bigcommerce.sandbox import BigCommerceSandbox
 from dropstream_bigcommerce.sandbox.testing import new_store
 from dropstream_wms_generic.sandbox import WmsSandbox
 from tests.conftest import running_app
-from tests.console.browser import live_server, pipeline, shot, sign_in
+from tests.conftest import live_server
+from tests.console.browser import pipeline, shot, sign_in
 from tests.factories import MerchantFactory, ProviderFactory, UserFactory
 
 pytestmark = pytest.mark.slow

@@ -6,17 +6,15 @@ console."""
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from dropstream.testing import plugin as reference_plugin
 from dropstream_bigcommerce import plugin as bigcommerce_plugin
 from dropstream_wms_generic import plugin as wms_plugin
-from tests.conftest import _test_config
+from tests.conftest import _test_config, live_server
 from tests.conftest import running_app as shared_running_app
 
 BC_CLIENT_ID = "dropstream-app-client"
@@ -65,17 +63,5 @@ def module_app(_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture
 def served(app: Any) -> Iterator[str]:
     """DropStream on a free loopback port (for sandboxes that call it), also its public URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    previous, app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"], base
-    try:
+    with live_server(app) as base:
         yield base
-    finally:
-        app.config["PUBLIC_BASE_URL"] = previous
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

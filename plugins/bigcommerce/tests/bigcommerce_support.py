@@ -7,15 +7,13 @@ the sandbox calls DropStream (webhooks, the uninstall callback), DropStream is s
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.conftest import running_app
+from tests.conftest import live_server, running_app
 from tests.factories import MerchantFactory, ProviderFactory, ShippingRuleFactory, WarehouseFactory
-from werkzeug.serving import make_server
 
 from dropstream.connectors.base import ConnectorContext
 from dropstream.extensions import db
@@ -63,21 +61,8 @@ def shop(sandbox: BigCommerceSandbox) -> SandboxStore:
 def served(app: Any) -> Iterator[str]:
     """DropStream on a free loopback port (webhooks and callbacks reach it there); also its
     PUBLIC_BASE_URL for this test."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    previous = app.config["PUBLIC_BASE_URL"]
-    app.config["PUBLIC_BASE_URL"] = base
-    try:
+    with live_server(app) as base:
         yield base
-    finally:
-        app.config["PUBLIC_BASE_URL"] = previous
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def credentials_of(shop: SandboxStore) -> dict[str, str]:

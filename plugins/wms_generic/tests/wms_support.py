@@ -7,13 +7,12 @@ sandbox pushes to DropStream, DropStream is served on one too.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.conftest import running_app
+from tests.conftest import live_server, running_app
 from tests.factories import (
     MerchantFactory,
     ProviderFactory,
@@ -21,7 +20,6 @@ from tests.factories import (
     StoreFactory,
     WarehouseFactory,
 )
-from werkzeug.serving import make_server
 
 from dropstream.connectors.base import ConnectorContext
 from dropstream.extensions import db
@@ -121,17 +119,8 @@ def wire(wms: WmsSandbox, name: str = "acme", account: str = ACCOUNT, **settings
 @pytest.fixture
 def served(app: Any) -> Iterator[str]:
     """DropStream itself on a free loopback port (for the sandbox's pushes); its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with live_server(app) as base:
+        yield base
 
 
 def inbound_url(base: str, warehouse_id: int) -> str:
