@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, TypeDecorator
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Insert, Integer, TypeDecorator, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 #: JSON everywhere, JSONB on PostgreSQL (indexable, and it refuses NUL bytes, which we strip first).
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -15,6 +17,30 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def insert_unless_conflict(session: Session, model: type, index: tuple[str, ...],
+                           index_where: str | None = None) -> Insert:
+    """``INSERT … ON CONFLICT (index) DO NOTHING RETURNING id`` into ``model``, for the session's
+    database; execute it with the row's values as parameters (the id is None on a conflict).
+
+    Built once per statement and database: the hot paths (every webhook, every piece of work)
+    would otherwise pay for building the statement and its cache key on each call, which cost
+    more CPU than running it. ``index_where`` names a partial index by its literal predicate.
+    """
+    return _insert_unless_conflict(session.get_bind().dialect.name, model, index, index_where)
+
+
+@cache
+def _insert_unless_conflict(dialect: str, model: type, index: tuple[str, ...], index_where: str | None) -> Insert:
+    # On the table, not the mapped class: an ORM insert takes its bulk path, several times the
+    # CPU of this one row.
+    table = model.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    where = text(index_where) if index_where else None
+    return insert(table).on_conflict_do_nothing(
+        index_elements=[table.c[column] for column in index], index_where=where
+    ).returning(table.c.id)
 
 
 class UTCDateTime(TypeDecorator):

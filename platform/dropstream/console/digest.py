@@ -21,7 +21,7 @@ from dropstream.console.mail import send_mail
 from dropstream.console.models import AlertDigestPreference
 from dropstream.db import utcnow
 from dropstream.extensions import db
-from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work
 from dropstream.stores.models import Store
 from dropstream.tenants.models import Merchant, User
@@ -49,7 +49,7 @@ def schedule_digest(session: Session, provider_id: int, merchant_id: int) -> Non
              dedupe_key=f"alerts.digest:{merchant_id}", delay=timedelta(minutes=minutes))
 
 
-def send_digest_job(item: OutboxItem) -> None:
+def send_digest_job(item: LeasedWork) -> None:
     """Outbox handler ``alerts.digest``: e-mail the merchant's not-yet-notified open alerts."""
     session = db.session
     alerts = list(session.scalars(select(Alert).where(

@@ -22,7 +22,7 @@ from dropstream.db import utcnow
 from dropstream.events import announce
 from dropstream.extensions import db
 from dropstream.fulfillment.models import Shipment, ShipmentState
-from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work
 from dropstream.orders.mapping import reference_store_id
 from dropstream.orders.models import Order, OrderAddress, OrderLine, WarehouseLine
@@ -221,7 +221,7 @@ def _store_quantities(session: Session, shipment: Shipment) -> dict[int, int]:
     return deltas
 
 
-def post_shipment_job(item: OutboxItem) -> None:
+def post_shipment_job(item: LeasedWork) -> None:
     """Outbox handler ``shipment.post``: ``subject_id`` is the shipment id."""
     shipment = db.session.get(Shipment, item.subject_id)
     if shipment is not None:
@@ -231,13 +231,13 @@ def post_shipment_job(item: OutboxItem) -> None:
                       first_attempt=item.attempts == 1 and not shipment.last_error)
 
 
-def post_shipment_retrying(item: OutboxItem, error: Exception, next_attempt: datetime) -> None:
+def post_shipment_retrying(item: LeasedWork, error: Exception, next_attempt: datetime) -> None:
     shipment = db.session.get(Shipment, item.subject_id)
     if shipment is not None:
         shipment.last_error = error.message if isinstance(error, ConnectorError) else str(error)
 
 
-def post_shipment_gave_up(item: OutboxItem, error: Exception) -> None:
+def post_shipment_gave_up(item: LeasedWork, error: Exception) -> None:
     shipment = db.session.get(Shipment, item.subject_id)
     if shipment is None:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +58,30 @@ class OutboxItem(MerchantOwned, db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+@dataclass(frozen=True)
+class LeasedWork:
+    """An outbox row as its worker leased it: what a job's handler is given.
+
+    Handlers read their work and never change its row (the runner records how it ended), so
+    a copy taken from the lease serves them, with no ORM object to load again after the lease
+    is committed.
+    """
+
+    id: int
+    kind: str
+    store_id: int | None
+    subject_id: int | None
+    dedupe_key: str
+    payload: dict[str, Any]
+    attempts: int
+    provider_id: int
+    merchant_id: int
+
+    @classmethod
+    def of(cls, item: OutboxItem) -> LeasedWork:
+        return cls(**{name: getattr(item, name) for name in cls.__dataclass_fields__})
 
 
 class InboxEvent(MerchantOwned, db.Model):

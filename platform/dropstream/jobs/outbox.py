@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from dropstream.db import utcnow
+from dropstream.db import UTCDateTime, insert_unless_conflict, utcnow
 from dropstream.extensions import db
-from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.jobs.models import LeasedWork, OutboxItem, OutboxState
 from dropstream.state import get_state
 
 log = logging.getLogger(__name__)
@@ -72,33 +72,26 @@ def add_work(
                                       or _store_has_room(session, store_id, now))
     if dispatch_now:
         values["dispatched_at"] = now
-    statement = _insert_ignoring_pending_duplicate(session).values(**values).returning(OutboxItem.id)
-    outbox_id = session.execute(statement).scalar()
+    # A literal predicate: it must match the partial index's text, also in prepared statements.
+    insert = insert_unless_conflict(session, OutboxItem, ("dedupe_key",), index_where=NOT_STARTED)
+    outbox_id = session.execute(insert, values).scalar()
     if outbox_id is not None and dispatch_now:
         session.info.setdefault(_SESSION_KEY, []).append((outbox_id, queue))
 
 
-def _insert_ignoring_pending_duplicate(session: Session):  # type: ignore[no-untyped-def]
-    # A literal predicate: it must match the partial index's text, also in prepared statements.
-    pending = text(NOT_STARTED)
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(OutboxItem).on_conflict_do_nothing(
-        index_elements=[OutboxItem.dedupe_key], index_where=pending
-    )
+#: Built once (see :func:`dropstream.db.insert_unless_conflict`): it runs for every new piece of work.
+_IN_FLIGHT_FOR_STORE = select(func.count()).select_from(OutboxItem).where(
+    OutboxItem.store_id == bindparam("store_id"), OutboxItem.state == OutboxState.PENDING,
+    or_(OutboxItem.dispatched_at > bindparam("dispatched_after", type_=UTCDateTime()),
+        OutboxItem.leased_until > bindparam("now", type_=UTCDateTime())),
+)
 
 
 def _store_has_room(session: Session, store_id: int | None, now: datetime) -> bool:
     if store_id is None:
         return True
-    in_flight = session.scalar(
-        select(func.count()).select_from(OutboxItem).where(
-            OutboxItem.store_id == store_id, OutboxItem.state == OutboxState.PENDING,
-            or_(OutboxItem.dispatched_at > now - DISPATCH_LEASE, OutboxItem.leased_until > now),
-        )
-    )
+    in_flight = session.scalar(_IN_FLIGHT_FOR_STORE, {"store_id": store_id, "now": now,
+                                                      "dispatched_after": now - DISPATCH_LEASE})
     return (in_flight or 0) < STORE_IN_FLIGHT_CAP
 
 
@@ -219,25 +212,28 @@ def backoff_delay(attempts: int, retry_after: float | None = None) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def lease(session: Session, outbox_id: int) -> OutboxItem | None:
-    """Claim a due pending row for this worker (a conditional update), or None if it is done,
-    not yet due, or held by another worker."""
+_OUTBOX = OutboxItem.__table__
+#: Built once (see :func:`dropstream.db.insert_unless_conflict`): every job starts with it.
+_LEASE = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == bindparam("outbox_id"),
+        _OUTBOX.c.state == OutboxState.PENDING,
+        _OUTBOX.c.run_after <= bindparam("now", type_=UTCDateTime()),
+        or_(_OUTBOX.c.leased_until.is_(None), _OUTBOX.c.leased_until <= bindparam("now", type_=UTCDateTime())),
+    )
+    .values(leased_until=bindparam("until", type_=UTCDateTime()), attempts=_OUTBOX.c.attempts + 1)
+    .returning(*(_OUTBOX.c[name] for name in LeasedWork.__dataclass_fields__))
+)
+
+
+def lease(session: Session, outbox_id: int) -> LeasedWork | None:
+    """Claim a due pending row for this worker (a conditional update, committed), or None if it
+    is done, not yet due, or held by another worker."""
     now = utcnow()
-    claimed = session.execute(
-        update(OutboxItem)
-        .where(
-            OutboxItem.id == outbox_id,
-            OutboxItem.state == OutboxState.PENDING,
-            OutboxItem.run_after <= now,
-            or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until <= now),
-        )
-        .values(leased_until=now + RUN_LEASE, attempts=OutboxItem.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    row = session.execute(_LEASE, {"outbox_id": outbox_id, "now": now, "until": now + RUN_LEASE}).one_or_none()
     session.commit()
-    if not claimed:
-        return None
-    return session.get(OutboxItem, outbox_id, populate_existing=True)
+    return None if row is None else LeasedWork(**row._mapping)
 
 
 def release_for_store(session: Session, store_id: int) -> None:

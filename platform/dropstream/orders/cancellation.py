@@ -9,7 +9,7 @@ from dropstream.alerts.services import raise_alert
 from dropstream.connectors.types import CancelOutcome
 from dropstream.errors import InvalidTransition
 from dropstream.extensions import db
-from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
@@ -44,7 +44,7 @@ def cancel_order(session: Session, order: Order, actor: str, reason: str = "") -
     return order
 
 
-def cancel_at_warehouse_job(item: OutboxItem) -> None:
+def cancel_at_warehouse_job(item: LeasedWork) -> None:
     """Outbox handler ``order.cancel``."""
     session = db.session
     order = session.get(Order, item.subject_id)

@@ -20,7 +20,7 @@ from dropstream.connectors.types import WarehouseLine as WarehouseLineData
 from dropstream.db import utcnow
 from dropstream.events import announce
 from dropstream.extensions import db
-from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work
 from dropstream.orders.models import Order, OrderAddress
 from dropstream.orders.statuses import HoldReason, OrderStatus
@@ -80,14 +80,14 @@ def forward_order(session: Session, order: Order) -> None:
                  merchant_id=order.merchant_id, provider_id=order.provider_id)
 
 
-def forward_order_job(item: OutboxItem) -> None:
+def forward_order_job(item: LeasedWork) -> None:
     """Outbox handler ``order.forward``: ``subject_id`` is the order id."""
     order = db.session.get(Order, item.subject_id)
     if order is not None:
         forward_order(db.session, order)
 
 
-def forward_retrying(item: OutboxItem, error: Exception, next_attempt: datetime) -> None:
+def forward_retrying(item: LeasedWork, error: Exception, next_attempt: datetime) -> None:
     order = db.session.get(Order, item.subject_id)
     if order is None:
         return
@@ -97,7 +97,7 @@ def forward_retrying(item: OutboxItem, error: Exception, next_attempt: datetime)
                f"Next attempt at {next_attempt:%Y-%m-%d %H:%M:%S} UTC.", remote=_words(error))
 
 
-def forward_gave_up(item: OutboxItem, error: Exception) -> None:
+def forward_gave_up(item: LeasedWork, error: Exception) -> None:
     order = db.session.get(Order, item.subject_id)
     if order is None:
         return
@@ -112,7 +112,7 @@ def forward_gave_up(item: OutboxItem, error: Exception) -> None:
                     message=f"Orders could not be sent to the warehouse: {_words(error)}")
 
 
-def mark_sent_job(item: OutboxItem) -> None:
+def mark_sent_job(item: LeasedWork) -> None:
     """Outbox handler ``order.mark_sent``: move the store's order to its "sent" status."""
     order = db.session.get(Order, item.subject_id)
     if order is None or order.status is not OrderStatus.AT_WAREHOUSE:
@@ -123,7 +123,7 @@ def mark_sent_job(item: OutboxItem) -> None:
     record(db.session, order, "store_status", "The store's order was moved to its sent status.")
 
 
-def mark_sent_gave_up(item: OutboxItem, error: Exception) -> None:
+def mark_sent_gave_up(item: LeasedWork, error: Exception) -> None:
     order = db.session.get(Order, item.subject_id)
     if order is not None:
         record(db.session, order, "store_status_failed",

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from dropstream.alerts.services import raise_alert, resolve_alerts
 from dropstream.connectors.types import LineKind
 from dropstream.events import announce
-from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work
 from dropstream.orders.mapping import map_order
 from dropstream.orders.models import Order
@@ -108,7 +108,7 @@ def rescan_holds(session: Session, store: Store) -> int:
     return released
 
 
-def rescan_holds_job(item: OutboxItem) -> None:
+def rescan_holds_job(item: LeasedWork) -> None:
     """Outbox handler ``store.rescan_holds``: ``subject_id`` is the store id."""
     from dropstream.extensions import db
 

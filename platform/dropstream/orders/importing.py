@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from dropstream.connectors.base import ConnectorError, RemoteNotFound, UnreadableOrderError
 from dropstream.connectors.types import Address, OrderData
 from dropstream.events import announce
-from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.models import LeasedWork
 from dropstream.orders.holds import evaluate
 from dropstream.orders.models import Order, OrderAddress, OrderLine
 from dropstream.orders.statuses import NOT_YET_AT_WAREHOUSE, OrderStatus
@@ -139,7 +139,7 @@ def refresh_order(session: Session, store: Store, external_id: str) -> Order | N
         return keep_unreadable_order(session, store, data.external_id, data.number, data.raw, error)
 
 
-def refresh_order_job(item: OutboxItem) -> None:
+def refresh_order_job(item: LeasedWork) -> None:
     """Outbox handler ``order.refresh``: payload ``{"external_id": …}``, subject is the store."""
     from dropstream.extensions import db
 

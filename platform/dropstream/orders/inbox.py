@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dropstream.db import utcnow
+from dropstream.db import insert_unless_conflict, utcnow
 from dropstream.jobs.models import InboxEvent
 from dropstream.jobs.outbox import add_work
 from dropstream.stores.models import Store
@@ -22,21 +22,13 @@ def receive_order_hint(session: Session, store: Store, *, event_key: str, topic:
                        external_id: str, payload: dict[str, Any]) -> bool:
     """Record a webhook about order ``external_id``; queue a re-read. Returns False for a
     duplicate delivery (same ``event_key``), which changes nothing."""
-    insert = _insert_ignoring_duplicate(session).values(
-        provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
-        event_key=event_key[:200], topic=topic[:120], payload=payload, received_at=utcnow(),
-    ).returning(InboxEvent.id)
-    if session.execute(insert).scalar() is None:
+    insert = insert_unless_conflict(session, InboxEvent, ("store_id", "event_key"))
+    values = dict(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
+                  event_key=event_key[:200], topic=topic[:120], payload=payload, received_at=utcnow())
+    if session.execute(insert, values).scalar() is None:
         return False
     add_work(session, kind="order.refresh", subject_id=store.id, store_id=store.id,
              merchant_id=store.merchant_id, provider_id=store.provider_id, queue="webhooks",
              dedupe_key=f"order.refresh:{store.id}:{external_id}", payload={"external_id": str(external_id)})
     return True
 
-
-def _insert_ignoring_duplicate(session: Session):  # type: ignore[no-untyped-def]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(InboxEvent).on_conflict_do_nothing(index_elements=[InboxEvent.store_id, InboxEvent.event_key])

@@ -15,7 +15,7 @@ from dropstream.connectors.base import Capability, ConnectorError
 from dropstream.db import utcnow
 from dropstream.errors import InvalidTransition, ValidationFailed
 from dropstream.extensions import db
-from dropstream.jobs.models import OutboxItem
+from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work, release_for_store
 from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
@@ -171,7 +171,7 @@ def run_channel(session: Session, channel: StoreChannel, full: bool = False) -> 
     return more
 
 
-def run_channel_job(item: OutboxItem) -> None:
+def run_channel_job(item: LeasedWork) -> None:
     """Outbox handler ``channel.run``: ``subject_id`` is the store channel id."""
     channel = db.session.get(StoreChannel, item.subject_id)
     if channel is None or not run_channel(db.session, channel, full=bool(item.payload.get("full"))):
@@ -185,7 +185,7 @@ def run_channel_job(item: OutboxItem) -> None:
              dedupe_key=f"channel.run:{channel.id}" if item.dedupe_key == key else key)
 
 
-def channel_failed(item: OutboxItem, error: Exception, next_attempt: datetime | None = None) -> None:
+def channel_failed(item: LeasedWork, error: Exception, next_attempt: datetime | None = None) -> None:
     channel = db.session.get(StoreChannel, item.subject_id)
     if channel is None:
         return
@@ -193,7 +193,7 @@ def channel_failed(item: OutboxItem, error: Exception, next_attempt: datetime | 
     channel.last_error = error.message if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
 
 
-def channel_gave_up(item: OutboxItem, error: Exception) -> None:
+def channel_gave_up(item: LeasedWork, error: Exception) -> None:
     channel_failed(item, error)
     channel = db.session.get(StoreChannel, item.subject_id)
     if channel is not None and channel.progress_finished_at is None:
