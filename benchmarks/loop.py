@@ -102,6 +102,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
                 store = hook.demo_create_store(demo=demo, session=db.session, merchant=merchant,
                                                warehouse=warehouse, catalog=CATALOG)
                 add_mappings(db.session, store)
+                _own_warehouse_account(wms.url, store, f"M{n:03d}", CATALOG)
                 for channel in store.channels:  # webhooks drive this run; no polling or stock
                     channel.enabled = channel.channel is Channel.SHIPMENTS
                 stores.append(store)
@@ -120,6 +121,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
         rq = isinstance(app.extensions["dropstream"].queue, RQQueue)
         processes: dict[str, list[subprocess.Popen[bytes]]] = {}
         if rq:
+            _refuse_busy_redis(app.extensions["dropstream"].queue)
             env = {**process_env(app), "DROPSTREAM_LOG_LEVEL": "WARNING"}
             processes["web"] = [subprocess.Popen(dropstream_command("serve", "--port", str(port), "--quiet"), env=env)]
             processes["workers"] = [spawn_worker(app) for _ in range(args.workers)]
@@ -244,6 +246,18 @@ def _stages(app, placed: dict[str, float]) -> dict[str, float]:  # type: ignore[
             "imported_to_at_warehouse": _p50_p95(forwarded)}
 
 
+def _own_warehouse_account(wms_url: str, store, code: str, catalog) -> None:  # type: ignore[no-untyped-def]
+    """Give the store its own customer account at the WMS, as a 3PL's WMS keeps one per merchant
+    (the demo's merchants share one; with ten, every store's shipment poll and every stock push
+    would then be ten times the work, which measures the sharing rather than DropStream)."""
+    import requests
+
+    for operation, arguments in (("add_account", {"code": code, "name": store.name}),
+                                 ("set_stock", {"account": code, "levels": catalog.warehouse_stock()})):
+        requests.post(f"{wms_url}/_sandbox/{operation}", json=arguments, timeout=10).raise_for_status()
+    store.warehouse_account = {"customer_code": code}
+
+
 def _p50_p95(seconds: list[float]) -> list[int] | None:
     if not seconds:
         return None
@@ -284,6 +298,21 @@ def _cpu_seconds(processes: dict[str, list], database_url: str) -> dict[str, flo
     if os.environ.get("REDIS_URL"):
         used["redis"] = sum(of(pid) for pid in matching("redis-server"))
     return used
+
+
+def _refuse_busy_redis(queue) -> None:  # type: ignore[no-untyped-def]
+    """Jobs carry only outbox ids, and every run's ids start at 1: jobs or workers another run
+    left in this Redis database would run this run's rows and count as its workers."""
+    from rq import Worker
+
+    from dropstream.jobs.queue import QUEUES
+
+    jobs = sum(len(queue.queue(name)) for name in QUEUES)
+    workers = Worker.count(connection=queue.connection)
+    if jobs or workers:
+        raise SystemExit(f"REDIS_URL's database holds {jobs} queued jobs and {workers} workers of "
+                         "another run: give the benchmark an empty Redis database (another "
+                         "number at the end of REDIS_URL), or wait until that run's workers stop.")
 
 
 def _wait_for_workers(queue, count: int, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
