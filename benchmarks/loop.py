@@ -121,14 +121,14 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
         rq = isinstance(app.extensions["dropstream"].queue, RQQueue)
         processes: dict[str, list[subprocess.Popen[bytes]]] = {}
         if rq:
-            _refuse_busy_redis(app.extensions["dropstream"].queue)
+            _empty_queues(app.extensions["dropstream"].queue)
             env = {**process_env(app), "DROPSTREAM_LOG_LEVEL": "WARNING"}
             processes["web"] = [subprocess.Popen(dropstream_command("serve", "--port", str(port), "--quiet"), env=env)]
             processes["workers"] = [spawn_worker(app) for _ in range(args.workers)]
             processes["scheduler"] = [subprocess.Popen(dropstream_command("scheduler"), env=env)]
             stoppers.append(lambda: stop_processes([p for group in processes.values() for p in group]))
             _wait_until_up(f"{base}/healthz")
-            _wait_for_workers(app.extensions["dropstream"].queue, args.workers)
+            _wait_for_workers(app.extensions["dropstream"].queue, {p.pid for p in processes["workers"]})
         else:
             server = make_server("127.0.0.1", port, app, threaded=True)
             threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -300,29 +300,26 @@ def _cpu_seconds(processes: dict[str, list], database_url: str) -> dict[str, flo
     return used
 
 
-def _refuse_busy_redis(queue) -> None:  # type: ignore[no-untyped-def]
-    """Jobs carry only outbox ids, and every run's ids start at 1: jobs or workers another run
-    left in this Redis database would run this run's rows and count as its workers."""
-    from rq import Worker
-
+def _empty_queues(queue) -> None:  # type: ignore[no-untyped-def]
+    """Jobs carry only outbox ids, and every run's ids start at 1: jobs an earlier run left in
+    this Redis database would run this run's rows out of turn. (Runs at the same time need a
+    Redis database each.)"""
     from dropstream.jobs.queue import QUEUES
 
-    jobs = sum(len(queue.queue(name)) for name in QUEUES)
-    workers = Worker.count(connection=queue.connection)
-    if jobs or workers:
-        raise SystemExit(f"REDIS_URL's database holds {jobs} queued jobs and {workers} workers of "
-                         "another run: give the benchmark an empty Redis database (another "
-                         "number at the end of REDIS_URL), or wait until that run's workers stop.")
+    left = sum(queue.queue(name).empty() or 0 for name in QUEUES)
+    if left:
+        print(f"emptied {left} jobs an earlier run left in Redis", file=sys.stderr)
 
 
-def _wait_for_workers(queue, count: int, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    """Until ``count`` workers listen (their start-up is not part of what is measured)."""
+def _wait_for_workers(queue, pids: set[int], timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    """Until this run's workers listen (their start-up is not part of what is measured). Counted
+    by pid: a killed run's workers stay registered in Redis until their heartbeat expires."""
     from rq import Worker
 
     deadline = time.monotonic() + timeout
-    while Worker.count(connection=queue.connection) < count:
+    while not pids <= {worker.pid for worker in Worker.all(connection=queue.connection)}:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{count} workers did not start within {timeout:.0f} s")
+            raise RuntimeError(f"{len(pids)} workers did not start within {timeout:.0f} s")
         time.sleep(0.2)
     time.sleep(1.0)  # the scheduler process starts alongside
 
