@@ -103,21 +103,33 @@ class RedisCheckStore:
                 pass  # settled again next time: harmless
 
 
-def expected_status(order: dict[str, Any]) -> int:
+def expected_status(order: dict[str, Any]) -> int | None:
     """Shipped when every physical line has shipped (a bundle: its parent, or all of its
-    components), else Partially Shipped."""
+    components), else Partially Shipped; None when nothing of it has shipped.
+
+    With nothing shipped there is no move to confirm: the check outlived its shipment (deleted
+    in the store), or it names another order. Checks are kept by store hash and order id, so a
+    store connected again, to a fresh database on the same Redis, meets the old checks for the
+    ids its new orders get: in the sandboxes that is an order just placed, which "Partially
+    Shipped" would hide from the import for good.
+    """
     consignments = embedded_consignments(order)
     if consignments is None:
         try:
-            done = float(order.get("items_shipped") or 0) >= float(order.get("items_total") or 0)
+            shipped_units = float(order.get("items_shipped") or 0)
+            done = shipped_units >= float(order.get("items_total") or 0)
         except (TypeError, ValueError):
-            done = False
+            return None
+        if shipped_units <= 0:
+            return None
         return SHIPPED if done else PARTIALLY_SHIPPED
     lines = [
         item
         for group in consignments.get("shipping") or []
         for item in group.get("line_items") or []
     ]
+    if not any(float(line.get("quantity_shipped") or 0) > 0 for line in lines):
+        return None
     components: dict[Any, list[dict[str, Any]]] = {}
     for line in lines:
         components.setdefault(line.get("parent_order_product_id"), []).append(line)
@@ -145,7 +157,7 @@ def settle(client: Any, settings: dict[str, Any], order: dict[str, Any]) -> bool
         settings.get("sent_status_id"),
         PARTIALLY_SHIPPED,
     }
-    if status == expected or status not in movable:
+    if expected is None or status == expected or status not in movable:
         return False
     client.put(f"/v2/orders/{order['id']}", {"status_id": expected})
     return True

@@ -177,6 +177,25 @@ def test_a_check_no_sweep_met_is_read_on_its_own(
     assert runtime().status_checks.pending(shop.hash) == {}
 
 
+def test_a_check_for_an_order_with_nothing_shipped_never_moves_it(
+    app: Any, shop: SandboxStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check outlives its order's id: a store connected again to a fresh database on the
+    same Redis (the sandboxes number orders from 100 again) meets old checks for its new
+    orders. Moving one just placed to Partially Shipped would hide it from the import."""
+    order_id, _order = _two_address_order(shop)
+    runtime().status_checks.add(shop.hash, order_id)  # left by an earlier life of the store
+    monkeypatch.setattr(status_checks, "OVERDUE", -1.0)
+    since = len(shop.sandbox.call_log(shop.hash))
+
+    connector(shop).fetch_orders(json.dumps({"since": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}))
+
+    assert shop.sandbox.get_order(shop.hash, order_id)["status_id"] == 11
+    assert not [m for m, _path in _methods(shop, since) if m == "PUT"]
+    assert runtime().status_checks.pending(shop.hash) == {}  # settled: nothing to confirm
+    assert connector(shop).fetch_order(str(order_id)) is not None  # still imported
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
