@@ -250,11 +250,9 @@ def _own_warehouse_account(wms_url: str, store, code: str, catalog) -> None:  # 
     """Give the store its own customer account at the WMS, as a 3PL's WMS keeps one per merchant
     (the demo's merchants share one; with ten, every store's shipment poll and every stock push
     would then be ten times the work, which measures the sharing rather than DropStream)."""
-    import requests
+    from dropstream_wms_generic.demo import add_account
 
-    for operation, arguments in (("add_account", {"code": code, "name": store.name}),
-                                 ("set_stock", {"account": code, "levels": catalog.warehouse_stock()})):
-        requests.post(f"{wms_url}/_sandbox/{operation}", json=arguments, timeout=10).raise_for_status()
+    add_account(wms_url, code, store.name, catalog)
     store.warehouse_account = {"customer_code": code}
 
 

@@ -236,6 +236,20 @@ def lease(session: Session, outbox_id: int) -> LeasedWork | None:
     return None if row is None else LeasedWork(**row._mapping)
 
 
+#: Built once: every job ends with it (with the handler's last changes, in one commit).
+_FINISH = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id")).values(
+    state=bindparam("new_state", type_=_OUTBOX.c.state.type),
+    finished_at=bindparam("finished", type_=UTCDateTime()), leased_until=None,
+    last_error=bindparam("error", type_=_OUTBOX.c.last_error.type),
+)
+
+
+def finish(session: Session, outbox_id: int, state: OutboxState, error: str | None = None) -> None:
+    """End a leased row as ``state`` and commit, together with whatever its handler changed."""
+    session.execute(_FINISH, {"outbox_id": outbox_id, "new_state": state, "finished": utcnow(), "error": error})
+    session.commit()
+
+
 def release_for_store(session: Session, store_id: int) -> None:
     """Make a resumed store's waiting work due now."""
     session.execute(

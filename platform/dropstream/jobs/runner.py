@@ -14,16 +14,15 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import bindparam, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from dropstream.alerts.services import raise_alert
 from dropstream.connectors.base import AuthError, TransientError
-from dropstream.db import UTCDateTime, utcnow
+from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.models import LeasedWork, OutboxItem, OutboxState
-from dropstream.jobs.outbox import FollowUps, backoff_delay, collect_follow_ups, lease, running_job_store
+from dropstream.jobs.outbox import FollowUps, backoff_delay, collect_follow_ups, finish, lease, running_job_store
 from dropstream.jobs.registry import JOBS, resolve
 from dropstream.observability import context as log_context
 from dropstream.observability import metrics
@@ -101,7 +100,7 @@ def _run(outbox_id: int) -> tuple[str, str]:
         running_job_store(session, item.store_id)
         spec = JOBS.get(kind)
         if spec is None:
-            _finish(session, item.id, OutboxState.DEAD, f"no handler for work of kind {kind!r}")
+            finish(session, item.id, OutboxState.DEAD, f"no handler for work of kind {kind!r}")
             return kind, "dead"
         activate(session, TenantScope.for_merchant(item.provider_id, item.merchant_id,
                                                    actor=f"job:{kind}:{item.id}"))
@@ -109,7 +108,7 @@ def _run(outbox_id: int) -> tuple[str, str]:
                                merchant_id=item.merchant_id, store_id=item.store_id):
             try:
                 resolve(spec.run)(item)
-                _finish(session, item.id, OutboxState.DONE)
+                finish(session, item.id, OutboxState.DONE)
                 return kind, "done"
             except AuthError as error:
                 session.rollback()
@@ -120,7 +119,7 @@ def _run(outbox_id: int) -> tuple[str, str]:
                 # and its retry hooks would load that row again. Park it, visibly, untouched.
                 session.rollback()
                 log.error("outbox item %s (%s) refused: %s", outbox_id, kind, error)
-                _finish(session, outbox_id, OutboxState.DEAD, _describe(error))
+                finish(session, outbox_id, OutboxState.DEAD, _describe(error))
                 return kind, "dead"
             except Exception as error:  # noqa: BLE001 - every failure is recorded, none is lost
                 session.rollback()
@@ -132,20 +131,6 @@ def _run(outbox_id: int) -> tuple[str, str]:
     finally:
         # The session itself is closed by the caller's app-context teardown (worker, thread).
         activate(session, None)
-
-
-_OUTBOX = OutboxItem.__table__
-#: Built once: every job ends with it (with the handler's last changes, in one commit).
-_FINISH = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id")).values(
-    state=bindparam("new_state", type_=_OUTBOX.c.state.type),
-    finished_at=bindparam("finished", type_=UTCDateTime()), leased_until=None,
-    last_error=bindparam("error", type_=_OUTBOX.c.last_error.type),
-)
-
-
-def _finish(session: Session, outbox_id: int, state: OutboxState, error: str | None = None) -> None:
-    session.execute(_FINISH, {"outbox_id": outbox_id, "new_state": state, "finished": utcnow(), "error": error})
-    session.commit()
 
 
 def _patiently(session: Session, record: Callable[[Session, int, Exception], str],
@@ -172,7 +157,7 @@ def _retry_or_give_up(session: Session, outbox_id: int, error: Exception) -> str
     if item.attempts >= spec.max_attempts:
         if spec.on_give_up:
             resolve(spec.on_give_up)(LeasedWork.of(item), error)
-        _finish(session, outbox_id, OutboxState.DEAD, message)
+        finish(session, outbox_id, OutboxState.DEAD, message)
         return "dead"
     delay = backoff_delay(item.attempts, getattr(error, "retry_after", None))
     item.run_after = utcnow() + delay

@@ -54,8 +54,7 @@ def create_warehouse(
             methods.append({"code": code, "name": name, "carrier": "UPS"})
             known.add(code)
     _admin(service.url, "set_credentials", token=token)
-    _admin(service.url, "add_account", code=ACCOUNT, name="Demo merchant")
-    _admin(service.url, "set_stock", account=ACCOUNT, levels=catalog.warehouse_stock())
+    add_account(service.url, ACCOUNT, "Demo merchant", catalog)
     _admin(service.url, "set_ship_methods", items=methods)
     warehouse = create_warehouse_row(
         session,
@@ -87,6 +86,12 @@ def create_warehouse(
         f"/warehouses/{warehouse.id}",
     )
     return warehouse
+
+
+def add_account(base_url: str, code: str, name: str, catalog: DemoCatalog) -> None:
+    """A customer account on the sandbox at ``base_url``, stocked from the catalogue."""
+    _admin(base_url, "add_account", code=code, name=name)
+    _admin(base_url, "set_stock", account=code, levels=catalog.warehouse_stock())
 
 
 def _admin(base_url: str, operation: str, **arguments: Any) -> Any:
