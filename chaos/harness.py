@@ -273,9 +273,13 @@ class FaultRun:
 
     # -- state -------------------------------------------------------------------------------
 
-    def check(self, deliveries: list[dict[str, Any]] | None = None) -> InvariantReport:
+    def check(self, deliveries: list[dict[str, Any]] | None = None,
+              warehouse: dict[str, Any] | None = None) -> InvariantReport:
+        """The invariant checker over the sandboxes as they are now (or over ``warehouse``, a
+        WMS snapshot the caller has already taken and judges by as well)."""
         return patiently(lambda: check(self.app, bigcommerce_state(self.bigcommerce),
-                                       wms_state(self.wms), deliveries=deliveries or ()))
+                                       warehouse or wms_state(self.wms),
+                                       deliveries=deliveries or ()))
 
     def db(self, work: Callable[[Any], Any]) -> Any:
         """``work(session)`` in an app context on every tenant's rows, committed, the session
@@ -321,14 +325,19 @@ class FaultRun:
         while True:
             if hurry:
                 self.hurry()
-            report = self.check(deliveries() if deliveries else None)
+            # Idle before and after one snapshot of the warehouse, judged on that snapshot: a
+            # parcel shipped after the checker looked must not count as checked.
+            idle_before = self.open_work() == 0
+            warehouse = wms_state(self.wms)
+            report = self.check(deliveries() if deliveries else None, warehouse)
             if self.options.progress and time.monotonic() - shown >= 60:
                 shown = time.monotonic()
                 broken = {k: v for k, v in report.counts().items() if v}
                 print(f"[{time.strftime('%H:%M:%S')}] draining: {self.open_work()} order and "
                       f"shipment items open; {broken or 'invariants hold'}", file=sys.stderr)
-            if report.ok and self.warehouse_done() and self.open_work() == 0 \
-                    and self.bigcommerce.wait_for_webhooks(0) and (until is None or until()):
+            if report.ok and idle_before and self.warehouse_done(warehouse) \
+                    and self.open_work() == 0 and self.bigcommerce.wait_for_webhooks(0) \
+                    and (until is None or until()):
                 return True, time.monotonic() - started, report
             if time.monotonic() - started > timeout:
                 return False, time.monotonic() - started, report
@@ -344,11 +353,13 @@ class FaultRun:
             time.sleep(poll)
         return True
 
-    def warehouse_done(self) -> bool:
-        """Every order the WMS holds has shipped (or was cancelled). Its pushes may still be
-        waiting: they are one path of two (DropStream polls shipments and stock as well), and a
-        big run's backlog of them drains at the sandbox's pace, one request at a time."""
-        return all(o["status"] in ("shipped", "cancelled") for o in self.wms.orders())
+    def warehouse_done(self, warehouse: dict[str, Any] | None = None) -> bool:
+        """Every order the WMS holds (in ``warehouse``, a snapshot, or now) has shipped or was
+        cancelled. Its pushes may still be waiting: they are one path of two (DropStream polls
+        shipments and stock as well), and a big run's backlog of them drains at the sandbox's
+        pace, one request at a time."""
+        orders = (warehouse or wms_state(self.wms))["orders"]
+        return all(o["status"] in ("shipped", "cancelled") for o in orders)
 
     def explain(self, keys: list[tuple[int, str]]) -> list[str]:
         """What is known of orders that did not arrive: the store's answers to DropStream's reads
