@@ -190,6 +190,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             for n, store_id in enumerate(store_ids)}
         result["cpu_ms_per_order"] = {part: round(1000 * seconds / total, 1) for part, seconds in cpu_used.items()}
         result["stages_p50_p95_ms"] = _stages(app, placed)
+        result["work_per_order"] = _work_per_order(app, total)
         missing = sorted(set(placed) - set(arrived))
         if missing:
             result["not_arrived"] = _explain(app, missing[:10])
@@ -246,6 +247,24 @@ def _stages(app, placed: dict[str, float]) -> dict[str, float]:  # type: ignore[
             "imported_to_at_warehouse": _p50_p95(forwarded)}
 
 
+def _work_per_order(app, total: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Webhooks stored (by topic) and work items written (by kind) per order placed, up to the
+    moment the last order reached the WMS: what each order cost DropStream, in units of work."""
+    from sqlalchemy import func, select
+
+    from dropstream.extensions import db
+    from dropstream.jobs.models import InboxEvent, OutboxItem
+    from dropstream.tenants.scope import unscoped
+
+    with app.app_context(), unscoped(db.session):
+        counts = {f"webhook {topic}": n for topic, n in db.session.execute(
+            select(InboxEvent.topic, func.count()).group_by(InboxEvent.topic))}
+        counts |= {f"work {kind}": n for kind, n in db.session.execute(
+            select(OutboxItem.kind, func.count()).group_by(OutboxItem.kind))}
+        db.session.remove()
+    return {name: round(n / total, 2) for name, n in sorted(counts.items())}
+
+
 def _own_warehouse_account(wms_url: str, store, code: str, catalog) -> None:  # type: ignore[no-untyped-def]
     """Give the store its own customer account at the WMS, as a 3PL's WMS keeps one per merchant
     (the demo's merchants share one; with ten, every store's shipment poll and every stock push
@@ -300,13 +319,23 @@ def _cpu_seconds(processes: dict[str, list], database_url: str) -> dict[str, flo
 
 def _empty_queues(queue) -> None:  # type: ignore[no-untyped-def]
     """Jobs carry only outbox ids, and every run's ids start at 1: jobs an earlier run left in
-    this Redis database would run this run's rows out of turn. (Runs at the same time need a
-    Redis database each.)"""
+    this Redis database — waiting in a queue, or scheduled for a retry, deferred, failed —
+    would run this run's rows out of turn, or keep them from being dispatched until their
+    time comes. (Runs at the same time need a Redis database each.)"""
     from dropstream.jobs.queue import QUEUES
 
-    left = sum(queue.queue(name).empty() or 0 for name in QUEUES)
+    left = 0
+    for name in QUEUES:
+        rq_queue = queue.queue(name)
+        left += rq_queue.empty() or 0
+        for registry in (rq_queue.scheduled_job_registry, rq_queue.deferred_job_registry,
+                         rq_queue.failed_job_registry, rq_queue.started_job_registry,
+                         rq_queue.canceled_job_registry, rq_queue.finished_job_registry):
+            for job_id in registry.get_job_ids():
+                registry.remove(job_id, delete_job=True)
+                left += 1
     if left:
-        print(f"emptied {left} jobs an earlier run left in Redis", file=sys.stderr)
+        print(f"removed {left} jobs an earlier run left in Redis", file=sys.stderr)
 
 
 def _wait_for_workers(queue, pids: set[int], timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
