@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from sqlalchemy import func, select
 
 from dropstream.extensions import db
@@ -111,6 +114,40 @@ def test_a_shipment_is_never_posted_twice_even_when_the_first_outcome_was_lost(l
 
     assert len(loop.shop.shipments) == 1
     assert loop.order(external_id).status is OrderStatus.SHIPPED
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+                    reason="on SQLite a job holds the write lock: no one can cancel meanwhile")
+def test_an_order_cancelled_while_it_is_being_sent_is_cancelled_at_the_warehouse(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask import current_app
+
+    from dropstream.orders.cancellation import cancel_order
+    from dropstream.tenants.scope import unscoped
+    from dropstream.testing.reference import ReferenceWarehouse
+
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    app = current_app._get_current_object()
+    send = ReferenceWarehouse.forward_order
+
+    def send_while_a_person_cancels(self: ReferenceWarehouse, order: object) -> object:
+        ack = send(self, order)  # type: ignore[arg-type]
+        # The warehouse has it; in another transaction, before DropStream records that, a
+        # person cancels the order (to them it was never sent).
+        with app.app_context(), unscoped(db.session):
+            row = db.session.scalars(select(Order).where(Order.external_id == external_id)).one()
+            cancel_order(db.session, row, actor="a person", reason="the customer called")
+            db.session.commit()
+        return ack
+
+    monkeypatch.setattr(ReferenceWarehouse, "forward_order", send_while_a_person_cancels)
+    run_until_idle()
+
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.CANCELLED
+    assert "cancel_forwarding" in [e.kind for e in order.events]
+    [wms_order] = loop.wms.orders
+    assert wms_order["status"] == "cancelled", "the warehouse was told to cancel what it got"
 
 
 def test_a_digital_only_order_is_skipped_with_a_reason(loop: Loop) -> None:

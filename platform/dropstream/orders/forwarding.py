@@ -1,9 +1,10 @@
 """Forwarding queued orders to the warehouse, and telling the store they were sent.
 
 Each consignment (ship-to address) becomes one warehouse order under a stable reference; each
-acknowledgement is committed as soon as it arrives, so a retry resumes where the last attempt
-stopped, and the connector looks the reference up before creating (an order reaches the
-warehouse once even when an earlier reply was lost).
+acknowledgement is committed before the next consignment is sent (the last one with the
+order's new status), so a retry resumes where the last attempt stopped, and the connector
+looks the reference up before creating (an order reaches the warehouse once even when an
+earlier reply was lost).
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def forward_order(session: Session, order: Order) -> None:
         return
     connector = warehouse_connector(store.warehouse, store)
     consignments = _consignments(order)
-    for address, lines in consignments:
-        if address.warehouse_order_id:
-            continue
+    to_send = [(address, lines) for address, lines in consignments if not address.warehouse_order_id]
+    for position, (address, lines) in enumerate(to_send):
+        if position:
+            session.commit()  # the acknowledgements so far are durable before the next call
         try:
             ack = connector.forward_order(_warehouse_order(order, address, lines, store))
         except RejectedError as error:
@@ -64,7 +66,6 @@ def forward_order(session: Session, order: Order) -> None:
                 f"{store.warehouse.name} already had {ack.reference} (warehouse order "
                 f"{ack.warehouse_order_id}); not sent again."),
                reference=ack.reference, warehouse_order_id=ack.warehouse_order_id)
-        session.commit()  # each acknowledgement is durable before the next call
     ids = [address.warehouse_order_id or "" for address, _ in consignments]
     if transition(session, order, ACCEPTED_FROM, OrderStatus.AT_WAREHOUSE, forward_attempts=0,
                   error_code=None, error_message=None, hold_reason=None, hold_detail=None):
@@ -73,7 +74,9 @@ def forward_order(session: Session, order: Order) -> None:
         if _marks_sent(store):
             add_work(session, kind="order.mark_sent", subject_id=order.id, store_id=store.id,
                      merchant_id=order.merchant_id, provider_id=order.provider_id)
-    elif order.status is OrderStatus.CANCELLED:
+        return
+    session.refresh(order, ["status"])  # another transaction moved it meanwhile: see where to
+    if order.status is OrderStatus.CANCELLED:
         record(session, order, "cancel_forwarding", "The order was cancelled while it was being "
                "sent; asking the warehouse to cancel it.")
         add_work(session, kind="order.cancel", subject_id=order.id, store_id=store.id,
@@ -142,6 +145,7 @@ def _consignments(order: Order) -> list[tuple[OrderAddress, list]]:
 
 
 def _warehouse_order(order: Order, address: OrderAddress, lines: list, store: Store) -> WarehouseOrder:
+    names = {line.id: line.name for line in order.lines}  # one load, not one per warehouse line
     return WarehouseOrder(
         reference=address.warehouse_ref or "",
         order_number=order.number,
@@ -152,7 +156,7 @@ def _warehouse_order(order: Order, address: OrderAddress, lines: list, store: St
                         phone=address.phone, email=address.email or order.customer_email),
         ship_code=address.ship_code or "",
         lines=tuple(WarehouseLineData(reference=line.reference, sku=line.warehouse_sku,
-                                      quantity=line.quantity, name=line.order_line.name)
+                                      quantity=line.quantity, name=names[line.order_line_id])
                     for line in lines),
         customer_email=order.customer_email,
         note=order.note,

@@ -205,8 +205,11 @@ def _kept_shipping_contents(order: Order) -> tuple:
 
 
 def _create(session: Session, store: Store, data: OrderData) -> Order:
+    # Collections given as empty lists are known to be empty: appending to them after the
+    # flush below does not first load them from the database.
     order = Order(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
-                  external_id=_clip(data.external_id, 100), status=OrderStatus.IMPORTED)
+                  external_id=_clip(data.external_id, 100), status=OrderStatus.IMPORTED,
+                  addresses=[], lines=[], warehouse_lines=[])
     session.add(order)
     _fill(order, data)
     session.flush()
