@@ -102,16 +102,22 @@ class LocalLimiter:
             self._paused[store_hash] = max(until, self._paused.get(store_hash, 0.0))
 
 
-# KEYS[1] the store's key, KEYS[2] its pause key; ARGV: now (ms), reserve. Returns ms to wait
-# (0: go ahead).
-_ACQUIRE = """
+# Redis's clock in ms, read inside the script (one round trip per call, not two; Redis 5 and
+# later replicate a script's effects, so a script may read the time before it writes).
+_NOW_MS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+# KEYS[1] the store's key, KEYS[2] its pause key; ARGV: reserve. Returns ms to wait (0: go
+# ahead).
+_ACQUIRE = _NOW_MS + """
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return paused end
 local left = tonumber(redis.call('HGET', KEYS[1], 'left'))
 local reset_at = tonumber(redis.call('HGET', KEYS[1], 'reset_at'))
-local now = tonumber(ARGV[1])
 if left == nil or reset_at == nil or now >= reset_at then return 0 end
-if left > tonumber(ARGV[2]) then
+if left > tonumber(ARGV[1]) then
   redis.call('HINCRBY', KEYS[1], 'left', -1)
   return 0
 end
@@ -119,18 +125,18 @@ return reset_at - now
 """
 
 
-# KEYS[1] the store's key; ARGV: now (ms), left, reset (ms), same-window tolerance (ms).
-_OBSERVE = """
-local reset_at = tonumber(ARGV[1]) + tonumber(ARGV[3])
-local left = tonumber(ARGV[2])
+# KEYS[1] the store's key; ARGV: left, reset (ms), same-window tolerance (ms).
+_OBSERVE = _NOW_MS + """
+local reset_at = now + tonumber(ARGV[2])
+local left = tonumber(ARGV[1])
 local known_reset = tonumber(redis.call('HGET', KEYS[1], 'reset_at'))
 local known_left = tonumber(redis.call('HGET', KEYS[1], 'left'))
-if known_reset ~= nil and known_left ~= nil and reset_at <= known_reset + tonumber(ARGV[4]) then
+if known_reset ~= nil and known_left ~= nil and reset_at <= known_reset + tonumber(ARGV[3]) then
   left = math.min(left, known_left)
   reset_at = math.max(reset_at, known_reset)
 end
 redis.call('HSET', KEYS[1], 'left', left, 'reset_at', reset_at)
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 60000)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + 60000)
 return left
 """
 
@@ -147,14 +153,10 @@ class RedisLimiter:
         self._acquire = connection.register_script(_ACQUIRE)
         self._observe = connection.register_script(_OBSERVE)
 
-    def _now_ms(self) -> int:
-        seconds, micros = self._redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
-
     def acquire(self, store_hash: str) -> float:
         try:
             key = KEY.format(store_hash=store_hash)
-            wait_ms = self._acquire(keys=[key, f"{key}:pause"], args=[self._now_ms(), RESERVE])
+            wait_ms = self._acquire(keys=[key, f"{key}:pause"], args=[RESERVE])
         except RedisError as error:
             # Losing Redis costs time, never work: go ahead; a 429 still makes the client wait.
             log.warning(
@@ -171,7 +173,6 @@ class RedisLimiter:
             self._observe(
                 keys=[KEY.format(store_hash=store_hash)],
                 args=[
-                    self._now_ms(),
                     left,
                     int(reset_seconds * 1000),
                     int(same_window_tolerance(window) * 1000),
