@@ -17,7 +17,13 @@ from typing import ClassVar
 import pytest
 import requests
 
-from dropstream.net.outbound import OutboundPolicy, OutboundSession, ResponseTooLarge, UnsafeURL
+from dropstream.net.outbound import (
+    OutboundPolicy,
+    OutboundSession,
+    ResponseTooLarge,
+    UnsafeURL,
+    shared_session,
+)
 
 PUBLIC = "93.184.216.34"
 #: What DNS would answer for the names below (a stub: nothing is ever asked of real DNS).
@@ -278,3 +284,53 @@ def test_oversized_responses_are_refused(local_server: str) -> None:
         with pytest.raises(ResponseTooLarge):
             session.get(f"{local_server}/big")
         assert isinstance(ResponseTooLarge("x"), requests.RequestException)
+
+
+@pytest.fixture
+def keep_alive_server() -> Iterator[tuple[str, list[tuple[int, str | None]]]]:
+    """An HTTP/1.1 server recording, per request, the client's port (one per connection) and
+    the Cookie header it got; ``/set-cookie`` answers with a cookie."""
+    seen: list[tuple[int, str | None]] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append((self.client_address[1], self.headers.get("Cookie")))
+            self.send_response(200)
+            if self.path == "/set-cookie":
+                self.send_header("Set-Cookie", "session=of-another-store; Path=/")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_thread_keeps_one_session_per_policy_its_connection_open_and_no_cookies(
+        keep_alive_server: tuple[str, list[tuple[int, str | None]]]) -> None:
+    url, seen = keep_alive_server
+    session = shared_session(OutboundPolicy(allow_loopback=True))
+    session.get(f"{url}/set-cookie")  # as if one store's API answer set a cookie
+    assert shared_session(OutboundPolicy(allow_loopback=True)) is session, "same policy, same session"
+    session.get(f"{url}/orders")  # the next call, for any store
+
+    (first_port, _), (second_port, cookie) = seen
+    assert second_port == first_port, "the second call reused the first call's connection"
+    assert cookie is None, "a cookie one answer set is never sent with a later request"
+    assert shared_session(OutboundPolicy(allow_loopback=True, read_timeout=5)) is not session
+
+    elsewhere: list[OutboundSession] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(
+        shared_session(OutboundPolicy(allow_loopback=True))))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not session, "each thread has its own"

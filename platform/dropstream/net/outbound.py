@@ -12,7 +12,9 @@ A tenant-supplied URL must never reach this machine's or the provider network's 
   leads to such an IPv4 address: IPv4-mapped, 6to4, NAT64, Teredo), and the connection is made
   to the checked address itself, so a DNS answer cannot change between check and connect;
 * redirects are never followed, every request has connect and read timeouts, and a response
-  larger than ``max_response_bytes`` is refused.
+  larger than ``max_response_bytes`` is refused;
+* cookies are never kept: sessions are shared between tenants (:func:`shared_session`), and
+  the APIs DropStream calls authenticate every request by its own headers.
 
 A refusal raises :class:`UnsafeURL` *before* any socket is opened, with a message that says why.
 """
@@ -21,8 +23,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -182,6 +186,7 @@ class OutboundSession(requests.Session):
         super().__init__()
         self.policy = policy or OutboundPolicy()
         self.trust_env = False  # no proxies or .netrc from the environment
+        self.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # none accepted
         adapter = _GuardedAdapter(self.policy)
         self.mount("http://", adapter)
         self.mount("https://", adapter)
@@ -208,6 +213,31 @@ class OutboundSession(requests.Session):
         response._content = bytes(body)
         response.close()
         return response
+
+
+#: Sessions a thread keeps, by policy, before it starts afresh (policies are few: one per app
+#: configuration, and a test's own).
+MAX_SHARED_SESSIONS = 16
+_shared = threading.local()
+
+
+def shared_session(policy: OutboundPolicy) -> OutboundSession:
+    """This thread's session for ``policy``, kept between calls so its connections stay open:
+    a connection per call costs a TCP (and, over https, a TLS) handshake and a DNS lookup each
+    time, for DropStream and for the remote. Callers pass their credentials per request and
+    never close it. One per thread, as ``requests`` sessions are not made for sharing
+    between threads; a connection is still opened only to an address the policy accepted."""
+    sessions: dict[tuple[OutboundPolicy, Resolver], OutboundSession] = getattr(_shared, "sessions", {})
+    _shared.sessions = sessions
+    key = (policy, policy.resolver)  # the resolver is not part of a policy's equality
+    session = sessions.get(key)
+    if session is None:
+        if len(sessions) >= MAX_SHARED_SESSIONS:
+            for old in sessions.values():
+                old.close()
+            sessions.clear()
+        session = sessions[key] = OutboundSession(policy)
+    return session
 
 
 def app_policy(app: Any = None, **overrides: Any) -> OutboundPolicy:

@@ -114,6 +114,8 @@ class BigCommerceClient:
         self.calls = 0
 
     def close(self) -> None:
+        """Close the session (for a caller that made one for this client alone; the connector
+        lends the thread's shared session, which outlives its clients)."""
         self._session.close()
 
     # -- verbs ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dropstream.connectors.types import (
     OrderStatusChoice,
     SetupCheck,
 )
-from dropstream.net.outbound import OutboundSession, app_policy
+from dropstream.net.outbound import app_policy, shared_session
 from dropstream_bigcommerce import hooks, importing, inventory, setup_checks, shipments
 from dropstream_bigcommerce.client import RETRY_DELAYS, BigCommerceClient
 from dropstream_bigcommerce.runtime import runtime
@@ -102,18 +102,15 @@ class BigCommerceConnector(StorefrontConnector):
                 "credentials, or install the DropStream app from the store.",
                 code="no_credentials",
             )
-        client = BigCommerceClient(
+        # The thread's shared session: its connection to the API stays open between jobs.
+        yield BigCommerceClient(
             self.settings["api_base_url"],
             credentials["store_hash"],
             credentials["access_token"],
-            session=OutboundSession(app_policy()),
+            session=shared_session(app_policy()),
             limiter=runtime().limiter,
             retry_delays=current_app.config.get("BIGCOMMERCE_RETRY_DELAYS", RETRY_DELAYS),
         )
-        try:
-            yield client
-        finally:
-            client.close()
 
     def webhook_secret(self) -> str:
         """The store's webhook secret, made (and saved with its credentials) on first use."""

@@ -30,7 +30,7 @@ from dropstream.connectors.base import (
     TransientError,
     redact,
 )
-from dropstream.net.outbound import OutboundPolicy, OutboundSession, ResponseTooLarge, UnsafeURL
+from dropstream.net.outbound import OutboundPolicy, ResponseTooLarge, UnsafeURL, shared_session
 from dropstream_wms_generic import protocol
 
 USER_AGENT = f"DropStream-WMS-Generic/{protocol.VERSION}"
@@ -105,8 +105,9 @@ class WmsClient:
             headers["Content-Type"] = "application/json"
         what = f"{method} {path.split('?')[0]}"
         try:
-            with OutboundSession(self.policy) as session:
-                response = session.request(method, url, params=params, data=data, headers=headers)
+            response = shared_session(self.policy).request(
+                method, url, params=params, data=data, headers=headers
+            )
         except UnsafeURL as error:
             raise RejectedError(
                 f"The WMS address is not allowed: {error}. Fix settings.base_url.",
