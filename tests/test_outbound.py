@@ -11,6 +11,7 @@ import ipaddress
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -176,7 +177,25 @@ def test_public_addresses_pass_the_checks(url: str, monkeypatch: pytest.MonkeyPa
     assert ipaddress.ip_address(attempts[0][0]).is_global
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Quiet(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded loopback HTTP server on a free port, for the ``with`` block; yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Handler(_Quiet):
     hits: ClassVar[list[str]] = []
     #: Where ``/redirect?to=N`` sends the client.
     targets: ClassVar[list[str]] = []
@@ -199,19 +218,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b'{"ok": true}')
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def local_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     _Handler.hits = []
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with _serving(_Handler) as url:
+        yield url
 
 
 def test_an_allowed_loopback_sandbox_is_reachable_and_redirects_are_not_followed(local_server: str) -> None:
@@ -227,21 +239,14 @@ def internal_server() -> Iterator[tuple[str, list[str]]]:
     """A loopback server standing in for an internal service: it must never be reached."""
     hits: list[str] = []
 
-    class Internal(BaseHTTPRequestHandler):
+    class Internal(_Quiet):
         def do_GET(self) -> None:  # noqa: N802
             hits.append(self.path)
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Internal)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    server.shutdown()
-    server.server_close()
+    with _serving(Internal) as url:
+        yield url, hits
 
 
 REDIRECT_TARGETS = ["http://10.0.0.5/orders", "https://169.254.169.254/latest/meta-data/",
@@ -292,7 +297,7 @@ def keep_alive_server() -> Iterator[tuple[str, list[tuple[int, str | None]]]]:
     the Cookie header it got; ``/set-cookie`` answers with a cookie."""
     seen: list[tuple[int, str | None]] = []
 
-    class KeepAlive(BaseHTTPRequestHandler):
+    class KeepAlive(_Quiet):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802
@@ -304,15 +309,8 @@ def keep_alive_server() -> Iterator[tuple[str, list[tuple[int, str | None]]]]:
             self.end_headers()
             self.wfile.write(b"{}")
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with _serving(KeepAlive) as url:
+        yield url, seen
 
 
 def test_a_thread_keeps_one_session_per_policy_its_connection_open_and_no_cookies(
