@@ -29,8 +29,14 @@ log = logging.getLogger(__name__)
 
 #: How long a dispatched row waits for a worker before the relay dispatches it again.
 DISPATCH_LEASE = timedelta(seconds=60)
-#: How long a worker holds a row; a crashed worker's rows come back after this.
+#: How long a worker holds a row; a crashed worker's rows come back after this. It outlasts any
+#: job (``queue.JOB_TIMEOUT``), as nothing renews it: the embedded default's worker threads.
 RUN_LEASE = timedelta(seconds=300)
+#: Worker processes on PostgreSQL hold a row this long instead, renewed every
+#: ``HEARTBEAT_SECONDS`` while its handler runs (``jobs/heartbeat.py``): a killed worker's rows
+#: come back within a minute.
+HEARTBEAT_LEASE = timedelta(seconds=60)
+HEARTBEAT_SECONDS = 15.0
 #: Work in flight per store at once; the rest waits its turn so one store cannot starve others.
 STORE_IN_FLIGHT_CAP = 8
 MAX_ATTEMPTS = 8
@@ -227,13 +233,33 @@ _LEASE = (
 )
 
 
-def lease(session: Session, outbox_id: int) -> LeasedWork | None:
-    """Claim a due pending row for this worker (a conditional update, committed), or None if it
-    is done, not yet due, or held by another worker."""
+def lease(session: Session, outbox_id: int, hold: timedelta = RUN_LEASE) -> LeasedWork | None:
+    """Claim a due pending row for this worker for ``hold`` (a conditional update, committed),
+    or None if it is done, not yet due, or held by another worker."""
     now = utcnow()
-    row = session.execute(_LEASE, {"outbox_id": outbox_id, "now": now, "until": now + RUN_LEASE}).one_or_none()
+    row = session.execute(_LEASE, {"outbox_id": outbox_id, "now": now, "until": now + hold}).one_or_none()
     session.commit()
     return None if row is None else LeasedWork(**row._mapping)
+
+
+#: Built once: a running item's heartbeat. Only the lease this worker took (its attempt) and
+#: only while it is live: a lease that ended (released for a retry, lapsed) is never revived.
+_RENEW = update(_OUTBOX).where(
+    _OUTBOX.c.id == bindparam("outbox_id"),
+    _OUTBOX.c.attempts == bindparam("leased_attempt"),
+    _OUTBOX.c.state == OutboxState.PENDING,
+    _OUTBOX.c.leased_until > bindparam("now", type_=UTCDateTime()),
+).values(leased_until=bindparam("until", type_=UTCDateTime()))
+
+
+def renew(session: Session, item: LeasedWork, hold: timedelta) -> bool:
+    """Extend this worker's lease of ``item`` to ``hold`` from now, committed. False when the
+    lease is no longer this worker's to extend."""
+    now = utcnow()
+    renewed = session.execute(_RENEW, {"outbox_id": item.id, "leased_attempt": item.attempts,
+                                       "now": now, "until": now + hold}).rowcount
+    session.commit()
+    return bool(renewed)
 
 
 #: Built once: every job ends with it (with the handler's last changes, in one commit).

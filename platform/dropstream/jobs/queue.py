@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 #: Queues by urgency; workers listen to them in this order.
 QUEUES = ("webhooks", "default", "bulk")
 JOB_FUNCTION = "dropstream.jobs.runner.run_outbox_item"
-#: A job is stopped after this many seconds: less than the run lease (``outbox.RUN_LEASE``,
-#: 300 s), so no job still runs once its row's lease has ended and the row is handed out again.
+#: A job is stopped after this many seconds: less than the unrenewed run lease
+#: (``outbox.RUN_LEASE``, 300 s), and a worker renews its shorter heartbeat lease only while the
+#: job runs, so no job still runs once its row's lease has ended and the row is handed out again.
 JOB_TIMEOUT = 240
 
 
@@ -65,7 +66,8 @@ class RQQueue:
 
         Any other job under the row's id is stale. The database hands a row out again only
         when no worker holds its run lease, and a job cannot outlive that lease (its timeout is
-        shorter), so a job still "started" then belongs to a worker that died — SIGKILL leaves
+        shorter, or its worker renews it while it runs: ``jobs/heartbeat.py``), so a job still
+        "started" then belongs to a worker that died — SIGKILL leaves
         it started until RQ's own clean-up, up to twenty minutes later — and a job "queued" but
         no longer in its queue was lost between the queue and a worker.
         """

@@ -21,6 +21,7 @@ from dropstream.alerts.services import raise_alert
 from dropstream.connectors.base import AuthError, TransientError
 from dropstream.db import utcnow
 from dropstream.extensions import db
+from dropstream.jobs.heartbeat import lease_policy
 from dropstream.jobs.models import LeasedWork, OutboxItem, OutboxState
 from dropstream.jobs.outbox import FollowUps, backoff_delay, collect_follow_ups, finish, lease, running_job_store
 from dropstream.jobs.registry import JOBS, resolve
@@ -91,9 +92,10 @@ def _run_observed(outbox_id: int) -> str:
 
 def _run(outbox_id: int) -> tuple[str, str]:
     session = db.session
+    policy = lease_policy()
     try:
         with unscoped(session):
-            item = lease(session, outbox_id)
+            item = lease(session, outbox_id, policy.hold)
         if item is None:
             return "unknown", "skipped"
         kind = item.kind
@@ -107,7 +109,8 @@ def _run(outbox_id: int) -> tuple[str, str]:
         with log_context.bound(job_kind=kind, provider_id=item.provider_id,
                                merchant_id=item.merchant_id, store_id=item.store_id):
             try:
-                resolve(spec.run)(item)
+                with policy.kept(item):
+                    resolve(spec.run)(item)
                 finish(session, item.id, OutboxState.DONE)
                 return kind, "done"
             except AuthError as error:

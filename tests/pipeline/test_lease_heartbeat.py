@@ -1,0 +1,117 @@
+"""A running item's lease lives as long as its worker does: worker processes on PostgreSQL hold a
+short lease and renew it while the handler runs, so a long job is never taken over by a second
+worker, and a killed worker's work comes back within the short lease. The embedded default keeps
+the long lease and no heartbeat."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from flask import current_app
+from sqlalchemy import select
+
+from dropstream.db import utcnow
+from dropstream.extensions import db
+from dropstream.jobs import outbox
+from dropstream.jobs.heartbeat import lease_policy
+from dropstream.jobs.models import LeasedWork, OutboxItem, OutboxState
+from dropstream.jobs.outbox import RUN_LEASE, add_work, lease
+from dropstream.jobs.registry import JOBS, JobSpec
+from dropstream.jobs.runner import run_outbox_item
+from dropstream.tenants.scope import unscoped
+from tests.pipeline.conftest import Loop
+
+#: How long the slow handler below takes: several short leases.
+SLOW_SECONDS = 2.0
+
+
+def slow_job(item: LeasedWork) -> None:
+    """Handler of the test kind ``test.slow``: a long upstream call, holding no database lock."""
+    time.sleep(SLOW_SECONDS)
+
+
+def _add_slow_work(loop: Loop) -> int:
+    add_work(db.session, kind="test.slow", subject_id=loop.tenant.store.id,
+             store_id=loop.tenant.store.id, merchant_id=loop.tenant.merchant.id,
+             provider_id=loop.tenant.provider.id)
+    db.session.commit()
+    return db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "test.slow")).one()
+
+
+def _item(item_id: int) -> OutboxItem:
+    db.session.expire_all()
+    with unscoped(db.session):
+        return db.session.get(OutboxItem, item_id)
+
+
+@pytest.fixture
+def short_heartbeat(app: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    if lease_policy().renew_every is None:
+        pytest.skip("heartbeats run for worker processes on PostgreSQL (CI's PostgreSQL + Redis "
+                    "run executes this)")
+    monkeypatch.setattr(outbox, "HEARTBEAT_LEASE", timedelta(seconds=0.8))
+    monkeypatch.setattr(outbox, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setitem(JOBS, "test.slow", JobSpec(f"{__name__}:slow_job"))
+
+
+def test_a_job_longer_than_its_lease_keeps_it_and_no_second_worker_takes_over(
+        loop: Loop, short_heartbeat: None) -> None:
+    item_id = _add_slow_work(loop)
+    app = current_app._get_current_object()
+    outcome: list[str] = []
+
+    def worker() -> None:
+        with app.app_context():
+            outcome.append(run_outbox_item(item_id))
+
+    running = threading.Thread(target=worker)
+    running.start()
+    taken_over = []
+    while running.is_alive():  # a second worker tries all along: the lease is never free
+        time.sleep(0.15)
+        with unscoped(db.session):
+            taken_over.append(lease(db.session, item_id) is not None)
+    running.join()
+
+    assert outcome == ["done"]
+    assert len(taken_over) >= 8 and not any(taken_over), "the lease lapsed while the job ran"
+    item = _item(item_id)
+    assert item.state is OutboxState.DONE and item.attempts == 1 and item.leased_until is None
+
+
+def test_a_dead_workers_lease_lapses_after_the_short_lease_not_the_long_one(
+        loop: Loop, short_heartbeat: None) -> None:
+    item_id = _add_slow_work(loop)
+    policy = lease_policy()
+    with unscoped(db.session):
+        held = lease(db.session, item_id, policy.hold)  # then its worker dies: nothing renews
+    assert held is not None
+    assert _item(item_id).leased_until <= utcnow() + timedelta(seconds=1)
+
+    time.sleep(1.0)
+    assert run_outbox_item(item_id) == "done", "another worker takes it once the lease lapsed"
+    assert _item(item_id).attempts == 2
+
+
+def test_a_lease_released_for_a_retry_is_not_renewed(loop: Loop, short_heartbeat: None) -> None:
+    item_id = _add_slow_work(loop)
+    with unscoped(db.session):
+        held = lease(db.session, item_id, outbox.HEARTBEAT_LEASE)
+        assert held is not None and outbox.renew(db.session, held, outbox.HEARTBEAT_LEASE)
+        item = db.session.get(OutboxItem, item_id)
+        item.leased_until = utcnow()  # what the runner does when the work will be retried
+        db.session.commit()
+        assert not outbox.renew(db.session, held, outbox.HEARTBEAT_LEASE), "an ended lease stays ended"
+
+
+def test_the_embedded_default_holds_the_long_lease_without_a_heartbeat(app: object) -> None:
+    from dropstream.jobs.queue import InProcessQueue
+    from dropstream.state import get_state
+
+    if not isinstance(get_state().queue, InProcessQueue):
+        pytest.skip("the embedded default's queue only")
+    policy = lease_policy()
+    assert policy.hold == RUN_LEASE and policy.renew_every is None
