@@ -244,6 +244,12 @@ class BigCommerceClient:
         quota = read_headers(response.headers)
         if quota is not None:
             self._limiter.observe(self.store_hash, *quota)
+            if response.status_code == 429:
+                # The quota is spent until the reset: hold every worker's calls back until then,
+                # whatever later answers say. An answer to a call sent before this refusal can
+                # arrive after it and report a window with requests left; as the quota's state
+                # alone it would let calls through early.
+                self._limiter.pause(self.store_hash, quota[1])
         elif response.status_code == 429:
             # A 429 without the headers: the platform is under load; wait a little. Only a
             # little: recorded as the quota's state, it would hold every call back until the

@@ -214,6 +214,23 @@ def test_the_limiter_holds_calls_back_before_the_quota_runs_out(
     assert shop.sandbox.stats(shop.hash)["responses_429"] == 0
 
 
+def test_after_a_429_no_call_goes_out_before_its_reset_whatever_answers_arrive_late(
+    app: Any, shop: SandboxStore
+) -> None:
+    limiter = runtime().limiter  # Redis when REDIS_URL is set: what every worker process shares
+    shop.sandbox.inject("429_reset", store_hash=shop.hash, count=1, retry_after=3)
+    client = client_for(shop, limiter=limiter, sleep=lambda seconds: None)
+    try:
+        assert client.get("/v2/order_statuses")  # refused once, then answered
+    finally:
+        client.close()
+    # An answer to a call another worker sent before the refusal arrives now, reporting a
+    # window with requests left.
+    limiter.observe(shop.hash, 1000, 25.0, 30.0)
+
+    assert 1.0 < limiter.acquire(shop.hash) <= 3.0, "calls wait for the refusal's reset"
+
+
 def test_the_429_without_headers_under_load_is_retried_then_transient(
     app: Any, shop: SandboxStore
 ) -> None:
