@@ -11,8 +11,8 @@ Reported: orders, deliveries dropped and failed, hooks seen deactivated and acti
 how many orders only the sweep brought in, and how long after the receiver came back the last
 order was imported (against the sweep's interval).
 
-    python -m chaos.reconciliation                     # full size: 2,000 orders, 5 min outage
-    python -m chaos.reconciliation --orders 100 --outage-seconds 20 --retry-scale 0.0001
+    python chaos/reconciliation.py                     # full size: 2,000 orders, 5 min outage
+    python chaos/reconciliation.py --orders 100 --outage-seconds 20 --retry-scale 0.0001
 
 Runs on DATABASE_URL / REDIS_URL when set (scratch database; real worker processes), else on
 the embedded default. Exit status 1 when the checker or a figure fails.
@@ -21,14 +21,19 @@ the embedded default. Exit status 1 when the checker or a figure fails.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from chaos.harness import FaultRun, Options, finish, scratch_run
-from dropstream.jobs.models import InboxEvent
-from dropstream.orders.models import Order
+if __package__ in (None, ""):  # run as a script: make `chaos` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chaos.harness import FaultRun, Options, finish, scratch_run  # noqa: E402
+from dropstream.jobs.models import InboxEvent  # noqa: E402
+from dropstream.orders.models import Order  # noqa: E402
 
 
 def reconciliation(run: FaultRun, orders: int, *, drop: float = 0.2,

@@ -18,8 +18,8 @@ Every order placed (but the deleted ones) must then reach the WMS once, ship and
 the checker must report nothing; no operation may take more than 8 attempts; after a 429 with
 reset headers no call goes to that store before the reset.
 
-    python -m chaos.upstream_faults                    # full size: 10 min of faults, 5 min outage
-    python -m chaos.upstream_faults --orders 60 --fault-seconds 30 --outage-seconds 10
+    python chaos/upstream_faults.py                    # full size: 10 min of faults, 5 min outage
+    python chaos/upstream_faults.py --orders 60 --fault-seconds 30 --outage-seconds 10
 
 Runs on DATABASE_URL / REDIS_URL when set (scratch database; real worker processes), else on
 the embedded default. Exit status 1 when the checker or a figure fails.
@@ -28,23 +28,28 @@ the embedded default. Exit status 1 when the checker or a figure fails.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from random import Random
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
-from chaos.harness import ORDER_WORK, FaultRun, Options, finish, scratch_run
-from dropstream.alerts.models import Alert
-from dropstream.jobs.models import OutboxItem, OutboxState
-from dropstream.jobs.outbox import MAX_ATTEMPTS
-from dropstream.orders.models import Order
-from dropstream.orders.statuses import OrderStatus
-from dropstream.stores import channels, services
-from dropstream.stores.models import Store, StoreState
-from dropstream.stores.setup import run_setup_checks
-from dropstream.tenants.scope import TenantScope
+if __package__ in (None, ""):  # run as a script: make `chaos` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chaos.harness import ORDER_WORK, FaultRun, Options, finish, scratch_run  # noqa: E402
+from dropstream.alerts.models import Alert  # noqa: E402
+from dropstream.jobs.models import OutboxItem, OutboxState  # noqa: E402
+from dropstream.jobs.outbox import MAX_ATTEMPTS  # noqa: E402
+from dropstream.orders.models import Order  # noqa: E402
+from dropstream.orders.statuses import OrderStatus  # noqa: E402
+from dropstream.stores import channels, services  # noqa: E402
+from dropstream.stores.models import Store, StoreState  # noqa: E402
+from dropstream.stores.setup import run_setup_checks  # noqa: E402
+from dropstream.tenants.scope import TenantScope  # noqa: E402
 
 #: BigCommerce fault kinds and their share of the faults (retry_after where the kind takes one).
 STORE_FAULTS: tuple[tuple[str, dict[str, Any]], ...] = (

@@ -10,8 +10,8 @@ as BigCommerce would. After the orders have shipped, a share of events is delive
 late. The checker must then find 0 lost and 0 duplicated, one inbox row per distinct event, and
 nothing changed by the late copies.
 
-    python -m chaos.webhook_storm                      # full size: 600 orders, ~9,000 deliveries
-    python -m chaos.webhook_storm --orders 50 --seed 3
+    python chaos/webhook_storm.py                      # full size: 600 orders, ~9,000 deliveries
+    python chaos/webhook_storm.py --orders 50 --seed 3
 
 Runs on DATABASE_URL / REDIS_URL when set (scratch database; real worker processes), else on
 the embedded default. Exit status 1 when the checker or a figure fails.
@@ -24,22 +24,27 @@ import hashlib
 import json
 import statistics
 import threading
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from random import Random
+from pathlib import Path
 from typing import Any
 
 import requests
 from sqlalchemy import func, select
 
-from chaos.harness import FaultRun, Options, finish, scratch_run
-from dropstream.jobs.models import InboxEvent
-from dropstream.stores.credentials import read_credentials
-from dropstream.stores.models import Store
-from dropstream_bigcommerce.connector import WEBHOOK_SECRET_HEADER
-from dropstream_bigcommerce.hooks import PATH
-from dropstream_bigcommerce.sandbox.delivery import signature
+if __package__ in (None, ""):  # run as a script: make `chaos` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chaos.harness import FaultRun, Options, finish, scratch_run  # noqa: E402
+from dropstream.jobs.models import InboxEvent  # noqa: E402
+from dropstream.stores.credentials import read_credentials  # noqa: E402
+from dropstream.stores.models import Store  # noqa: E402
+from dropstream_bigcommerce.connector import WEBHOOK_SECRET_HEADER  # noqa: E402
+from dropstream_bigcommerce.hooks import PATH  # noqa: E402
+from dropstream_bigcommerce.sandbox.delivery import signature  # noqa: E402
 
 #: Weights of 1…9 copies of one event: most events come once or twice, a few many times.
 COPY_WEIGHTS = (30, 20, 14, 10, 8, 6, 5, 4, 3)

@@ -1,6 +1,6 @@
 """Reconciliation, small: a fifth of the webhooks never come and the receiver is down until
 BigCommerce gives up and deactivates the hooks — the polling sweep still brings every order in
-(each ships once) and switches the hooks back on. (``python -m chaos.reconciliation`` is the
+(each ships once) and switches the hooks back on. (``python chaos/reconciliation.py`` is the
 full-size run.)"""
 
 from __future__ import annotations

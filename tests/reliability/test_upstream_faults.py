@@ -1,7 +1,7 @@
 """Upstream faults, small: 30% of store and warehouse calls fail in every way the sandboxes
 know, an order is deleted in the store, a store's token is revoked (paused, flagged, not
 hammered, then reconnected) and the WMS is down for a few seconds — and every order still
-arrives once, ships and is posted once. (``python -m chaos.upstream_faults`` is the full-size
+arrives once, ships and is posted once. (``python chaos/upstream_faults.py`` is the full-size
 run: ten minutes of faults and a five-minute outage.)"""
 
 from __future__ import annotations

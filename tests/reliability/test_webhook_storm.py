@@ -1,6 +1,6 @@
 """The webhook storm, small: every order arrives exactly once however its webhooks come —
 duplicated 1–9 times, shuffled, updates before the create, again after it shipped.
-(``python -m chaos.webhook_storm`` is the full-size run.)"""
+(``python chaos/webhook_storm.py`` is the full-size run.)"""
 
 from __future__ import annotations
 
