@@ -131,7 +131,8 @@ def upstream_faults(run: FaultRun, orders: int, *, seed: int, rate: float = 0.3,
     outage_orders = run.place_orders(max(2, orders // 20))
     time.sleep(outage_seconds)
     run.note("WMS back")
-    drained, drain_seconds, report = run.drain(timeout, hurry=hurry, until=lambda: not not_shipped(run))
+    drained, drain_seconds, report = run.drain(timeout, hurry=hurry,
+                                               until=lambda: not not_shipped(run))
 
     stats = [run.bigcommerce.stats(h) for h in run.hashes.values()]
     store_faults = Counter(c["fault"] for c in run.bigcommerce.call_log() if c["fault"])
