@@ -181,6 +181,9 @@ class Heedless:
     def observe(self, *args: Any) -> None:
         pass
 
+    def pause(self, *args: Any) -> None:
+        pass
+
 
 def test_a_429_is_waited_out_by_its_reset_header(app: Any, shop: SandboxStore) -> None:
     shop.sandbox.set_rate_limit(shop.hash, quota=3, window_ms=400)
