@@ -191,8 +191,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             for n, store_id in enumerate(store_ids)}
         result["cpu_ms_per_order"] = {part: round(1000 * seconds / total, 1) for part, seconds in cpu_used.items()}
         result["stages_p50_p95_ms"] = _stages(app, placed)
-        result["work_per_order"] = _work_per_order(app, total)
-        result["work_retried"] = _work_retried(app)
+        result["work_per_order"], result["work_retried"] = _work(app, total)
         missing = sorted(set(placed) - set(arrived))
         if missing:
             result["not_arrived"] = _explain(app, missing[:10])
@@ -249,9 +248,13 @@ def _stages(app, placed: dict[str, float]) -> dict[str, float]:  # type: ignore[
             "imported_to_at_warehouse": _p50_p95(forwarded)}
 
 
-def _work_per_order(app, total: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Webhooks stored (by topic) and work items written (by kind) per order placed, up to the
-    moment the last order reached the WMS: what each order cost DropStream, in units of work."""
+def _work(app, total: int) -> tuple[dict[str, float], dict[str, int]]:  # type: ignore[no-untyped-def]
+    """What each order cost DropStream in units of work, up to the moment the last order reached
+    the WMS: webhooks stored (by topic) and work items written (by kind) per order placed; and
+    the work that needed more than one attempt, by kind and last error (a healthy run has none:
+    nothing in it fails on purpose)."""
+    from collections import Counter
+
     from sqlalchemy import func, select
 
     from dropstream.extensions import db
@@ -263,26 +266,11 @@ def _work_per_order(app, total: int) -> dict[str, float]:  # type: ignore[no-unt
             select(InboxEvent.topic, func.count()).group_by(InboxEvent.topic))}
         counts |= {f"work {kind}": n for kind, n in db.session.execute(
             select(OutboxItem.kind, func.count()).group_by(OutboxItem.kind))}
-        db.session.remove()
-    return {name: round(n / total, 2) for name, n in sorted(counts.items())}
-
-
-def _work_retried(app) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """Work that needed more than one attempt, counted by kind and last error (a healthy run
-    has none: nothing in it fails on purpose)."""
-    from collections import Counter
-
-    from sqlalchemy import select
-
-    from dropstream.extensions import db
-    from dropstream.jobs.models import OutboxItem
-    from dropstream.tenants.scope import unscoped
-
-    with app.app_context(), unscoped(db.session):
         retried = Counter(f"{kind}: {(error or 'no error recorded')[:160]}" for kind, error in db.session.execute(
             select(OutboxItem.kind, OutboxItem.last_error).where(OutboxItem.attempts > 1)))
         db.session.remove()
-    return dict(retried.most_common(10))
+    per_order = {name: round(n / total, 2) for name, n in sorted(counts.items())}
+    return per_order, dict(retried.most_common(10))
 
 
 def _own_warehouse_account(wms_url: str, store, code: str, catalog) -> None:  # type: ignore[no-untyped-def]

@@ -21,7 +21,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
-
 from flask import Flask, current_app
 
 from dropstream.extensions import db
@@ -43,7 +42,8 @@ class LeasePolicy:
         """A context keeping ``item``'s lease alive while it is open (nothing without renewal)."""
         if self.renew_every is None:
             return nullcontext()
-        return _heartbeat(current_app._get_current_object(), item, self)  # type: ignore[attr-defined]
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return _heartbeat(app, item, self.hold, self.renew_every)
 
 
 def lease_policy() -> LeasePolicy:
@@ -57,21 +57,20 @@ def lease_policy() -> LeasePolicy:
 
 
 @contextmanager
-def _heartbeat(app: Flask, item: LeasedWork, policy: LeasePolicy) -> Iterator[None]:
+def _heartbeat(app: Flask, item: LeasedWork, hold: timedelta, every: float) -> Iterator[None]:
     stop = threading.Event()
-    assert policy.renew_every is not None
 
     def beat() -> None:
-        while not stop.wait(policy.renew_every):
+        while not stop.wait(every):
             try:
                 # An app context of its own: its own session and connection, beside the job's.
                 with app.app_context(), unscoped(db.session):
-                    if not outbox.renew(db.session, item, policy.hold):
+                    if not outbox.renew(db.session, item, hold):
                         log.warning("outbox item %s: its lease ended while it ran", item.id)
                         return
             except Exception as error:  # noqa: BLE001 - a missed beat is retried at the next one
                 log.warning("outbox item %s: could not renew its lease (%s); trying again in %g s",
-                            item.id, type(error).__name__, policy.renew_every)
+                            item.id, type(error).__name__, every)
 
     thread = threading.Thread(target=beat, name=f"lease-{item.id}", daemon=True)
     thread.start()
@@ -81,4 +80,4 @@ def _heartbeat(app: Flask, item: LeasedWork, policy: LeasePolicy) -> Iterator[No
         # Stopped before the runner records the outcome: a late beat must not hold a row the
         # runner has just released for its retry (the renewal refuses an ended lease anyway).
         stop.set()
-        thread.join(timeout=policy.renew_every + 10)
+        thread.join(timeout=every + 10)

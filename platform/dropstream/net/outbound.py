@@ -227,8 +227,8 @@ def shared_session(policy: OutboundPolicy) -> OutboundSession:
     time, for DropStream and for the remote. Callers pass their credentials per request and
     never close it. One per thread, as ``requests`` sessions are not made for sharing
     between threads; a connection is still opened only to an address the policy accepted."""
-    sessions: dict[tuple[OutboundPolicy, Resolver], OutboundSession] = getattr(_shared, "sessions", {})
-    _shared.sessions = sessions
+    sessions: dict[tuple[OutboundPolicy, Resolver], OutboundSession] = \
+        _shared.__dict__.setdefault("sessions", {})
     key = (policy, policy.resolver)  # the resolver is not part of a policy's equality
     session = sessions.get(key)
     if session is None:
