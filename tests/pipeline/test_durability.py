@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from dropstream.db import utcnow
 from dropstream.extensions import db
@@ -205,3 +205,36 @@ def test_a_jobs_next_step_continues_it_even_when_its_store_has_no_room(loop: Loo
     # Its forward is the same order's next step: it takes the finished job's place rather than
     # waiting another turn.
     assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+
+
+def test_a_channel_runs_alone_a_second_run_waits_for_the_first_without_losing_an_attempt(
+        loop: Loop) -> None:
+    """Two runs of one channel (a retry and the next scheduled run, due together) would read
+    the same cursor and write the same rows. The second is handed back unrun while the first
+    holds its lease, then runs once the first has ended; a lapsed lease does not hold it up."""
+    from dropstream.stores.models import Channel
+
+    channel = loop.store.channel(Channel.SHIPMENTS)
+    ids = []
+    for key in ("first", "second"):
+        add_work(db.session, kind="channel.run", subject_id=channel.id, store_id=channel.store_id,
+                 merchant_id=channel.merchant_id, provider_id=channel.provider_id,
+                 dedupe_key=f"channel.run:{channel.id}:{key}")
+        db.session.commit()
+        ids.append(db.session.scalar(select(func.max(OutboxItem.id))))
+    first, second = ids
+    _forget_queue()
+    assert lease(db.session, first) is not None  # another worker is running the first
+    assert run_outbox_item(second) == "deferred"
+    item = db.session.get(OutboxItem, second, populate_existing=True)
+    assert item.state is OutboxState.PENDING and item.attempts == 0
+    assert item.run_after > utcnow() + timedelta(seconds=1.5)
+    assert item.leased_until <= utcnow()  # handed back: another worker may take it when due
+    assert db.session.get(type(channel), channel.id, populate_existing=True).last_run_at is None
+
+    db.session.execute(update(OutboxItem).where(OutboxItem.id.in_(ids)).values(
+        leased_until=utcnow() - timedelta(seconds=1), run_after=utcnow()))  # the first lapsed
+    db.session.commit()
+    assert run_outbox_item(second) == "done"
+    assert db.session.get(OutboxItem, second, populate_existing=True).attempts == 1
+    assert db.session.get(type(channel), channel.id, populate_existing=True).last_run_at is not None

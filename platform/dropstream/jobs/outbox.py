@@ -262,6 +262,42 @@ def renew(session: Session, item: LeasedWork, hold: timedelta) -> bool:
     return bool(renewed)
 
 
+#: Built once: whether another worker holds a live lease on work of the same kind for the same
+#: subject. Leases are committed before a handler starts, so of two items leased at once at
+#: least the later one to look sees the other.
+_ANOTHER_RUNNING = select(_OUTBOX.c.id).where(
+    _OUTBOX.c.kind == bindparam("kind"),
+    _OUTBOX.c.subject_id == bindparam("subject_id"),
+    _OUTBOX.c.id != bindparam("outbox_id"),
+    _OUTBOX.c.state == OutboxState.PENDING,
+    _OUTBOX.c.leased_until > bindparam("now", type_=UTCDateTime()),
+).limit(1)
+
+
+def another_running(session: Session, item: LeasedWork) -> bool:
+    """Whether work of ``item``'s kind for its subject is running in another worker now."""
+    return session.execute(_ANOTHER_RUNNING, {"kind": item.kind, "subject_id": item.subject_id,
+                                              "outbox_id": item.id, "now": utcnow()}).first() is not None
+
+
+#: Built once: hands a leased row back to run later, as if this attempt had not been made.
+_DEFER = update(_OUTBOX).where(
+    _OUTBOX.c.id == bindparam("outbox_id"),
+    _OUTBOX.c.attempts == bindparam("leased_attempt"),
+).values(run_after=bindparam("run_after", type_=UTCDateTime()),
+         leased_until=bindparam("now", type_=UTCDateTime()), dispatched_at=None,
+         attempts=_OUTBOX.c.attempts - 1)
+
+
+def defer(session: Session, item: LeasedWork, delay: timedelta) -> None:
+    """Give up this worker's lease of ``item`` without running it: it is due again after
+    ``delay`` (the relay dispatches it), and the attempt it took is not counted."""
+    now = utcnow()
+    session.execute(_DEFER, {"outbox_id": item.id, "leased_attempt": item.attempts,
+                             "now": now, "run_after": now + delay})
+    session.commit()
+
+
 #: Built once: every job ends with it (with the handler's last changes, in one commit).
 _FINISH = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id")).values(
     state=bindparam("new_state", type_=_OUTBOX.c.state.type),

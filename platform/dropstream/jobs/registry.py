@@ -15,12 +15,15 @@ from typing import Any
 @dataclass(frozen=True)
 class JobSpec:
     """``run(item)`` does the work; ``on_retry(item, error, next_attempt)`` records a transient
-    failure on the subject; ``on_give_up(item, error)`` makes the final failure visible there."""
+    failure on the subject; ``on_give_up(item, error)`` makes the final failure visible there.
+    ``one_at_a_time``: two items of this kind for the same subject never run at once; the
+    later one waits until the other has ended (see ``runner``)."""
 
     run: str
     on_retry: str | None = None
     on_give_up: str | None = None
     max_attempts: int = 8
+    one_at_a_time: bool = False
 
 
 JOBS: dict[str, JobSpec] = {
@@ -34,7 +37,10 @@ JOBS: dict[str, JobSpec] = {
     "store.rescan_holds": JobSpec("dropstream.orders.holds:rescan_holds_job"),
     "channel.run": JobSpec("dropstream.stores.channels:run_channel_job",
                            on_retry="dropstream.stores.channels:channel_failed",
-                           on_give_up="dropstream.stores.channels:channel_gave_up", max_attempts=5),
+                           on_give_up="dropstream.stores.channels:channel_gave_up", max_attempts=5,
+                           # Two runs of one channel would read the same cursor and write the
+                           # same rows (double work, and deadlocks on PostgreSQL).
+                           one_at_a_time=True),
     "alerts.digest": JobSpec("dropstream.console.digest:send_digest_job", max_attempts=5),
     "shipment.post": JobSpec("dropstream.fulfillment.services:post_shipment_job",
                              on_retry="dropstream.fulfillment.services:post_shipment_retrying",

@@ -5,11 +5,14 @@ taken and stops). The handler runs inside the item's tenant scope. Success marks
 in the same transaction as the handler's last changes. A :class:`TransientError` (or any
 unexpected exception) reschedules it with backoff and jitter until its attempts run out; an
 :class:`AuthError` pauses the store (or flags the warehouse) instead of hammering the remote.
+Work that must run alone (``JobSpec.one_at_a_time``) is handed back, unrun and uncounted, while
+another worker runs the same work for the same subject.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,7 +26,16 @@ from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.heartbeat import lease_policy
 from dropstream.jobs.models import LeasedWork, OutboxItem, OutboxState
-from dropstream.jobs.outbox import FollowUps, backoff_delay, collect_follow_ups, finish, lease, running_job_store
+from dropstream.jobs.outbox import (
+    FollowUps,
+    another_running,
+    backoff_delay,
+    collect_follow_ups,
+    defer,
+    finish,
+    lease,
+    running_job_store,
+)
 from dropstream.jobs.registry import JOBS, resolve
 from dropstream.observability import context as log_context
 from dropstream.observability import metrics
@@ -37,6 +49,8 @@ AUTH_PAUSE = timedelta(hours=1)
 RECORD_PATIENCE_SECONDS = 30.0
 #: Follow-ups one job may run itself before queueing the next (keeps every job short).
 MAX_FOLLOW_UPS = 4
+#: How long work that must run alone waits while another run of it is in progress.
+BUSY_DELAY = timedelta(seconds=2)
 
 
 def run_outbox_item(outbox_id: int) -> str:
@@ -104,6 +118,11 @@ def _run(outbox_id: int) -> tuple[str, str]:
         if spec is None:
             finish(session, item.id, OutboxState.DEAD, f"no handler for work of kind {kind!r}")
             return kind, "dead"
+        if spec.one_at_a_time and another_running(session, item):
+            # Not a failure: the subject is busy. Both may see each other and wait; the jitter
+            # parts them.
+            defer(session, item, BUSY_DELAY * random.uniform(1.0, 1.5))
+            return kind, "deferred"
         activate(session, TenantScope.for_merchant(item.provider_id, item.merchant_id,
                                                    actor=f"job:{kind}:{item.id}"))
         with log_context.bound(job_kind=kind, provider_id=item.provider_id,
