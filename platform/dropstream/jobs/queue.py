@@ -70,27 +70,42 @@ class RQQueue:
         "started" then belongs to a worker that died — SIGKILL leaves
         it started until RQ's own clean-up, up to twenty minutes later — and a job "queued" but
         no longer in its queue was lost between the queue and a worker.
+
+        Three round trips whatever the number of items (statuses, queue positions of the
+        queued ones, the enqueues): every webhook and every job dispatches.
         """
         from redis.exceptions import RedisError
-        from rq.exceptions import NoSuchJobError
+        from rq import Queue
         from rq.job import Job, JobStatus
 
+        if not items:
+            return
         try:
-            for outbox_id, queue_name in items:
-                queue = self.queue(queue_name)
-                try:
-                    status = Job.fetch(job_id(outbox_id), connection=self.connection).get_status()
-                    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED) or (
-                            status == JobStatus.QUEUED
-                            and queue.get_job_position(job_id(outbox_id)) is not None):
-                        continue
-                except NoSuchJobError:
-                    pass
-                queue.enqueue_call(
-                    JOB_FUNCTION, args=(outbox_id,), job_id=job_id(outbox_id),
-                    result_ttl=0, failure_ttl=7 * 24 * 3600, timeout=JOB_TIMEOUT,
-                    meta={"outbox_id": outbox_id},
-                )
+            with self.connection.pipeline(transaction=False) as pipe:
+                for outbox_id, _queue_name in items:
+                    pipe.hget(Job.key_for(job_id(outbox_id)), "status")
+                statuses = [(status or b"").decode() for status in pipe.execute()]
+            queued = [item for item, status in zip(items, statuses) if status == JobStatus.QUEUED]
+            with self.connection.pipeline(transaction=False) as pipe:
+                for outbox_id, queue_name in queued:
+                    pipe.lpos(self.queue(queue_name).key, job_id(outbox_id))
+                still_waiting = {item for item, position in zip(queued, pipe.execute())
+                                 if position is not None}
+            waiting_elsewhere = {item for item, status in zip(items, statuses)
+                                 if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)}
+            by_queue: dict[str, list[int]] = {}
+            for item in dict.fromkeys(items):  # a row dispatched twice in one call: one job
+                if item not in still_waiting and item not in waiting_elsewhere:
+                    by_queue.setdefault(item[1], []).append(item[0])
+            if not by_queue:
+                return
+            with self.connection.pipeline() as pipe:
+                for queue_name, outbox_ids in by_queue.items():
+                    self.queue(queue_name).enqueue_many([Queue.prepare_data(
+                        JOB_FUNCTION, args=(outbox_id,), job_id=job_id(outbox_id),
+                        result_ttl=0, failure_ttl=7 * 24 * 3600, timeout=JOB_TIMEOUT,
+                        meta={"outbox_id": outbox_id}) for outbox_id in outbox_ids], pipeline=pipe)
+                pipe.execute()
         except RedisError as exc:
             log.warning("queue unavailable, the relay will dispatch again: %s", exc)
 
