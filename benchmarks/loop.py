@@ -17,11 +17,14 @@ embedded default, everything runs in this process.
 
     python benchmarks/loop.py --merchants 10 --orders 100 --rate 50          # throughput
     python benchmarks/loop.py --merchants 4 --orders 100 --rate 10           # latency at 10/s
+    python benchmarks/loop.py --merchants 20 --orders 300 --rate 10          # sustained, 10 min
     python benchmarks/loop.py --burst 1000                                   # one rate-limited store
 
 Throughput runs lift the stores' API quotas (so the figure is DropStream's, not BigCommerce's
-quota); ``--burst`` keeps the Standard plan's 150 requests per 30 s and reports how long the
-burst took against the least time that quota allows, and whether the sandbox ever sent a 429.
+quota); a run longer than two minutes also reports the latency minute by minute, and every
+run the resident memory of DropStream's processes at its start and end. ``--burst`` keeps the
+Standard plan's 150 requests per 30 s and reports how long the burst took against the least
+time that quota allows, and whether the sandbox ever sent a 429.
 """
 
 from __future__ import annotations
@@ -138,6 +141,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             stoppers.append(app.extensions["dropstream"].queue.close)
             stoppers.append(start_in_process(app, tick_seconds=0.5).stop)
         cpu_before = _cpu_seconds(processes, database_url)
+        memory_before = _resident_mb(processes)
 
         total = args.burst or merchants * args.orders
         placed: dict[str, float] = {}
@@ -166,6 +170,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             time.sleep(0.5)
         cpu_used = {part: seconds - cpu_before.get(part, 0.0)
                     for part, seconds in _cpu_seconds(processes, database_url).items()}
+        memory_after = _resident_mb(processes)
         references = [o["reference"] for o in _wms_orders(wms.url)]
         finished = max(arrived.values()) if arrived else time.time()
         latencies = sorted(arrived[r] - placed[r] for r in placed if r in arrived)
@@ -185,6 +190,11 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
         result["webhook_ack_p50_p95_ms"] = _p50_p95(
             [attempt["seconds"] for hash_ in hashes.values() for delivery in bigcommerce.webhook_deliveries(hash_)
              for attempt in delivery["attempts"] if attempt.get("status") is not None])
+        if finished - started > 120:  # a sustained run: does the latency hold up as tables grow?
+            result["latency_p50_p95_ms_by_minute"] = _by_minute(placed, arrived, started)
+        if memory_before:
+            result["resident_mb_start_end"] = {part: [memory_before[part], memory_after.get(part)]
+                                               for part in memory_before}
         result["latency_p50_p95_ms_by_merchant"] = {
             f"merchant {n}": _p50_p95([arrived[r] - placed[r] for r in placed
                                        if r in arrived and r.startswith(f"DS-{store_id}-")])
@@ -281,6 +291,31 @@ def _own_warehouse_account(wms_url: str, store, code: str, catalog) -> None:  # 
 
     add_account(wms_url, code, store.name, catalog)
     store.warehouse_account = {"customer_code": code}
+
+
+def _by_minute(placed: dict[str, float], arrived: dict[str, float], started: float) -> dict[str, list[int] | None]:
+    """Latency [p50, p95] of the orders placed in each minute of the run."""
+    minutes: dict[int, list[float]] = {}
+    for reference, at in placed.items():
+        if reference in arrived:
+            minutes.setdefault(int((at - started) // 60), []).append(arrived[reference] - at)
+    return {f"minute {minute + 1}": _p50_p95(minutes[minute]) for minute in sorted(minutes)}
+
+
+def _resident_mb(processes: dict[str, list]) -> dict[str, float]:
+    """Resident memory (MB) of DropStream's processes, by part (Linux /proc): a leak shows as
+    growth over a sustained run."""
+    resident = {}
+    for part, group in processes.items():
+        total_kb = 0
+        for process in group:
+            try:
+                with open(f"/proc/{process.pid}/status") as status:
+                    total_kb += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+            except (OSError, StopIteration):
+                pass
+        resident[f"dropstream_{part}"] = round(total_kb / 1024, 1)
+    return resident
 
 
 def _p50_p95(seconds: list[float]) -> list[int] | None:
