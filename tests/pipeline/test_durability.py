@@ -13,6 +13,7 @@ from dropstream.jobs.models import InboxEvent, OutboxItem, OutboxState
 from dropstream.jobs.outbox import STORE_IN_FLIGHT_CAP, add_work, lease, relay_due_work
 from dropstream.jobs.runner import run_outbox_item
 from dropstream.orders.inbox import receive_order_hint
+from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
 from dropstream.state import get_state
 from dropstream.testing.jobs import run_until_idle
@@ -238,3 +239,50 @@ def test_a_channel_runs_alone_a_second_run_waits_for_the_first_without_losing_an
     assert run_outbox_item(second) == "done"
     assert db.session.get(OutboxItem, second, populate_existing=True).attempts == 1
     assert db.session.get(type(channel), channel.id, populate_existing=True).last_run_at is not None
+
+
+def _backlog_of_rereads(loop: Loop, count: int) -> tuple[list[str], list[int]]:
+    """``count`` orders whose webhooks were stored while every worker was busy: re-reads that
+    waited (the queue's jobs for them are still to come)."""
+    external_ids = [loop.shop.create_order([{"sku": "A", "quantity": n + 1}]) for n in range(count)]
+    for n, external_id in enumerate(external_ids):
+        receive_order_hint(db.session, loop.store, event_key=f"evt-{n}", topic="order.created",
+                           external_id=external_id, payload={"id": external_id})
+    db.session.commit()
+    _forget_queue()
+    db.session.execute(update(OutboxItem).values(run_after=utcnow() - timedelta(seconds=5)))
+    db.session.commit()
+    ids = list(db.session.scalars(select(OutboxItem.id).order_by(OutboxItem.id)))
+    return external_ids, ids
+
+
+def test_re_reads_queued_up_for_a_store_are_done_by_one_job(loop: Loop) -> None:
+    external_ids, [first, *rest] = _backlog_of_rereads(loop, 4)
+
+    assert run_outbox_item(first) == "done"
+
+    refreshes = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.refresh")
+                                   .execution_options(populate_existing=True)).all()
+    assert {item.state for item in refreshes} == {OutboxState.DONE}
+    assert [run_outbox_item(item_id) for item_id in rest] == ["skipped"] * 3  # their late jobs
+    assert [loop.order(e).status for e in external_ids] == [OrderStatus.QUEUED] * 4
+    run_until_idle(channels=False)  # each order's forward is its own work, for any worker
+    assert [loop.order(e).status for e in external_ids] == [OrderStatus.AT_WAREHOUSE] * 4
+    assert len(loop.wms.orders) == 4
+
+
+def test_re_reads_taken_along_by_a_job_that_fails_are_handed_back_unspent(loop: Loop) -> None:
+    external_ids, [first, *rest] = _backlog_of_rereads(loop, 3)
+    loop.shop.faults.fail("transient", times=1, on="fetch_order")
+
+    assert run_outbox_item(first) == "retrying"
+
+    items = {item.id: item for item in db.session.scalars(
+        select(OutboxItem).execution_options(populate_existing=True))}
+    assert items[first].attempts == 1 and items[first].run_after > utcnow()  # backs off
+    for item_id in rest:  # due at once, each to run on its own, no attempt spent
+        assert items[item_id].state is OutboxState.PENDING and items[item_id].attempts == 0
+        assert items[item_id].run_after <= utcnow() and items[item_id].leased_until <= utcnow()
+    assert not db.session.scalars(select(Order)).all()  # nothing half-imported
+    run_until_idle(channels=False)
+    assert [loop.order(e).status for e in external_ids[1:]] == [OrderStatus.AT_WAREHOUSE] * 2

@@ -13,7 +13,7 @@ Connectors raise the errors below and nothing else for remote failures, so the p
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -209,6 +209,22 @@ class StorefrontConnector(Connector):
         :raises UnreadableOrderError: the order exists but its data cannot be mapped.
         """
         raise NotImplementedError
+
+    def fetch_orders_by_id(
+        self, external_ids: Sequence[str]
+    ) -> Mapping[str, OrderData | UnreadableOrder | None]:
+        """Optional: several orders at once, where the store's API can read them in fewer
+        calls than one each (the core asks when re-reads of a store's orders queue up, as in a
+        flash sale). Each order returned is what :meth:`fetch_order` would return for it, or
+        an :class:`UnreadableOrder` where it would raise :class:`UnreadableOrderError`.
+
+        Orders left out are read one by one with :meth:`fetch_order`, which also tells which
+        no longer exist: leave out anything not read here, completely. The default reads
+        nothing here.
+
+        :raises TransientError: retry later. :raises AuthError: credentials need a person.
+        """
+        return {}
 
     def mark_order_status(self, external_id: str, status: str) -> None:
         """Move the store's order to the store status configured for DropStream's ``status``

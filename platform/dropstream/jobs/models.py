@@ -78,6 +78,8 @@ class LeasedWork:
     attempts: int
     provider_id: int
     merchant_id: int
+    #: When it became due: how long it waited for a worker tells of a backlog.
+    run_after: datetime
 
     @classmethod
     def of(cls, item: OutboxItem) -> LeasedWork:

@@ -298,6 +298,75 @@ def defer(session: Session, item: LeasedWork, delay: timedelta) -> None:
     session.commit()
 
 
+#: Built once: rows of a kind waiting unstarted for one store, oldest and undispatched first
+#: (those have no job on the way yet). Rows another transaction holds are skipped, not waited
+#: for (PostgreSQL; SQLite has one writer anyway).
+_WAITING_ALONGSIDE = (
+    select(_OUTBOX.c.id)
+    .where(
+        # (Named unlike the columns: an UPDATE reserves those names for its SET clause.)
+        _OUTBOX.c.kind == bindparam("taken_kind"),
+        _OUTBOX.c.store_id == bindparam("taken_store_id"),
+        _OUTBOX.c.merchant_id == bindparam("taken_merchant_id"),
+        _OUTBOX.c.id != bindparam("outbox_id"),
+        _OUTBOX.c.state == OutboxState.PENDING,
+        _OUTBOX.c.leased_until.is_(None),
+        _OUTBOX.c.run_after <= bindparam("now", type_=UTCDateTime()),
+    )
+    .order_by(_OUTBOX.c.dispatched_at.is_not(None), _OUTBOX.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_TAKE_ALONG = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(_WAITING_ALONGSIDE.scalar_subquery()),
+           _OUTBOX.c.state == OutboxState.PENDING, _OUTBOX.c.leased_until.is_(None))
+    .values(leased_until=bindparam("until", type_=UTCDateTime()), attempts=_OUTBOX.c.attempts + 1)
+    .returning(*(_OUTBOX.c[name] for name in LeasedWork.__dataclass_fields__))
+)
+
+
+def take_along(session: Session, item: LeasedWork, limit: int, hold: timedelta) -> list[LeasedWork]:
+    """Lease, for the job running ``item``, up to ``limit`` other rows of its kind that wait
+    unstarted for its store (committed, so their own jobs find them taken). The job must end
+    each with :func:`finish_taken` in its last commit, or :func:`hand_back` if it fails."""
+    if limit <= 0 or item.store_id is None:
+        return []
+    now = utcnow()
+    rows = session.execute(_TAKE_ALONG, {
+        "taken_kind": item.kind, "taken_store_id": item.store_id,
+        "taken_merchant_id": item.merchant_id, "outbox_id": item.id, "now": now, "limit": limit,
+        "until": now + hold}).all()
+    if rows:
+        session.commit()
+    return sorted((LeasedWork(**row._mapping) for row in rows), key=lambda taken: taken.id)
+
+
+#: Built once: rows taken along, done with the job's last changes (only the lease it took).
+_FINISH_TAKEN = update(_OUTBOX).where(
+    _OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.attempts == bindparam("leased_attempt"),
+).values(state=OutboxState.DONE, finished_at=bindparam("finished", type_=UTCDateTime()),
+         leased_until=None, last_error=None)
+
+
+def finish_taken(session: Session, taken: list[LeasedWork]) -> None:
+    """Mark rows taken along as done, in the running job's transaction (not committed here)."""
+    if taken:
+        finished = utcnow()
+        session.execute(_FINISH_TAKEN, [{"outbox_id": row.id, "leased_attempt": row.attempts,
+                                         "finished": finished} for row in taken])
+
+
+def hand_back(session: Session, taken: list[LeasedWork]) -> None:
+    """Release rows taken along by a job that failed: due at once, their attempt uncounted
+    (the relay dispatches them, each to run on its own)."""
+    if taken:
+        now = utcnow()
+        session.execute(_DEFER, [{"outbox_id": row.id, "leased_attempt": row.attempts,
+                                  "now": now, "run_after": now} for row in taken])
+        session.commit()
+
+
 #: Built once: every job ends with it (with the handler's last changes, in one commit).
 _FINISH = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id")).values(
     state=bindparam("new_state", type_=_OUTBOX.c.state.type),

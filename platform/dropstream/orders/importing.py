@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,8 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dropstream.connectors.base import ConnectorError, RemoteNotFound, UnreadableOrderError
-from dropstream.connectors.types import Address, OrderData
+from dropstream.connectors.base import (
+    ConnectorError,
+    RemoteNotFound,
+    StorefrontConnector,
+    UnreadableOrderError,
+)
+from dropstream.connectors.types import Address, OrderData, UnreadableOrder
 from dropstream.events import announce
 from dropstream.jobs.models import LeasedWork
 from dropstream.orders.holds import evaluate
@@ -113,9 +120,10 @@ def keep_unreadable_order(session: Session, store: Store, external_id: str, numb
     return order
 
 
-def refresh_order(session: Session, store: Store, external_id: str) -> Order | None:
+def refresh_order(session: Session, store: Store, external_id: str,
+                  connector: StorefrontConnector | None = None) -> Order | None:
     """Re-read one order from the store (a webhook is only a hint) and import what it says."""
-    connector = store_connector(store)
+    connector = connector or store_connector(store)
     try:
         data = connector.fetch_order(external_id)
     except RemoteNotFound as error:
@@ -127,8 +135,34 @@ def refresh_order(session: Session, store: Store, external_id: str) -> Order | N
                    remote=error.message)
         return order
     except UnreadableOrderError as error:
-        return keep_unreadable_order(session, store, error.order.external_id, error.order.number,
-                                     error.order.raw, error.order.error)
+        return _keep_unreadable(session, store, error.order)
+    return _import_read(session, store, external_id, data)
+
+
+def refresh_orders(session: Session, store: Store, external_ids: Sequence[str]) -> None:
+    """Re-read several orders of one store, in as few calls as its connector can
+    (``fetch_orders_by_id``); what it leaves out is read one by one, as :func:`refresh_order`."""
+    connector = store_connector(store)
+    wanted = list(dict.fromkeys(external_ids))
+    read = connector.fetch_orders_by_id(wanted)
+    for external_id in wanted:
+        found = read.get(external_id, _NOT_READ)
+        if isinstance(found, UnreadableOrder) and found.external_id == external_id:
+            _keep_unreadable(session, store, found)
+        elif found is None or (isinstance(found, OrderData) and found.external_id == external_id):
+            _import_read(session, store, external_id, found)
+        else:
+            if found is not _NOT_READ:  # a connector's answer about another order, or not one
+                log.warning("store %s: %r read in bulk is not order %s; reading it alone",
+                            store.id, type(found).__name__, external_id)
+            refresh_order(session, store, external_id, connector)
+
+
+#: ``fetch_orders_by_id`` left the order out: it is read on its own.
+_NOT_READ = object()
+
+
+def _import_read(session: Session, store: Store, external_id: str, data: OrderData | None) -> Order | None:
     if data is None:
         return _find(session, store, external_id)
     try:
@@ -139,13 +173,46 @@ def refresh_order(session: Session, store: Store, external_id: str) -> Order | N
         return keep_unreadable_order(session, store, data.external_id, data.number, data.raw, error)
 
 
-def refresh_order_job(item: LeasedWork) -> None:
-    """Outbox handler ``order.refresh``: payload ``{"external_id": …}``, subject is the store."""
-    from dropstream.extensions import db
+def _keep_unreadable(session: Session, store: Store, order: UnreadableOrder) -> Order | None:
+    return keep_unreadable_order(session, store, order.external_id, order.number, order.raw, order.error)
 
-    store = db.session.get(Store, item.store_id)
-    if store is not None:
-        refresh_order(db.session, store, str(item.payload["external_id"]))
+
+#: Other waiting re-reads of the same store an import job takes along (a flash sale's
+#: webhooks queue up faster than orders are read one by one): one job, and where the store's
+#: connector can, one call for all of them.
+REFRESH_BATCH = 50
+#: A re-read that waited this long for a worker is part of a backlog: only then does its job
+#: look for others to take along (an idle pipeline pays no query for it).
+BACKLOG_WAIT = timedelta(seconds=0.5)
+
+
+def refresh_order_job(item: LeasedWork) -> None:
+    """Outbox handler ``order.refresh``: payload ``{"external_id": …}``, subject is the store.
+
+    When it waited for a worker, re-reads of the same store waiting unstarted behind it are
+    taken along (up to :data:`REFRESH_BATCH` in all) and end with it: done together, or, if
+    the job fails, handed back to run on their own."""
+    from dropstream.db import utcnow
+    from dropstream.extensions import db
+    from dropstream.jobs.heartbeat import lease_policy
+    from dropstream.jobs.outbox import finish_taken, hand_back, take_along
+
+    taken = []
+    if utcnow() - item.run_after >= BACKLOG_WAIT:
+        taken = take_along(db.session, item, REFRESH_BATCH - 1, lease_policy().hold)
+    try:
+        store = db.session.get(Store, item.store_id)
+        external_ids = [str(item.payload["external_id"]), *(str(t.payload.get("external_id")) for t in taken)]
+        if store is not None and taken:
+            refresh_orders(db.session, store, external_ids)
+        elif store is not None:
+            refresh_order(db.session, store, external_ids[0])
+        finish_taken(db.session, taken)
+    except BaseException:
+        if taken:
+            db.session.rollback()
+            hand_back(db.session, taken)
+        raise
 
 
 # ------------------------------------------------------------------------------------------------

@@ -111,6 +111,16 @@ class StorefrontContract(_Common):
         assert order.destinations and all(isinstance(d.address, Address) for d in order.destinations)
         assert order.placed_at.tzinfo is not None and order.updated_at.tzinfo is not None
 
+    def test_orders_read_by_id_are_what_fetch_order_reads(self, harness: StorefrontHarness) -> None:
+        """``fetch_orders_by_id`` is optional (reading nothing is allowed); what it does read
+        must be the order as ``fetch_order`` reads it, under the id asked for."""
+        external_ids = [harness.create_order([{"sku": f"BATCH-{n}", "quantity": n}]) for n in (1, 2)]
+        connector = harness.connector()
+        found = connector.fetch_orders_by_id([*external_ids, "no-such-order"])
+        assert set(found) <= set(external_ids)
+        for external_id, order in found.items():
+            assert order == connector.fetch_order(external_id)
+
     def test_fetch_orders_finds_new_orders_and_moves_the_cursor(self, harness: StorefrontHarness) -> None:
         connector = harness.connector()
         first = connector.fetch_orders(None)

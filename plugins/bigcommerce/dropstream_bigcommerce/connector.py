@@ -24,6 +24,7 @@ from dropstream.connectors.types import (
     OrderPage,
     OrderStatusChoice,
     SetupCheck,
+    UnreadableOrder,
 )
 from dropstream.net.outbound import app_policy, shared_session
 from dropstream_bigcommerce import hooks, importing, inventory, setup_checks, shipments
@@ -147,6 +148,12 @@ class BigCommerceConnector(StorefrontConnector):
     def fetch_order(self, external_id: str) -> OrderData | None:
         with self.client() as client:
             return importing.fetch_order(client, self.settings, external_id)
+
+    def fetch_orders_by_id(
+        self, external_ids: Sequence[str]
+    ) -> dict[str, OrderData | UnreadableOrder | None]:
+        with self.client() as client:
+            return importing.fetch_orders_by_id(client, self.settings, external_ids)
 
     def mark_order_status(self, external_id: str, status: str) -> None:
         if status != "sent":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,6 +71,51 @@ def fetch_order(
         # merchant and must never ship.
         raise RemoteNotFound(f"BigCommerce order {order_id} was deleted (it is in the archive).")
     return _read(client, settings, order)
+
+
+def fetch_orders_by_id(
+    client: BigCommerceClient, settings: dict[str, Any], external_ids: Sequence[str]
+) -> dict[str, OrderData | UnreadableOrder | None]:
+    """Several orders in one list call per span of ids: ``GET /v2/orders`` with ``min_id`` and
+    ``max_id`` and the lines embedded (a flash sale's orders have neighbouring ids). A span
+    covers at most a page's worth of ids, so one page holds every order in it.
+
+    Orders the list leaves out (archived ones: lists omit them; ids that are no numbers) are
+    left out here too, for ``fetch_order`` to read alone and say what became of them."""
+    wanted = {}
+    for external_id in external_ids:
+        try:
+            wanted[integer(external_id, "order id")] = external_id
+        except MappingError:
+            continue
+    found: dict[str, OrderData | UnreadableOrder | None] = {}
+    for low, high in _spans(sorted(wanted), V2_PAGE):
+        rows = _without_lines_if_too_large(
+            client, "/v2/orders", {"min_id": low, "max_id": high, "sort": "id:asc", "limit": V2_PAGE}
+        )
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict) or row.get("is_deleted") is True:
+                continue
+            row_id = row.get("id")
+            external_id = wanted.get(row_id) if isinstance(row_id, int) else None
+            if external_id is None:
+                continue  # a neighbour nobody asked for
+            try:
+                found[external_id] = _read(client, settings, row)
+            except UnreadableOrderError as error:
+                found[external_id] = error.order
+    return found
+
+
+def _spans(ids: list[int], width: int) -> list[tuple[int, int]]:
+    """Sorted ids grouped into ``(low, high)`` spans of at most ``width`` consecutive ids."""
+    spans: list[tuple[int, int]] = []
+    for order_id in ids:
+        if spans and order_id - spans[-1][0] < width:
+            spans[-1] = (spans[-1][0], order_id)
+        else:
+            spans.append((order_id, order_id))
+    return spans
 
 
 def _without_lines_if_too_large(

@@ -152,3 +152,43 @@ def test_an_order_deleted_in_the_store_while_on_hold_is_not_sent_when_the_hold_i
     db.session.commit()
     run_until_idle()
     assert not wired.wms.orders
+
+
+def test_a_flash_sales_queued_up_orders_are_read_in_one_call(
+    app: Any, shop: SandboxStore, served: str
+) -> None:
+    """Webhooks arriving faster than orders are read pile up re-reads: the job that reaches
+    them first reads them all with one list call, not one call each."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from dropstream.db import utcnow
+    from dropstream.jobs.models import OutboxItem
+
+    add_products(shop, ("TEE", "product"))
+    wired = wire(shop)
+    for channel in wired.store.channels:  # only the webhooks bring the orders in
+        channel.enabled = False
+    db.session.commit()
+    order_ids = [
+        shop.sandbox.create_order(shop.hash, lines=[{"sku": "TEE", "quantity": n + 1}])
+        for n in range(6)
+    ]
+    wired.deliver_webhooks()
+    db.session.execute(  # every worker was busy: the re-reads waited
+        update(OutboxItem).values(run_after=utcnow() - timedelta(seconds=5))
+    )
+    db.session.commit()
+    calls_before = len(shop.sandbox.call_log(shop.hash))
+
+    run_until_idle()
+
+    reads = [
+        entry["path"].split(f"/stores/{shop.hash}")[1]
+        for entry in shop.sandbox.call_log(shop.hash)[calls_before:]
+        if entry["method"] == "GET" and "/v2/orders" in entry["path"]
+    ]
+    assert reads == ["/v2/orders"]
+    assert [wired.order(i).status for i in order_ids] == [OrderStatus.AT_WAREHOUSE] * 6
+    assert sorted(o["lines"][0]["quantity"] for o in wired.wms.orders) == [1, 2, 3, 4, 5, 6]
