@@ -198,14 +198,22 @@ class BigCommerceClient:
             return self._result(method, path, response)
 
     def _respect_quota(self) -> None:
-        wait = self._limiter.acquire(self.store_hash)
-        if wait > self._max_wait:
-            raise TransientError(
-                "DropStream is holding back calls to stay under the store's BigCommerce API quota.",
-                retry_after=wait,
-            )
-        if wait > 0:
+        """Wait until the limiter reserves this call a request.
+
+        The limiter is asked again after every wait: a wait ends when the window resets, and
+        every worker waiting for that moment would otherwise send at once. The waits asked for,
+        not the clock, bound the loop at ``max_wait``, so a no-op ``sleep`` cannot spin forever.
+        """
+        waited = 0.0
+        while (wait := self._limiter.acquire(self.store_hash)) > 0:
+            if waited + wait > self._max_wait:
+                raise TransientError(
+                    "DropStream is holding back calls to stay under the store's BigCommerce API "
+                    "quota.",
+                    retry_after=wait,
+                )
             self._sleep(wait)
+            waited += wait
 
     def _send(
         self, method: str, path: str, params: dict[str, Any] | None, body: Any

@@ -185,6 +185,49 @@ class Heedless:
         pass
 
 
+class Scripted:
+    """A limiter whose acquires answer the waits it was given, then 0; it counts them."""
+
+    def __init__(self, *waits: float) -> None:
+        self.waits = list(waits)
+        self.acquires = 0
+
+    def acquire(self, store_hash: str) -> float:
+        self.acquires += 1
+        return self.waits.pop(0) if self.waits else 0.0
+
+    def observe(self, *args: Any) -> None:
+        pass
+
+    def pause(self, *args: Any) -> None:
+        pass
+
+
+def test_after_every_wait_the_client_asks_the_limiter_again(app: Any, shop: SandboxStore) -> None:
+    """A wait ends at a window's reset, when every waiting worker would send at once: who goes
+    then is the limiter's to say."""
+    limiter = Scripted(1.5, 0.05, 0.05)  # the reset, then a probe's answer awaited twice
+    waits: list[float] = []
+    client = client_for(shop, limiter=limiter, sleep=waits.append)
+    try:
+        assert client.get("/v2/order_statuses")
+    finally:
+        client.close()
+    assert waits == [1.5, 0.05, 0.05] and limiter.acquires == 4 and client.calls == 1
+
+
+def test_a_call_waits_for_the_quota_at_most_max_wait_in_all(app: Any, shop: SandboxStore) -> None:
+    """Bounded by the waits asked for, not the clock: a sleep that does not sleep cannot spin."""
+    waits: list[float] = []
+    client = client_for(shop, limiter=Scripted(*[10.0] * 100), max_wait=35.0, sleep=waits.append)
+    try:
+        with pytest.raises(TransientError, match="holding back") as held:
+            client.get("/v2/order_statuses")
+    finally:
+        client.close()
+    assert waits == [10.0] * 3 and held.value.retry_after == 10.0 and client.calls == 0
+
+
 def test_a_429_is_waited_out_by_its_reset_header(app: Any, shop: SandboxStore) -> None:
     shop.sandbox.set_rate_limit(shop.hash, quota=3, window_ms=400)
     waits: list[float] = []
@@ -222,9 +265,12 @@ def test_after_a_429_no_call_goes_out_before_its_reset_whatever_answers_arrive_l
 ) -> None:
     limiter = runtime().limiter  # Redis when REDIS_URL is set: what every worker process shares
     shop.sandbox.inject("429_reset", store_hash=shop.hash, count=1, retry_after=3)
-    client = client_for(shop, limiter=limiter, sleep=lambda seconds: None)
+    # Waits longer than a second go back to the job queue: nothing here sleeps.
+    client = client_for(shop, limiter=limiter, max_wait=1.0)
     try:
-        assert client.get("/v2/order_statuses")  # refused once, then answered
+        with pytest.raises(TransientError) as refused:
+            client.get("/v2/order_statuses")
+        assert refused.value.remote_status == 429 and refused.value.retry_after == 3
     finally:
         client.close()
     # An answer to a call another worker sent before the refusal arrives now, reporting a
@@ -238,7 +284,12 @@ def test_the_429_without_headers_under_load_is_retried_then_transient(
     app: Any, shop: SandboxStore
 ) -> None:
     shop.sandbox.inject("429", store_hash=shop.hash, count=10)
-    client = client_for(shop, limiter=LocalLimiter(), sleep=lambda s: None)
+    now = [0.0]  # a clock that the client's waits move, not the test's
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    client = client_for(shop, limiter=LocalLimiter(clock=lambda: now[0]), sleep=sleep)
     try:
         with pytest.raises(TransientError) as failed:
             client.get("/v2/order_statuses")
