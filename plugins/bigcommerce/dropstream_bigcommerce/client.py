@@ -176,7 +176,11 @@ class BigCommerceClient:
         waits_429 = 0
         while True:
             self._respect_quota()
-            response = self._send(method, path, params, body)
+            try:
+                response = self._send(method, path, params, body)
+            except BaseException:
+                self._limiter.release(self.store_hash)  # no answer: if it was the probe, say so
+                raise
             self._observe(response)
             status = response.status_code
             if status == 429:
@@ -258,7 +262,15 @@ class BigCommerceClient:
                 # arrive after it and report a window with requests left; as the quota's state
                 # alone it would let calls through early.
                 self._limiter.pause(self.store_hash, quota[1])
-        elif response.status_code == 429:
+            return
+        if _is_api_answer(response):
+            # The API answered without quota headers: the store's plan has no quota.
+            self._limiter.unmetered(self.store_hash)
+            return
+        # A failure says nothing of the quota: if this call was the window's probe, another may
+        # go now rather than when its claim expires.
+        self._limiter.release(self.store_hash)
+        if response.status_code == 429:
             # A 429 without the headers: the platform is under load; wait a little. Only a
             # little: recorded as the quota's state, it would hold every call back until the
             # quota window resets (up to 30 s), and the jobs waiting meanwhile hold their
@@ -360,6 +372,14 @@ def _json(response: requests.Response) -> Any:
     if "json" not in content_type:
         raise ValueError(f"not JSON: {content_type}")
     return json.loads(response.content)
+
+
+def _is_api_answer(response: requests.Response) -> bool:
+    """A success from the API itself: JSON or nothing (not a proxy's or a maintenance page's
+    200, which says nothing of the store's quota)."""
+    if not 200 <= response.status_code < 300:
+        return False
+    return not response.content or "json" in response.headers.get("Content-Type", "")
 
 
 def _reset_seconds(response: requests.Response) -> float:

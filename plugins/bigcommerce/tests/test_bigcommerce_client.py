@@ -184,6 +184,12 @@ class Heedless:
     def pause(self, *args: Any) -> None:
         pass
 
+    def release(self, store_hash: str) -> None:
+        pass
+
+    def unmetered(self, store_hash: str) -> None:
+        pass
+
 
 class Scripted:
     """A limiter whose acquires answer the waits it was given, then 0; it counts them."""
@@ -200,6 +206,12 @@ class Scripted:
         pass
 
     def pause(self, *args: Any) -> None:
+        pass
+
+    def release(self, store_hash: str) -> None:
+        pass
+
+    def unmetered(self, store_hash: str) -> None:
         pass
 
 
