@@ -191,7 +191,7 @@ class Heedless:
         pass
 
 
-class Scripted:
+class Scripted(Heedless):
     """A limiter whose acquires answer the waits it was given, then 0; it counts them."""
 
     def __init__(self, *waits: float) -> None:
@@ -201,18 +201,6 @@ class Scripted:
     def acquire(self, store_hash: str) -> float:
         self.acquires += 1
         return self.waits.pop(0) if self.waits else 0.0
-
-    def observe(self, *args: Any) -> None:
-        pass
-
-    def pause(self, *args: Any) -> None:
-        pass
-
-    def release(self, store_hash: str) -> None:
-        pass
-
-    def unmetered(self, store_hash: str) -> None:
-        pass
 
 
 def test_after_every_wait_the_client_asks_the_limiter_again(app: Any, shop: SandboxStore) -> None:
