@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dropstream.db import utcnow
 from dropstream.extensions import db
@@ -41,6 +41,14 @@ def _add_slow_work(loop: Loop) -> int:
     return db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "test.slow")).one()
 
 
+def slow_batch_job(item: LeasedWork) -> None:
+    """Handler of the test kind ``test.slow_batch``: takes along the other rows of its kind
+    waiting for the store, works as long as ``slow_job``, and ends them with itself."""
+    taken = outbox.take_along(db.session, item, 10, lease_policy().hold)
+    time.sleep(SLOW_SECONDS)
+    outbox.finish_taken(db.session, taken)
+
+
 def _item(item_id: int) -> OutboxItem:
     db.session.expire_all()
     with unscoped(db.session):
@@ -55,6 +63,7 @@ def short_heartbeat(app: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(outbox, "HEARTBEAT_LEASE", timedelta(seconds=0.8))
     monkeypatch.setattr(outbox, "HEARTBEAT_SECONDS", 0.2)
     monkeypatch.setitem(JOBS, "test.slow", JobSpec(f"{__name__}:slow_job"))
+    monkeypatch.setitem(JOBS, "test.slow_batch", JobSpec(f"{__name__}:slow_batch_job"))
 
 
 def test_a_job_longer_than_its_lease_keeps_it_and_no_second_worker_takes_over(
@@ -80,6 +89,38 @@ def test_a_job_longer_than_its_lease_keeps_it_and_no_second_worker_takes_over(
     assert len(taken_over) >= 8 and not any(taken_over), "the lease lapsed while the job ran"
     item = _item(item_id)
     assert item.state is OutboxState.DONE and item.attempts == 1 and item.leased_until is None
+
+
+def test_rows_a_job_took_along_keep_their_lease_while_it_runs(
+        loop: Loop, short_heartbeat: None) -> None:
+    for n in range(2):
+        add_work(db.session, kind="test.slow_batch", subject_id=n, store_id=loop.tenant.store.id,
+                 merchant_id=loop.tenant.merchant.id, provider_id=loop.tenant.provider.id)
+    db.session.commit()
+    first, other = db.session.scalars(select(OutboxItem.id).where(
+        OutboxItem.kind == "test.slow_batch").order_by(OutboxItem.id)).all()
+    with unscoped(db.session):  # both waited: a backlog
+        db.session.execute(update(OutboxItem).values(run_after=utcnow() - timedelta(seconds=5)))
+        db.session.commit()
+    app = current_app._get_current_object()
+    outcome: list[str] = []
+
+    def worker() -> None:
+        with app.app_context():
+            outcome.append(run_outbox_item(first))
+
+    running = threading.Thread(target=worker)
+    running.start()
+    taken_over = []
+    while running.is_alive():  # the other row's own job tries all along
+        time.sleep(0.15)
+        with unscoped(db.session):
+            taken_over.append(lease(db.session, other) is not None)
+    running.join()
+
+    assert outcome == ["done"]
+    assert len(taken_over) >= 8 and not any(taken_over), "a row taken along lapsed while the job ran"
+    assert _item(other).state is OutboxState.DONE and _item(other).attempts == 1
 
 
 def test_a_dead_workers_lease_lapses_after_the_short_lease_not_the_long_one(

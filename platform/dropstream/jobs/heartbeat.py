@@ -56,9 +56,22 @@ def lease_policy() -> LeasePolicy:
     return LeasePolicy(outbox.RUN_LEASE)
 
 
+#: The rows the running job's heartbeat keeps besides its own (this thread's job).
+_alongside = threading.local()
+
+
+def keep_alongside(items: list[LeasedWork]) -> None:
+    """Keep these leases alive too while the running job's heartbeat beats: rows a job took
+    along (``outbox.take_along``). Nothing without a heartbeat."""
+    kept = getattr(_alongside, "items", None)
+    if kept is not None:
+        kept.extend(items)
+
+
 @contextmanager
 def _heartbeat(app: Flask, item: LeasedWork, hold: timedelta, every: float) -> Iterator[None]:
     stop = threading.Event()
+    alongside: list[LeasedWork] = []
 
     def beat() -> None:
         while not stop.wait(every):
@@ -68,10 +81,14 @@ def _heartbeat(app: Flask, item: LeasedWork, hold: timedelta, every: float) -> I
                     if not outbox.renew(db.session, item, hold):
                         log.warning("outbox item %s: its lease ended while it ran", item.id)
                         return
+                    for other in list(alongside):
+                        if not outbox.renew(db.session, other, hold):  # finished or handed back
+                            alongside.remove(other)
             except Exception as error:  # noqa: BLE001 - a missed beat is retried at the next one
                 log.warning("outbox item %s: could not renew its lease (%s); trying again in %g s",
                             item.id, type(error).__name__, every)
 
+    _alongside.items = alongside
     thread = threading.Thread(target=beat, name=f"lease-{item.id}", daemon=True)
     thread.start()
     try:
@@ -79,5 +96,6 @@ def _heartbeat(app: Flask, item: LeasedWork, hold: timedelta, every: float) -> I
     finally:
         # Stopped before the runner records the outcome: a late beat must not hold a row the
         # runner has just released for its retry (the renewal refuses an ended lease anyway).
+        _alongside.items = None
         stop.set()
         thread.join(timeout=every + 10)

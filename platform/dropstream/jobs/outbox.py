@@ -328,8 +328,9 @@ _TAKE_ALONG = (
 
 def take_along(session: Session, item: LeasedWork, limit: int, hold: timedelta) -> list[LeasedWork]:
     """Lease, for the job running ``item``, up to ``limit`` other rows of its kind that wait
-    unstarted for its store (committed, so their own jobs find them taken). The job must end
-    each with :func:`finish_taken` in its last commit, or :func:`hand_back` if it fails."""
+    unstarted for its store (committed, so their own jobs find them taken; the job's heartbeat
+    keeps them as it keeps ``item``). The job must end each with :func:`finish_taken` in its
+    last commit, or :func:`hand_back` if it fails."""
     if limit <= 0 or item.store_id is None:
         return []
     now = utcnow()
@@ -337,9 +338,14 @@ def take_along(session: Session, item: LeasedWork, limit: int, hold: timedelta) 
         "taken_kind": item.kind, "taken_store_id": item.store_id,
         "taken_merchant_id": item.merchant_id, "outbox_id": item.id, "now": now, "limit": limit,
         "until": now + hold}).all()
-    if rows:
-        session.commit()
-    return sorted((LeasedWork(**row._mapping) for row in rows), key=lambda taken: taken.id)
+    if not rows:
+        return []
+    session.commit()
+    taken = sorted((LeasedWork(**row._mapping) for row in rows), key=lambda row: row.id)
+    from dropstream.jobs.heartbeat import keep_alongside  # (the heartbeat builds on this module)
+
+    keep_alongside(taken)
+    return taken
 
 
 #: Built once: rows taken along, done with the job's last changes (only the lease it took).
