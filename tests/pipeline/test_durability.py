@@ -3,8 +3,11 @@ job from running twice, webhooks are stored once, and no store starves the other
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
 from dropstream.db import utcnow
@@ -211,8 +214,8 @@ def test_a_jobs_next_step_continues_it_even_when_its_store_has_no_room(loop: Loo
 def test_a_channel_runs_alone_a_second_run_waits_for_the_first_without_losing_an_attempt(
         loop: Loop) -> None:
     """Two runs of one channel (a retry and the next scheduled run, due together) would read
-    the same cursor and write the same rows. The second is handed back unrun while the first
-    holds its lease, then runs once the first has ended; a lapsed lease does not hold it up."""
+    the same cursor and write the same rows. The second is not leased while the first holds
+    its lease, then runs once the first has ended; a lapsed lease does not hold it up."""
     from dropstream.stores.models import Channel
 
     channel = loop.store.channel(Channel.SHIPMENTS)
@@ -230,7 +233,7 @@ def test_a_channel_runs_alone_a_second_run_waits_for_the_first_without_losing_an
     item = db.session.get(OutboxItem, second, populate_existing=True)
     assert item.state is OutboxState.PENDING and item.attempts == 0
     assert item.run_after > utcnow() + timedelta(seconds=1.5)
-    assert item.leased_until <= utcnow()  # handed back: another worker may take it when due
+    assert item.leased_until is None  # never started: a new ask for a run folds into it
     assert db.session.get(type(channel), channel.id, populate_existing=True).last_run_at is None
 
     db.session.execute(update(OutboxItem).where(OutboxItem.id.in_(ids)).values(
@@ -286,3 +289,67 @@ def test_re_reads_taken_along_by_a_job_that_fails_are_handed_back_unspent(loop: 
     assert not db.session.scalars(select(Order)).all()  # nothing half-imported
     run_until_idle(channels=False)
     assert [loop.order(e).status for e in external_ids[1:]] == [OrderStatus.AT_WAREHOUSE] * 2
+
+
+#: How many test.alone handlers run at this moment, and the most that ever did.
+_alone = {"running": 0, "peak": 0}
+_alone_lock = threading.Lock()
+
+
+def alone_job(item: object) -> None:
+    """Handler of the test kind ``test.alone``: a short piece of work that must run alone."""
+    with _alone_lock:
+        _alone["running"] += 1
+        _alone["peak"] = max(_alone["peak"], _alone["running"])
+    time.sleep(0.2)
+    with _alone_lock:
+        _alone["running"] -= 1
+
+
+def test_work_that_runs_alone_never_overlaps_and_never_stalls_however_many_rows_wait(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six rows of one subject, all due at once, hammered by three workers: one runs at a
+    time, and every row is done (two workers that each saw the other's lease and both waited,
+    again and again, would never finish)."""
+    from flask import current_app
+
+    from dropstream.jobs.registry import JOBS, JobSpec
+
+    from dropstream.jobs import runner
+
+    monkeypatch.setitem(JOBS, "test.alone", JobSpec(f"{__name__}:alone_job", one_at_a_time=True))
+    monkeypatch.setattr(runner, "BUSY_DELAY", timedelta(milliseconds=20))
+    _alone.update(running=0, peak=0)
+    for n in range(6):
+        add_work(db.session, kind="test.alone", subject_id=loop.tenant.store.id,
+                 store_id=loop.tenant.store.id, merchant_id=loop.tenant.merchant.id,
+                 provider_id=loop.tenant.provider.id, dedupe_key=f"test.alone:{n}")
+    db.session.commit()
+    ids = list(db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "test.alone")))
+    _forget_queue()
+    db.session.rollback()  # this thread holds no transaction (on SQLite: no write lock) meanwhile
+    app = current_app._get_current_object()
+    deadline = time.monotonic() + 60
+
+    def worker(offset: int) -> None:
+        with app.app_context():
+            while time.monotonic() < deadline:
+                pending = db.session.scalars(select(OutboxItem.id).where(
+                    OutboxItem.id.in_(ids), OutboxItem.state == OutboxState.PENDING)).all()
+                db.session.rollback()
+                if not pending:
+                    return
+                for outbox_id in pending[offset % len(pending):] + pending[:offset % len(pending)]:
+                    run_outbox_item(outbox_id)
+                time.sleep(0.05)  # a deferred row is due again after BUSY_DELAY
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+
+    db.session.expire_all()
+    states = db.session.scalars(select(OutboxItem.state).where(OutboxItem.id.in_(ids))).all()
+    assert states == [OutboxState.DONE] * 6, "rows that must run alone stalled"
+    assert _alone["peak"] == 1

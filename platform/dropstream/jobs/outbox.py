@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from dropstream.db import UTCDateTime, insert_unless_conflict, utcnow
@@ -233,12 +233,15 @@ _LEASE = (
 )
 
 
-def lease(session: Session, outbox_id: int, hold: timedelta = RUN_LEASE) -> LeasedWork | None:
-    """Claim a due pending row for this worker for ``hold`` (a conditional update, committed),
+def lease(session: Session, outbox_id: int, hold: timedelta = RUN_LEASE,
+          commit: bool = True) -> LeasedWork | None:
+    """Claim a due pending row for this worker for ``hold`` (a conditional update, committed
+    unless ``commit`` is False: the caller commits it, or rolls it back as if never taken),
     or None if it is done, not yet due, or held by another worker."""
     now = utcnow()
     row = session.execute(_LEASE, {"outbox_id": outbox_id, "now": now, "until": now + hold}).one_or_none()
-    session.commit()
+    if commit:
+        session.commit()
     return None if row is None else LeasedWork(**row._mapping)
 
 
@@ -263,8 +266,7 @@ def renew(session: Session, item: LeasedWork, hold: timedelta) -> bool:
 
 
 #: Built once: whether another worker holds a live lease on work of the same kind for the same
-#: subject. Leases are committed before a handler starts, so of two items leased at once at
-#: least the later one to look sees the other.
+#: subject.
 _ANOTHER_RUNNING = select(_OUTBOX.c.id).where(
     _OUTBOX.c.kind == bindparam("kind"),
     _OUTBOX.c.subject_id == bindparam("subject_id"),
@@ -275,26 +277,32 @@ _ANOTHER_RUNNING = select(_OUTBOX.c.id).where(
 
 
 def another_running(session: Session, item: LeasedWork) -> bool:
-    """Whether work of ``item``'s kind for its subject is running in another worker now."""
+    """Whether work of ``item``'s kind for its subject is running in another worker now.
+
+    Asked with ``item``'s own lease taken but not committed, and answered "no" only to the
+    first asker: on PostgreSQL a transaction lock on (kind, subject) is held until the caller
+    commits its lease or rolls it back, so a second asker waits and then sees that lease
+    (SQLite has one writer: the uncommitted lease already keeps the second out)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"outbox:{item.kind}:{item.subject_id}"})
     return session.execute(_ANOTHER_RUNNING, {"kind": item.kind, "subject_id": item.subject_id,
                                               "outbox_id": item.id, "now": utcnow()}).first() is not None
 
 
-#: Built once: hands a leased row back to run later, as if this attempt had not been made.
+#: Built once: a free row made due later (never one another worker has since taken).
 _DEFER = update(_OUTBOX).where(
     _OUTBOX.c.id == bindparam("outbox_id"),
-    _OUTBOX.c.attempts == bindparam("leased_attempt"),
-).values(run_after=bindparam("run_after", type_=UTCDateTime()),
-         leased_until=bindparam("now", type_=UTCDateTime()), dispatched_at=None,
-         attempts=_OUTBOX.c.attempts - 1)
+    _OUTBOX.c.state == OutboxState.PENDING,
+    or_(_OUTBOX.c.leased_until.is_(None), _OUTBOX.c.leased_until <= bindparam("now", type_=UTCDateTime())),
+).values(run_after=bindparam("run_after", type_=UTCDateTime()), dispatched_at=None)
 
 
-def defer(session: Session, item: LeasedWork, delay: timedelta) -> None:
-    """Give up this worker's lease of ``item`` without running it: it is due again after
-    ``delay`` (the relay dispatches it), and the attempt it took is not counted."""
+def defer(session: Session, outbox_id: int, delay: timedelta) -> None:
+    """Make a row no worker holds due again after ``delay`` (the relay dispatches it then),
+    committed. A row never started stays one: later asks for the same work fold into it."""
     now = utcnow()
-    session.execute(_DEFER, {"outbox_id": item.id, "leased_attempt": item.attempts,
-                             "now": now, "run_after": now + delay})
+    session.execute(_DEFER, {"outbox_id": outbox_id, "now": now, "run_after": now + delay})
     session.commit()
 
 
@@ -363,13 +371,22 @@ def finish_taken(session: Session, taken: list[LeasedWork]) -> None:
                                          "finished": finished} for row in taken])
 
 
+#: Built once: a row taken along handed back (only the lease this job took), its attempt
+#: unspent. Released, not "unstarted" again: a new ask for the same work may have come meanwhile,
+#: and only one unstarted row per ask may exist.
+_HAND_BACK = update(_OUTBOX).where(
+    _OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.attempts == bindparam("leased_attempt"),
+).values(leased_until=bindparam("now", type_=UTCDateTime()), run_after=bindparam("now", type_=UTCDateTime()),
+         dispatched_at=None, attempts=_OUTBOX.c.attempts - 1)
+
+
 def hand_back(session: Session, taken: list[LeasedWork]) -> None:
-    """Release rows taken along by a job that failed: due at once, their attempt uncounted
-    (the relay dispatches them, each to run on its own)."""
+    """Release rows taken along by a job that failed: due at once, their attempt unspent (the
+    relay dispatches them, each to run on its own)."""
     if taken:
         now = utcnow()
-        session.execute(_DEFER, [{"outbox_id": row.id, "leased_attempt": row.attempts,
-                                  "now": now, "run_after": now} for row in taken])
+        session.execute(_HAND_BACK, [{"outbox_id": row.id, "leased_attempt": row.attempts,
+                                      "now": now} for row in taken])
         session.commit()
 
 

@@ -5,8 +5,8 @@ taken and stops). The handler runs inside the item's tenant scope. Success marks
 in the same transaction as the handler's last changes. A :class:`TransientError` (or any
 unexpected exception) reschedules it with backoff and jitter until its attempts run out; an
 :class:`AuthError` pauses the store (or flags the warehouse) instead of hammering the remote.
-Work that must run alone (``JobSpec.one_at_a_time``) is handed back, unrun and uncounted, while
-another worker runs the same work for the same subject.
+Work that must run alone (``JobSpec.one_at_a_time``) is not leased while another worker runs the
+same work for the same subject: it comes back a little later, unrun and uncounted.
 """
 
 from __future__ import annotations
@@ -109,20 +109,23 @@ def _run(outbox_id: int) -> tuple[str, str]:
     policy = lease_policy()
     try:
         with unscoped(session):
-            item = lease(session, outbox_id, policy.hold)
-        if item is None:
-            return "unknown", "skipped"
+            item = lease(session, outbox_id, policy.hold, commit=False)
+            if item is None:
+                session.rollback()
+                return "unknown", "skipped"
+            spec = JOBS.get(item.kind)
+            if spec is not None and spec.one_at_a_time and another_running(session, item):
+                # Not a failure: the subject is busy. The lease is undone (its attempt unspent,
+                # the row still unstarted) and the row comes back a little later.
+                session.rollback()
+                defer(session, item.id, BUSY_DELAY * random.uniform(1.0, 1.5))
+                return item.kind, "deferred"
+            session.commit()
         kind = item.kind
         running_job_store(session, item.store_id)
-        spec = JOBS.get(kind)
         if spec is None:
             finish(session, item.id, OutboxState.DEAD, f"no handler for work of kind {kind!r}")
             return kind, "dead"
-        if spec.one_at_a_time and another_running(session, item):
-            # Not a failure: the subject is busy. Both may see each other and wait; the jitter
-            # parts them.
-            defer(session, item, BUSY_DELAY * random.uniform(1.0, 1.5))
-            return kind, "deferred"
         activate(session, TenantScope.for_merchant(item.provider_id, item.merchant_id,
                                                    actor=f"job:{kind}:{item.id}"))
         with log_context.bound(job_kind=kind, provider_id=item.provider_id,
