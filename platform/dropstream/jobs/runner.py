@@ -115,8 +115,8 @@ def _run(outbox_id: int) -> tuple[str, str]:
                 return "unknown", "skipped"
             spec = JOBS.get(item.kind)
             if spec is not None and spec.one_at_a_time and another_running(session, item):
-                # Not a failure: the subject is busy. The lease is undone (its attempt unspent,
-                # the row still unstarted) and the row comes back a little later.
+                # Not a failure: the subject is busy. The lease is undone (the row as it was,
+                # its attempt unspent) and the row comes back a little later.
                 session.rollback()
                 defer(session, item.id, BUSY_DELAY * random.uniform(1.0, 1.5))
                 return item.kind, "deferred"
