@@ -66,26 +66,34 @@ def short_heartbeat(app: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(JOBS, "test.slow_batch", JobSpec(f"{__name__}:slow_batch_job"))
 
 
-def test_a_job_longer_than_its_lease_keeps_it_and_no_second_worker_takes_over(
-        loop: Loop, short_heartbeat: None) -> None:
-    item_id = _add_slow_work(loop)
+def _run_while_another_worker_tries(run_id: int, try_id: int) -> tuple[str, list[bool]]:
+    """Run item ``run_id`` in a worker thread while a second worker tries all along to lease
+    ``try_id``. Returns the run's outcome and whether each try got the lease."""
     app = current_app._get_current_object()
     outcome: list[str] = []
 
     def worker() -> None:
         with app.app_context():
-            outcome.append(run_outbox_item(item_id))
+            outcome.append(run_outbox_item(run_id))
 
     running = threading.Thread(target=worker)
     running.start()
     taken_over = []
-    while running.is_alive():  # a second worker tries all along: the lease is never free
+    while running.is_alive():
         time.sleep(0.15)
         with unscoped(db.session):
-            taken_over.append(lease(db.session, item_id) is not None)
+            taken_over.append(lease(db.session, try_id) is not None)
     running.join()
+    return outcome[0] if outcome else "crashed", taken_over
 
-    assert outcome == ["done"]
+
+def test_a_job_longer_than_its_lease_keeps_it_and_no_second_worker_takes_over(
+        loop: Loop, short_heartbeat: None) -> None:
+    item_id = _add_slow_work(loop)
+
+    outcome, taken_over = _run_while_another_worker_tries(item_id, item_id)
+
+    assert outcome == "done"
     assert len(taken_over) >= 8 and not any(taken_over), "the lease lapsed while the job ran"
     item = _item(item_id)
     assert item.state is OutboxState.DONE and item.attempts == 1 and item.leased_until is None
@@ -102,23 +110,10 @@ def test_rows_a_job_took_along_keep_their_lease_while_it_runs(
     with unscoped(db.session):  # both waited: a backlog
         db.session.execute(update(OutboxItem).values(run_after=utcnow() - timedelta(seconds=5)))
         db.session.commit()
-    app = current_app._get_current_object()
-    outcome: list[str] = []
 
-    def worker() -> None:
-        with app.app_context():
-            outcome.append(run_outbox_item(first))
+    outcome, taken_over = _run_while_another_worker_tries(first, other)  # the other's own job
 
-    running = threading.Thread(target=worker)
-    running.start()
-    taken_over = []
-    while running.is_alive():  # the other row's own job tries all along
-        time.sleep(0.15)
-        with unscoped(db.session):
-            taken_over.append(lease(db.session, other) is not None)
-    running.join()
-
-    assert outcome == ["done"]
+    assert outcome == "done"
     assert len(taken_over) >= 8 and not any(taken_over), "a row taken along lapsed while the job ran"
     assert _item(other).state is OutboxState.DONE and _item(other).attempts == 1
 
