@@ -12,8 +12,8 @@ again after a random pause. Then the load stops and the run waits for the loop t
 Recovery is waited for in real time by default: a killed worker's item comes back when its
 lease lapses (``HEARTBEAT_LEASE``, 1 minute: nothing renews it any more) and is dispatched again
 (``DISPATCH_LEASE``, 1 minute after its last dispatch), and store channels run on their
-intervals. ``--catch-up``
-instead ends those waits at once after the load (what ``tests/reliability`` does to stay short).
+intervals. ``--catch-up`` instead ends those waits at once after the load (what
+``tests/reliability`` does to stay short).
 Needs PostgreSQL and Redis: a scratch database is created next to DATABASE_URL and dropped;
 REDIS_URL's database is emptied first. Traffic stays on 127.0.0.1.
 """

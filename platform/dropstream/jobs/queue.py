@@ -85,17 +85,17 @@ class RQQueue:
                 for outbox_id, _queue_name in items:
                     pipe.hget(Job.key_for(job_id(outbox_id)), "status")
                 statuses = [(status or b"").decode() for status in pipe.execute()]
+            waiting = {item for item, status in zip(items, statuses)
+                       if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)}
             queued = [item for item, status in zip(items, statuses) if status == JobStatus.QUEUED]
             with self.connection.pipeline(transaction=False) as pipe:
                 for outbox_id, queue_name in queued:
                     pipe.lpos(self.queue(queue_name).key, job_id(outbox_id))
-                still_waiting = {item for item, position in zip(queued, pipe.execute())
-                                 if position is not None}
-            waiting_elsewhere = {item for item, status in zip(items, statuses)
-                                 if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)}
+                waiting |= {item for item, position in zip(queued, pipe.execute())
+                            if position is not None}
             by_queue: dict[str, list[int]] = {}
             for item in dict.fromkeys(items):  # a row dispatched twice in one call: one job
-                if item not in still_waiting and item not in waiting_elsewhere:
+                if item not in waiting:
                     by_queue.setdefault(item[1], []).append(item[0])
             if not by_queue:
                 return
