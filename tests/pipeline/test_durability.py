@@ -168,6 +168,59 @@ def test_an_orders_next_step_runs_in_the_same_job_without_a_queue_round_trip(loo
     assert _queued_ids() == []
 
 
+class _WorkerDied(BaseException):
+    """What the runner cannot catch: the process ending under it."""
+
+
+def test_a_next_step_is_leased_in_the_commit_that_ends_the_step_before_it(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import event
+
+    from dropstream.orders import forwarding, importing
+
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
+                       external_id=external_id, payload={"id": external_id})
+    db.session.commit()
+    [refresh_id] = _queued_ids()
+    commits: list[str] = []
+    session = db.session()
+    event.listen(session, "after_commit", lambda _s: commits.append("commit"))
+
+    def dies_on_arrival(item: object) -> None:
+        commits.append("forward starts")
+        raise _WorkerDied
+
+    def imports(item: object, _import=importing.refresh_order_job) -> None:
+        _import(item)
+        commits.append("import returns")
+
+    monkeypatch.setattr(importing, "refresh_order_job", imports)
+    monkeypatch.setattr(forwarding, "forward_order_job", dies_on_arrival)
+    with pytest.raises(_WorkerDied):
+        run_outbox_item(refresh_id)
+
+    # The commit that ended the import also leased its forward for this worker: no
+    # transaction of its own before the forward starts...
+    assert commits[commits.index("import returns"):] == ["import returns", "commit", "forward starts"]
+    db.session.rollback()
+    forward = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.forward")).one()
+    assert forward.state is OutboxState.PENDING and forward.attempts == 1
+    assert forward.leased_until > utcnow()
+    assert run_outbox_item(forward.id) == "skipped", "held for the worker that claimed it"
+
+    # ...and a worker that dies holding it loses nothing: the lease runs out, the relay hands
+    # the forward out again, and the order reaches the warehouse once.
+    monkeypatch.undo()
+    db.session.execute(update(OutboxItem).where(OutboxItem.id == forward.id)
+                       .values(leased_until=utcnow() - timedelta(seconds=1),
+                               dispatched_at=utcnow() - timedelta(minutes=5)))
+    db.session.commit()
+    run_until_idle(channels=False)
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert len(loop.wms.orders) == 1
+
+
 def test_a_job_that_makes_several_pieces_of_work_queues_them_all(loop: Loop) -> None:
     from dropstream.catalog.models import ShippingRule
     from dropstream.orders.holds import request_hold_rescan

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from dropstream.db import UTCDateTime, insert_unless_conflict, utcnow
 from dropstream.extensions import db
@@ -83,6 +83,9 @@ def add_work(
     outbox_id = session.execute(insert, values).scalar()
     if outbox_id is not None and dispatch_now:
         session.info.setdefault(_SESSION_KEY, []).append((outbox_id, queue))
+        follow_ups = session.info.get(_FOLLOW_UP_KEY)
+        if follow_ups is not None:
+            follow_ups.kinds[outbox_id] = kind
 
 
 #: Built once (see :func:`dropstream.db.insert_unless_conflict`): it runs for every new piece of work.
@@ -123,6 +126,12 @@ class FollowUps:
     items: list[tuple[int, str]] = field(default_factory=list)
     #: Whether the job already added the one piece of work that continues it.
     continued: bool = False
+    #: The kind of each row the job added and dispatched (for :func:`claim_next_step`).
+    kinds: dict[int, str] = field(default_factory=dict)
+    #: Whether this worker may run the job's next step itself (it has not chained too many).
+    may_claim: bool = True
+    #: The next step, leased for this worker in the job's last commit.
+    claimed: LeasedWork | None = None
 
 
 @contextmanager
@@ -135,6 +144,11 @@ def collect_follow_ups(session: Session) -> Iterator[FollowUps]:
         yield follow_ups
     finally:
         session.info.pop(_FOLLOW_UP_KEY, None)
+
+
+def current_follow_ups(session: Session) -> FollowUps | None:
+    """What the job running in ``session`` has dispatched so far (None outside a job)."""
+    return session.info.get(_FOLLOW_UP_KEY)
 
 
 def running_job_store(session: Session, store_id: int | None) -> None:
@@ -152,6 +166,30 @@ def _continues_running_job(session: Session, store_id: int | None) -> bool:
         return False
     follow_ups.continued = True
     return True
+
+
+def claim_next_step(session: Session, hold: timedelta,
+                    runs_alone: Callable[[str], bool]) -> LeasedWork | None:
+    """In a running job's last transaction, before it commits: when the job added exactly one
+    piece of work (in this transaction, none in an earlier commit), lease it for this worker
+    for ``hold`` and take it out of what the commit dispatches, so that the worker runs it next
+    without a transaction of its own for the lease. None otherwise, and for a kind that
+    ``runs_alone`` (its lease must ask whether the subject is busy: the runner's path).
+
+    If the commit fails, the lease goes with it; if the worker dies after the commit, the
+    lease runs out and the relay dispatches the row, as for any leased row.
+    """
+    follow_ups = session.info.get(_FOLLOW_UP_KEY)
+    pending = session.info.get(_SESSION_KEY)
+    if follow_ups is None or follow_ups.items or not pending or len(pending) != 1:
+        return None
+    outbox_id, _queue = pending[0]
+    if runs_alone(follow_ups.kinds.get(outbox_id, "")):
+        return None
+    leased = lease(session, outbox_id, hold, commit=False)
+    if leased is not None:
+        pending.clear()
+    return leased
 
 
 def forget_uncommitted(session: Session) -> None:
@@ -398,10 +436,24 @@ _FINISH = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id")).values(
 )
 
 
-def finish(session: Session, outbox_id: int, state: OutboxState, error: str | None = None) -> None:
-    """End a leased row as ``state`` and commit, together with whatever its handler changed."""
+def finish(session: Session, outbox_id: int, state: OutboxState, error: str | None = None,
+           keep_loaded: bool = False) -> None:
+    """End a leased row as ``state`` and commit, together with whatever its handler changed.
+
+    ``keep_loaded``: the rows the session holds are not expired by this commit, so the job's
+    next step, run at once by the same worker, reads them without loading them again (what it
+    changes it still writes with conditional updates, as any step does).
+    """
     session.execute(_FINISH, {"outbox_id": outbox_id, "new_state": state, "finished": utcnow(), "error": error})
-    session.commit()
+    if not keep_loaded:
+        session.commit()
+        return
+    plain = session() if isinstance(session, scoped_session) else session
+    plain.expire_on_commit = False
+    try:
+        plain.commit()
+    finally:
+        plain.expire_on_commit = True
 
 
 def release_for_store(session: Session, store_id: int) -> None:

@@ -30,7 +30,9 @@ from dropstream.jobs.outbox import (
     FollowUps,
     another_running,
     backoff_delay,
+    claim_next_step,
     collect_follow_ups,
+    current_follow_ups,
     defer,
     finish,
     lease,
@@ -62,7 +64,9 @@ def run_outbox_item(outbox_id: int) -> str:
     forward queues "mark as sent"), this worker runs that next instead of queueing it: an
     order's next step starts at once, without a round trip through the queue. The follow-up is
     still its own outbox row with its own lease, so retries and crashes behave as for any item
-    (if this process dies first, the relay dispatches it). Anything else is queued as usual.
+    (if this process dies first, the relay dispatches it). When the item added it in its last
+    transaction, the follow-up's lease is taken in that same commit. Anything else is queued as
+    usual.
     """
     outcome, follow_up = _run_collecting(outbox_id, may_chain=True)
     for step in range(1, MAX_FOLLOW_UPS + 1):
@@ -72,31 +76,34 @@ def run_outbox_item(outbox_id: int) -> str:
     return outcome
 
 
-def _run_collecting(outbox_id: int, may_chain: bool) -> tuple[str, int | None]:
-    """Run one item and dispatch the work its commits added, except a lone follow-up that
-    this worker may run next (returned)."""
-    follow_ups = FollowUps()
+def _run_collecting(work: int | LeasedWork, may_chain: bool) -> tuple[str, int | LeasedWork | None]:
+    """Run one item (an id, or a row this worker already leased) and dispatch the work its
+    commits added, except a lone follow-up that this worker may run next (returned: leased
+    already when the item's last commit took its lease)."""
+    follow_ups = FollowUps(may_claim=may_chain)
     finished = False
     try:
         with collect_follow_ups(db.session) as follow_ups:
-            outcome = _run_observed(outbox_id)
+            outcome = _run_observed(work)
         finished = True
     finally:
         # Committed work is dispatched whatever happened, so none waits for the relay.
         items = follow_ups.items
-        follow_up = items.pop()[0] if finished and may_chain and len(items) == 1 else None
+        follow_up: int | LeasedWork | None = follow_ups.claimed
+        if follow_up is None and finished and may_chain and len(items) == 1:
+            follow_up = items.pop()[0]
         if items:
             get_state().queue.dispatch(items)
     return outcome, follow_up
 
 
-def _run_observed(outbox_id: int) -> str:
+def _run_observed(work: int | LeasedWork) -> str:
     started = time.perf_counter()
     kind = "unknown"
     outcome = "skipped"
-    with log_context.bound(job_id=outbox_id):
+    with log_context.bound(job_id=work if isinstance(work, int) else work.id):
         try:
-            kind, outcome = _run(outbox_id)
+            kind, outcome = _run(work)
             return outcome
         finally:
             if outcome != "skipped":
@@ -104,23 +111,25 @@ def _run_observed(outbox_id: int) -> str:
                 metrics.JOB_SECONDS.labels(kind).observe(time.perf_counter() - started)
 
 
-def _run(outbox_id: int) -> tuple[str, str]:
+def _runs_alone(kind: str) -> bool:
+    spec = JOBS.get(kind)
+    return spec is not None and spec.one_at_a_time
+
+
+def _run(work: int | LeasedWork) -> tuple[str, str]:
     session = db.session
     policy = lease_policy()
     try:
-        with unscoped(session):
-            item = lease(session, outbox_id, policy.hold, commit=False)
+        if isinstance(work, LeasedWork):
+            item = work  # leased in the commit of the job before it (claim_next_step)
+        else:
+            item = _lease(session, work, policy.hold)
             if item is None:
-                session.rollback()
                 return "unknown", "skipped"
-            spec = JOBS.get(item.kind)
-            if spec is not None and spec.one_at_a_time and another_running(session, item):
-                # Not a failure: the subject is busy. The lease is undone (the row as it was,
-                # its attempt unspent) and the row comes back a little later.
-                session.rollback()
-                defer(session, item.id, BUSY_DELAY * random.uniform(1.0, 1.5))
-                return item.kind, "deferred"
-            session.commit()
+            if isinstance(item, str):
+                return item, "deferred"
+        outbox_id = item.id
+        spec = JOBS.get(item.kind)
         kind = item.kind
         running_job_store(session, item.store_id)
         if spec is None:
@@ -133,7 +142,15 @@ def _run(outbox_id: int) -> tuple[str, str]:
             try:
                 with policy.kept(item):
                     resolve(spec.run)(item)
-                finish(session, item.id, OutboxState.DONE)
+                follow_ups = current_follow_ups(session)
+                next_step = (claim_next_step(session, policy.hold, _runs_alone)
+                             if follow_ups is not None and follow_ups.may_claim else None)
+                # The next step reads what this one wrote without loading it again, when it
+                # works for the same merchant (another's rows must be loaded, and checked).
+                finish(session, item.id, OutboxState.DONE, keep_loaded=(
+                    next_step is not None and next_step.merchant_id == item.merchant_id))
+                if next_step is not None:
+                    follow_ups.claimed = next_step  # its lease is committed with this row's end
                 return kind, "done"
             except AuthError as error:
                 session.rollback()
@@ -156,6 +173,24 @@ def _run(outbox_id: int) -> tuple[str, str]:
     finally:
         # The session itself is closed by the caller's app-context teardown (worker, thread).
         activate(session, None)
+
+
+def _lease(session: Session, outbox_id: int, hold: timedelta) -> LeasedWork | str | None:
+    """Lease a row for this worker (committed): the row, None if it is not free, or its kind
+    if it must run alone and another worker is running it (the row then comes back later)."""
+    with unscoped(session):
+        item = lease(session, outbox_id, hold, commit=False)
+        if item is None:
+            session.rollback()
+            return None
+        if _runs_alone(item.kind) and another_running(session, item):
+            # Not a failure: the subject is busy. The lease is undone (the row as it was,
+            # its attempt unspent) and the row comes back a little later.
+            session.rollback()
+            defer(session, item.id, BUSY_DELAY * random.uniform(1.0, 1.5))
+            return item.kind
+        session.commit()
+    return item
 
 
 def _patiently(session: Session, record: Callable[[Session, int, Exception], str],
