@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -71,6 +72,8 @@ def create_app(
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
             event.listen(db.engine, "begin", _sqlite_begin_immediate)
+        elif not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_pre_ping"):
+            _test_connections_left_idle(db.engine)
 
     pm, loaded = build_plugin_manager(
         allow=settings["PLUGINS_ALLOW"], disable=settings["PLUGINS_DISABLE"],
@@ -117,7 +120,45 @@ def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # Worker threads share the file with the web process: wait for locks instead of failing.
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    # Connections are tested before use only after they sat idle (see below), not on every
+    # checkout: that is every transaction, and the test is a round trip of its own.
+    return {"pool_size": 10, "max_overflow": 10}
+
+
+#: A pooled connection unused for this long is tested before it is handed out again.
+IDLE_BEFORE_TEST_SECONDS = 1.0
+
+
+def _test_connections_left_idle(engine: Any) -> None:
+    """Test a pooled connection before use (the dialect's ping; a dead one is replaced,
+    transparently) only when it sat in the pool longer than :data:`IDLE_BEFORE_TEST_SECONDS`.
+
+    A database restart or failover kills every connection while it is down, and testing the
+    long-idle ones finds that before a request or a job does. Under load a connection comes
+    back to work within milliseconds and the test would cost a round trip per transaction
+    (about ten per order). What a connection used less than a second ago meets instead is at
+    worst one failed statement per process, after which SQLAlchemy discards the whole pool: a
+    request answered 500 (the sender retries) or a job retried, as a restart mid-statement
+    gives anyway.
+    """
+    from sqlalchemy.exc import DisconnectionError
+
+    def checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_TEST_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(str(error)) from error
+        if not alive:
+            raise DisconnectionError("the pooled connection is closed")
+
+    event.listen(engine.pool, "checkin", checked_in)
+    event.listen(engine.pool, "checkout", checked_out)
 
 
 def _begin_log_context() -> None:
