@@ -319,12 +319,12 @@ def _add_contents(session: Session, order: Order, data: OrderData) -> None:
                                **_address_fields(destination.address))
         order.addresses.append(address)
         by_destination[destination.external_id] = address
-    session.flush()
     only_address = next(iter(by_destination.values())) if len(by_destination) == 1 else None
     for line in data.lines:
         address = by_destination.get(line.destination_id or "") or only_address
         order.lines.append(OrderLine(
-            **ids, address_id=address.id if address else None,
+            # By relationship, not id: the caller's one flush writes addresses, then lines.
+            **ids, address=address,
             external_id=_clip(line.external_id, 100),
             sku=_sku(line.sku) or None,
             name=_clean(line.name), quantity=line.quantity,

@@ -150,13 +150,17 @@ def _listings_for(session: Session, store: Store, order: Order) -> dict[str, Lis
     skus = {line.sku for line in order.lines if line.sku}
     if not skus:
         return {}
-    rows = session.scalars(
-        select(Listing).options(selectinload(Listing.components))
-        .where(Listing.store_id == store.id, Listing.store_sku.in_(skus))
-    )
+    # Listings and rules never depend on the order being mapped: what the session holds
+    # pending is flushed once, later, not before each of these reads.
+    with session.no_autoflush:
+        rows = session.scalars(
+            select(Listing).options(selectinload(Listing.components))
+            .where(Listing.store_id == store.id, Listing.store_sku.in_(skus))
+        ).all()
     return {row.store_sku: row for row in rows}
 
 
 def _rules_for(session: Session, store: Store) -> dict[str, ShippingRule]:
-    rules = session.scalars(select(ShippingRule).where(ShippingRule.store_id == store.id))
+    with session.no_autoflush:
+        rules = session.scalars(select(ShippingRule).where(ShippingRule.store_id == store.id)).all()
     return {("" if rule.is_default else rule.match_key): rule for rule in rules}
