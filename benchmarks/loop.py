@@ -89,6 +89,8 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
     demo = DemoContext(app=app, public_base_url=base, rng=random.Random(11))
     hook = app.extensions["dropstream"].plugin_manager.hook
     stoppers = []
+    result: dict | None = None
+    transactions_before: int | None = None
     try:
         hook.demo_start_services(demo=demo)
         stoppers += [service.stop for service in demo.services.values()]
@@ -141,6 +143,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             stoppers.append(app.extensions["dropstream"].queue.close)
             stoppers.append(start_in_process(app, tick_seconds=0.5).stop)
         cpu_before = _cpu_seconds(processes, database_url)
+        transactions_before = _transactions(database_url)
         memory_before = _resident_mb(processes)
 
         total = args.burst or merchants * args.orders
@@ -222,6 +225,11 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
                 print(f"stopping: {error}", file=sys.stderr)
         with app.app_context():
             db.engine.dispose()
+        if result is not None and transactions_before is not None:
+            # Read once every process is gone: a backend reports its counts when it exits.
+            time.sleep(1.0)
+            result["database_transactions_per_order"] = round(
+                (_transactions(database_url) - transactions_before) / result["orders"], 1)
 
 
 def _stages(app, placed: dict[str, float]) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -358,6 +366,24 @@ def _cpu_seconds(processes: dict[str, list], database_url: str) -> dict[str, flo
     if os.environ.get("REDIS_URL"):
         used["redis"] = sum(of(pid) for pid in matching("redis-server"))
     return used
+
+
+def _transactions(database_url: str) -> int | None:
+    """Transactions ended so far in the run's PostgreSQL database (``pg_stat_database``): a
+    figure that, unlike CPU time, does not vary with the machine's speed."""
+    if not database_url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return int(connection.scalar(text(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                "WHERE datname = current_database()")))
+    finally:
+        engine.dispose()
 
 
 def _empty_queues(queue) -> None:  # type: ignore[no-untyped-def]
