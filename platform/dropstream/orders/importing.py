@@ -273,14 +273,14 @@ def _kept_shipping_contents(order: Order) -> tuple:
 
 def _create(session: Session, store: Store, data: OrderData) -> Order:
     # Collections given as empty lists are known to be empty: appending to them after the
-    # flush below does not first load them from the database.
+    # flush below never loads them from the database. One flush writes the order, its
+    # addresses and its lines.
     order = Order(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
                   external_id=_clip(data.external_id, 100), status=OrderStatus.IMPORTED,
                   addresses=[], lines=[], warehouse_lines=[])
     session.add(order)
     _fill(order, data)
-    session.flush()
-    _add_contents(session, order, data)
+    _add_contents(order, data)
     session.flush()
     return order
 
@@ -293,7 +293,7 @@ def _replace_contents(session: Session, store: Store, order: Order, data: OrderD
             order.addresses.remove(address)
     session.flush()
     _fill(order, data)
-    _add_contents(session, order, data)
+    _add_contents(order, data)
     session.flush()
 
 
@@ -308,7 +308,7 @@ def _fill(order: Order, data: OrderData) -> None:
     order.source_payload = _clean(data.raw)
 
 
-def _add_contents(session: Session, order: Order, data: OrderData) -> None:
+def _add_contents(order: Order, data: OrderData) -> None:
     ids = dict(provider_id=order.provider_id, merchant_id=order.merchant_id)
     if data.billing_address is not None:
         order.addresses.append(OrderAddress(**ids, role="billing", **_address_fields(data.billing_address)))
