@@ -272,9 +272,9 @@ def _kept_shipping_contents(order: Order) -> tuple:
 
 
 def _create(session: Session, store: Store, data: OrderData) -> Order:
-    # Collections given as empty lists are known to be empty: appending to them after the
-    # flush below never loads them from the database. One flush writes the order, its
-    # addresses and its lines.
+    # Collections given as empty lists are known to be empty: appending to them (here, and
+    # later when the order is mapped) never loads them from the database. One flush writes the
+    # order, its addresses and its lines.
     order = Order(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
                   external_id=_clip(data.external_id, 100), status=OrderStatus.IMPORTED,
                   addresses=[], lines=[], warehouse_lines=[])
