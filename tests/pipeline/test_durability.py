@@ -221,6 +221,48 @@ def test_a_next_step_is_leased_in_the_commit_that_ends_the_step_before_it(
     assert len(loop.wms.orders) == 1
 
 
+def test_a_next_step_reads_what_the_step_before_it_wrote_without_loading_it_again(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import event
+
+    from dropstream.orders import forwarding
+
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
+                       external_id=external_id, payload={"id": external_id})
+    db.session.commit()
+    [refresh_id] = _queued_ids()
+    forwarding_now = False
+    read_while_forwarding: list[str] = []
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if forwarding_now and statement.lstrip().upper().startswith("SELECT"):
+            read_while_forwarding.append(statement)
+
+    def forward(item: object, _forward=forwarding.forward_order_job) -> None:
+        nonlocal forwarding_now
+        forwarding_now = True
+        try:
+            _forward(item)
+        finally:
+            forwarding_now = False
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    monkeypatch.setattr(forwarding, "forward_order_job", forward)
+    try:
+        assert run_outbox_item(refresh_id) == "done"
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+
+    # The import had just written the order, its lines and addresses, and read its store: the
+    # forward sent it from memory (only the warehouse, which the import did not need, is read).
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert len(loop.wms.orders) == 1
+    tables = ("orders", "order_lines", "order_addresses", "warehouse_lines", "stores")
+    assert [s for s in read_while_forwarding if any(f"FROM {t} " in s or f"FROM {t}\n" in s
+                                                    for t in tables)] == []
+
+
 def test_a_job_that_makes_several_pieces_of_work_queues_them_all(loop: Loop) -> None:
     from dropstream.catalog.models import ShippingRule
     from dropstream.orders.holds import request_hold_rescan
