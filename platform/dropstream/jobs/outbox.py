@@ -46,8 +46,6 @@ _SESSION_KEY = "dropstream.outbox.dispatch"
 #: Set while a worker runs an item: work committed meanwhile is collected here for the runner,
 #: which runs a lone follow-up itself and dispatches the rest (``runner.run_outbox_item``).
 _FOLLOW_UP_KEY = "dropstream.outbox.follow_up"
-#: The rows a job's last commit kept loaded for its next step (see :func:`finish`).
-_KEPT_LOADED_KEY = "dropstream.outbox.kept_loaded"
 #: Work is de-duplicated only against requests no worker has started: a request arriving while
 #: the same work runs (a second webhook while the first re-read is in flight) may carry news
 #: the running one missed, so it becomes work of its own.
@@ -444,16 +442,13 @@ def finish(session: Session, outbox_id: int, state: OutboxState, error: str | No
 
     ``keep_loaded``: the rows the session holds are not expired by this commit, so the job's
     next step, run at once by the same worker, reads them without loading them again (what it
-    changes it still writes with conditional updates, as any step does). They are also held
-    until the session ends: its identity map keeps only weak references, and the rows the
-    handler no longer refers to (the store, the warehouse) would otherwise be dropped.
+    changes it still writes with conditional updates, as any step does).
     """
     session.execute(_FINISH, {"outbox_id": outbox_id, "new_state": state, "finished": utcnow(), "error": error})
     if not keep_loaded:
         session.commit()
         return
     plain = session() if isinstance(session, scoped_session) else session
-    plain.info[_KEPT_LOADED_KEY] = list(plain.identity_map.values())
     plain.expire_on_commit = False
     try:
         plain.commit()
