@@ -149,12 +149,18 @@ def _queued_ids() -> list[int]:
     return ids
 
 
-def test_an_orders_next_step_runs_in_the_same_job_without_a_queue_round_trip(loop: Loop) -> None:
+def _an_order_waiting_for_its_import(loop: Loop) -> tuple[str, int]:
+    """A new order in the store, its webhook received: its id and the queued re-read's."""
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
                        external_id=external_id, payload={"id": external_id})
     db.session.commit()
     [refresh_id] = _queued_ids()
+    return external_id, refresh_id
+
+
+def test_an_orders_next_step_runs_in_the_same_job_without_a_queue_round_trip(loop: Loop) -> None:
+    external_id, refresh_id = _an_order_waiting_for_its_import(loop)
 
     assert run_outbox_item(refresh_id) == "done"
 
@@ -178,11 +184,7 @@ def test_a_next_step_is_leased_in_the_commit_that_ends_the_step_before_it(
 
     from dropstream.orders import forwarding, importing
 
-    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
-    receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
-                       external_id=external_id, payload={"id": external_id})
-    db.session.commit()
-    [refresh_id] = _queued_ids()
+    external_id, refresh_id = _an_order_waiting_for_its_import(loop)
     commits: list[str] = []
     session = db.session()
     event.listen(session, "after_commit", lambda _s: commits.append("commit"))
@@ -227,11 +229,7 @@ def test_a_next_step_reads_what_the_step_before_it_wrote_without_loading_it_agai
 
     from dropstream.orders import forwarding
 
-    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
-    receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
-                       external_id=external_id, payload={"id": external_id})
-    db.session.commit()
-    [refresh_id] = _queued_ids()
+    external_id, refresh_id = _an_order_waiting_for_its_import(loop)
     forwarding_now = False
     read_while_forwarding: list[str] = []
 
