@@ -223,6 +223,22 @@ def test_a_next_step_is_leased_in_the_commit_that_ends_the_step_before_it(
     assert len(loop.wms.orders) == 1
 
 
+def test_a_job_that_ran_its_last_allowed_step_queues_the_next_one_unleased(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dropstream.jobs import runner
+
+    monkeypatch.setattr(runner, "MAX_FOLLOW_UPS", 1)  # the import, then its forward, no more
+    external_id, refresh_id = _an_order_waiting_for_its_import(loop)
+
+    assert run_outbox_item(refresh_id) == "done"
+
+    # "Mark as sent" is left to any free worker: queued, and not held by this one.
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    mark_sent = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.mark_sent")).one()
+    assert mark_sent.state is OutboxState.PENDING and mark_sent.leased_until is None
+    assert _queued_ids() == [mark_sent.id]
+
+
 def test_a_next_step_reads_what_the_step_before_it_wrote_without_loading_it_again(
         loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy import event

@@ -46,6 +46,8 @@ _SESSION_KEY = "dropstream.outbox.dispatch"
 #: Set while a worker runs an item: work committed meanwhile is collected here for the runner,
 #: which runs a lone follow-up itself and dispatches the rest (``runner.run_outbox_item``).
 _FOLLOW_UP_KEY = "dropstream.outbox.follow_up"
+#: The next step a running job leased in its last transaction, until that commits.
+_CLAIMED_KEY = "dropstream.outbox.claimed"
 #: Work is de-duplicated only against requests no worker has started: a request arriving while
 #: the same work runs (a second webhook while the first re-read is in flight) may carry news
 #: the running one missed, so it becomes work of its own.
@@ -108,12 +110,13 @@ def dispatch_committed(session: Session) -> None:
     """After a commit: hand the rows added in it to the queue (the relay covers any failure),
     or, inside a running job, to the runner (:func:`collect_follow_ups`)."""
     items = session.info.pop(_SESSION_KEY, None)
-    if not items:
-        return
+    claimed = session.info.pop(_CLAIMED_KEY, None)
     follow_ups = session.info.get(_FOLLOW_UP_KEY)
     if follow_ups is not None:
-        follow_ups.items.extend(items)
-    else:
+        if claimed is not None:
+            follow_ups.claimed = claimed
+        follow_ups.items.extend(items or ())
+    elif items:
         get_state().queue.dispatch(items)
 
 
@@ -130,25 +133,21 @@ class FollowUps:
     kinds: dict[int, str] = field(default_factory=dict)
     #: Whether this worker may run the job's next step itself (it has not chained too many).
     may_claim: bool = True
-    #: The next step, leased for this worker in the job's last commit.
+    #: The next step, leased for this worker in the job's last commit (once that committed).
     claimed: LeasedWork | None = None
 
 
 @contextmanager
-def collect_follow_ups(session: Session) -> Iterator[FollowUps]:
+def collect_follow_ups(session: Session, may_claim: bool) -> Iterator[FollowUps]:
     """While a job runs: the ``(outbox_id, queue)`` pairs its commits dispatch are gathered
-    instead of being queued. The caller owns them (runs or dispatches them)."""
-    follow_ups = FollowUps()
+    instead of being queued, and the next step it claimed (:func:`claim_next_step`, only if
+    ``may_claim``) is kept. The caller owns them (runs or dispatches them)."""
+    follow_ups = FollowUps(may_claim=may_claim)
     session.info[_FOLLOW_UP_KEY] = follow_ups
     try:
         yield follow_ups
     finally:
         session.info.pop(_FOLLOW_UP_KEY, None)
-
-
-def current_follow_ups(session: Session) -> FollowUps | None:
-    """What the job running in ``session`` has dispatched so far (None outside a job)."""
-    return session.info.get(_FOLLOW_UP_KEY)
 
 
 def running_job_store(session: Session, store_id: int | None) -> None:
@@ -176,12 +175,14 @@ def claim_next_step(session: Session, hold: timedelta,
     without a transaction of its own for the lease. None otherwise, and for a kind that
     ``runs_alone`` (its lease must ask whether the subject is busy: the runner's path).
 
-    If the commit fails, the lease goes with it; if the worker dies after the commit, the
-    lease runs out and the relay dispatches the row, as for any leased row.
+    Once the commit succeeds, the runner finds the row as the job's ``FollowUps.claimed``; if
+    it fails, the lease goes with it. If the worker dies after the commit, the lease runs out
+    and the relay dispatches the row, as for any leased row.
     """
     follow_ups = session.info.get(_FOLLOW_UP_KEY)
     pending = session.info.get(_SESSION_KEY)
-    if follow_ups is None or follow_ups.items or not pending or len(pending) != 1:
+    if (follow_ups is None or not follow_ups.may_claim or follow_ups.items
+            or not pending or len(pending) != 1):
         return None
     outbox_id, _queue = pending[0]
     if runs_alone(follow_ups.kinds.get(outbox_id, "")):
@@ -189,11 +190,13 @@ def claim_next_step(session: Session, hold: timedelta,
     leased = lease(session, outbox_id, hold, commit=False)
     if leased is not None:
         pending.clear()
+        session.info[_CLAIMED_KEY] = leased
     return leased
 
 
 def forget_uncommitted(session: Session) -> None:
     session.info.pop(_SESSION_KEY, None)
+    session.info.pop(_CLAIMED_KEY, None)
 
 
 def relay_due_work(limit: int = 200) -> int:

@@ -32,7 +32,6 @@ from dropstream.jobs.outbox import (
     backoff_delay,
     claim_next_step,
     collect_follow_ups,
-    current_follow_ups,
     defer,
     finish,
     lease,
@@ -80,10 +79,10 @@ def _run_collecting(work: int | LeasedWork, may_chain: bool) -> tuple[str, int |
     """Run one item (an id, or a row this worker already leased) and dispatch the work its
     commits added, except a lone follow-up that this worker may run next (returned: leased
     already when the item's last commit took its lease)."""
-    follow_ups = FollowUps(may_claim=may_chain)
+    follow_ups = FollowUps()
     finished = False
     try:
-        with collect_follow_ups(db.session) as follow_ups:
+        with collect_follow_ups(db.session, may_claim=may_chain) as follow_ups:
             outcome = _run_observed(work)
         finished = True
     finally:
@@ -142,15 +141,11 @@ def _run(work: int | LeasedWork) -> tuple[str, str]:
             try:
                 with policy.kept(item):
                     resolve(spec.run)(item)
-                follow_ups = current_follow_ups(session)
-                next_step = (claim_next_step(session, policy.hold, _runs_alone)
-                             if follow_ups is not None and follow_ups.may_claim else None)
+                next_step = claim_next_step(session, policy.hold, _runs_alone)
                 # The next step reads what this one wrote without loading it again, when it
                 # works for the same merchant (another's rows must be loaded, and checked).
                 finish(session, item.id, OutboxState.DONE, keep_loaded=(
                     next_step is not None and next_step.merchant_id == item.merchant_id))
-                if next_step is not None:
-                    follow_ups.claimed = next_step  # its lease is committed with this row's end
                 return kind, "done"
             except AuthError as error:
                 session.rollback()
