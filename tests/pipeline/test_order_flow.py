@@ -217,3 +217,65 @@ def test_stores_sharing_a_warehouse_account_each_get_only_their_shipments(loop: 
     assert [s["order_id"] for s in loop.shop.shipments.values()] == [mine]
     assert [s["order_id"] for s in other_shop.shipments.values()] == [theirs]
     assert db.session.scalar(select(func.count()).select_from(Shipment)) == 2
+
+
+def test_a_new_order_is_written_once_with_its_mapping_and_status(loop: Loop) -> None:
+    """The import maps a new order before writing it: its rows are inserted with their final
+    values and never updated after (each update is a round trip on every order imported)."""
+    from sqlalchemy import event
+
+    from dropstream.orders.importing import refresh_order
+
+    external_id = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 2}, {"sku": "MUG", "quantity": 1}])
+    writes: list[str] = []
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            writes.append(" ".join(statement.split()[:3]))
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        refresh_order(db.session, loop.store, external_id)
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.QUEUED
+    assert [(line.warehouse_sku, line.quantity) for line in order.warehouse_lines] == [("TSHIRT", 2), ("MUG", 1)]
+    [address] = order.shipping_addresses
+    assert address.ship_code == "GRND" and address.warehouse_ref == f"DS-{loop.store.id}-{external_id}"
+    assert [e.kind for e in order.events] == ["imported", "queued"]
+    # Nothing is written twice: no UPDATE follows the INSERTs (a database that cannot insert
+    # several rows with RETURNING in one statement, SQLite, inserts them one by one).
+    assert [w for w in writes if not w.startswith("INSERT")] == []
+    assert set(writes) == {"INSERT INTO orders", "INSERT INTO order_addresses", "INSERT INTO order_lines",
+                           "INSERT INTO warehouse_lines", "INSERT INTO order_events", "INSERT INTO outbox"}
+    assert writes.count("INSERT INTO orders") == 1
+
+
+def test_an_order_another_worker_inserted_first_is_taken_as_it_is(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers read the same new order; the one whose insert loses to the other's commit
+    keeps the winner's order: one order, one timeline, one trip to the warehouse."""
+    from dropstream.orders import importing
+    from dropstream.stores.connections import store_connector
+
+    external_id = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 1}])
+    read_by_loser = store_connector(loop.store).fetch_order(external_id)
+    run_until_idle()
+    winner = loop.order(external_id)
+    events_before = [e.kind for e in winner.events]
+    # The loser looked for the order before the winner committed it: it saw none.
+    looks: list[None] = [None]
+    monkeypatch.setattr(importing, "_find", lambda session, store, external_id, _find=importing._find:
+                        looks.pop() if looks else _find(session, store, external_id))
+
+    kept = importing.import_order(db.session, loop.store, read_by_loser)
+    db.session.commit()
+    run_until_idle()
+
+    assert looks == [] and kept is not None and kept.id == winner.id
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+    assert [e.kind for e in loop.order(external_id).events] == events_before
+    assert len(loop.wms.orders) == 1

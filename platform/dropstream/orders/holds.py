@@ -3,6 +3,8 @@ orders when the listing or shipping rule they were missing is added."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -11,7 +13,7 @@ from dropstream.connectors.types import LineKind
 from dropstream.events import announce
 from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work
-from dropstream.orders.mapping import map_order
+from dropstream.orders.mapping import Problem, map_order
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import HoldReason, OrderStatus
 from dropstream.orders.timeline import record
@@ -22,9 +24,32 @@ from dropstream.stores.models import Store
 EVALUABLE = (OrderStatus.IMPORTED, OrderStatus.ON_HOLD, OrderStatus.ERROR)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What evaluating an order changed that others must be told of once its row is written:
+    plugins, the store's hold alert, the warehouse's queue (:func:`tell`). Empty when nothing
+    changed (the same hold again) or the order was skipped."""
+
+    held_for: Problem | None = None
+    detail: str = ""
+    queued: bool = False
+    released: bool = False
+    automatic: bool = False
+
+
 def evaluate(session: Session, order: Order, store: Store, *, automatic: bool = False,
              actor: str | None = None) -> OrderStatus:
     """Map ``order``; queue it for the warehouse, hold it, or skip it. Returns the new status."""
+    tell(session, order, store, judge(session, order, store, automatic=automatic, actor=actor))
+    return order.status
+
+
+def judge(session: Session, order: Order, store: Store, *, automatic: bool = False,
+          actor: str | None = None) -> Verdict:
+    """Map ``order`` and move it (status, timeline); what others must hear of it is returned.
+
+    Works on an order not yet written too (an import's new order): it needs no ids, so the
+    order, its mapping and its timeline go to the database in one flush, before :func:`tell`."""
     was_held = order.status is OrderStatus.ON_HOLD
     result = map_order(session, order, store)
     if not result.shippable:
@@ -32,34 +57,44 @@ def evaluate(session: Session, order: Order, store: Store, *, automatic: bool = 
             code, why = _nothing_to_ship(order)
             record(session, order, "skipped", f"Nothing to ship: {why}. Not sent to the warehouse.",
                    actor=actor, code=code, field="lines")
-        return order.status
+        return Verdict()
     if not result.ok:
         first = result.problems[0]
         detail = "; ".join(p.detail for p in result.problems)
         if order.status is OrderStatus.ON_HOLD and order.hold_reason is first.reason and order.hold_detail == detail:
-            return order.status  # still the same hold; nothing new to say
+            return Verdict()  # still the same hold; nothing new to say
         if transition(session, order, EVALUABLE, OrderStatus.ON_HOLD, hold_reason=first.reason, hold_detail=detail):
             record(session, order, "held", f"On hold ({first.reason.value}): {detail}",
                    reason=first.reason.value, field=first.field, fix=first.reason.explanation, actor=actor)
-            announce(session, "order_held", order_id=order.id, merchant_id=order.merchant_id,
-                     reason=first.reason.value, detail=detail)
-            raise_alert(session, provider_id=order.provider_id, merchant_id=order.merchant_id,
-                        store_id=store.id, order_id=order.id, code=f"hold_{first.reason.value}",
-                        group_key=hold_alert_key(store.id, first.reason), severity="warning",
-                        message=f"Orders of {store.name} are on hold: {first.reason.explanation}")
-        return order.status
+            return Verdict(held_for=first, detail=detail)
+        return Verdict()
     if transition(session, order, EVALUABLE, OrderStatus.QUEUED, hold_reason=None, hold_detail=None,
                   error_code=None, error_message=None, forward_attempts=0):
         if was_held:
             how = "automatically, the missing mapping was added" if automatic else f"by {actor or 'a person'}"
             record(session, order, "released", f"Released {how}; queued for the warehouse.", actor=actor)
-            announce(session, "order_released", order_id=order.id, merchant_id=order.merchant_id,
-                     automatic=automatic)
         else:
             record(session, order, "queued", "Validated and mapped; queued for the warehouse.", actor=actor)
+        return Verdict(queued=True, released=was_held, automatic=automatic)
+    return Verdict()
+
+
+def tell(session: Session, order: Order, store: Store, verdict: Verdict) -> None:
+    """Announce what :func:`judge` decided, raise the store's hold alert, queue the forward."""
+    if verdict.held_for is not None:
+        reason = verdict.held_for.reason
+        announce(session, "order_held", order_id=order.id, merchant_id=order.merchant_id,
+                 reason=reason.value, detail=verdict.detail)
+        raise_alert(session, provider_id=order.provider_id, merchant_id=order.merchant_id,
+                    store_id=store.id, order_id=order.id, code=f"hold_{reason.value}",
+                    group_key=hold_alert_key(store.id, reason), severity="warning",
+                    message=f"Orders of {store.name} are on hold: {reason.explanation}")
+    if verdict.released:
+        announce(session, "order_released", order_id=order.id, merchant_id=order.merchant_id,
+                 automatic=verdict.automatic)
+    if verdict.queued:
         add_work(session, kind="order.forward", subject_id=order.id, store_id=store.id,
                  merchant_id=order.merchant_id, provider_id=order.provider_id)
-    return order.status
 
 
 def _nothing_to_ship(order: Order) -> tuple[str, str]:

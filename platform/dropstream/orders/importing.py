@@ -34,7 +34,7 @@ from dropstream.connectors.base import (
 from dropstream.connectors.types import Address, OrderData, UnreadableOrder
 from dropstream.events import announce
 from dropstream.jobs.models import LeasedWork
-from dropstream.orders.holds import evaluate
+from dropstream.orders.holds import evaluate, judge, tell
 from dropstream.orders.models import Order, OrderAddress, OrderLine
 from dropstream.orders.statuses import NOT_YET_AT_WAREHOUSE, OrderStatus
 from dropstream.orders.timeline import record
@@ -77,14 +77,17 @@ def import_order(session: Session, store: Store, data: OrderData) -> Order | Non
     try:
         with session.begin_nested():
             order = _create(session, store, data)
+            record(session, order, "imported", f"Imported order {order.number} from {store.name}.",
+                   store_status=data.status_code)
+            verdict = judge(session, order, store)
+            # One flush writes the order, its addresses, lines, mapping and timeline.
+            session.flush()
     except IntegrityError:
         # Another worker imported it between our look and our insert: theirs stands.
         return _find(session, store, data.external_id)
-    record(session, order, "imported", f"Imported order {order.number} from {store.name}.",
-           store_status=data.status_code)
     announce(session, "order_imported", order_id=order.id, store_id=store.id,
              merchant_id=store.merchant_id, external_id=order.external_id)
-    evaluate(session, order, store)
+    tell(session, order, store, verdict)
     return order
 
 
@@ -272,16 +275,15 @@ def _kept_shipping_contents(order: Order) -> tuple:
 
 
 def _create(session: Session, store: Store, data: OrderData) -> Order:
+    """A new order with its contents, added to the session and not written yet."""
     # Collections given as empty lists are known to be empty: appending to them (here, and
-    # later when the order is mapped) never loads them from the database. One flush writes the
-    # order, its addresses and its lines.
+    # later when the order is mapped) never loads them from the database.
     order = Order(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
                   external_id=_clip(data.external_id, 100), status=OrderStatus.IMPORTED,
-                  addresses=[], lines=[], warehouse_lines=[])
+                  addresses=[], lines=[], warehouse_lines=[], events=[])
     session.add(order)
     _fill(order, data)
     _add_contents(order, data)
-    session.flush()
     return order
 
 
@@ -323,7 +325,7 @@ def _add_contents(order: Order, data: OrderData) -> None:
     for line in data.lines:
         address = by_destination.get(line.destination_id or "") or only_address
         order.lines.append(OrderLine(
-            # By relationship, not id: the caller's one flush writes addresses, then lines.
+            # By relationship, not id: one flush writes addresses, then lines.
             **ids, address=address,
             external_id=_clip(line.external_id, 100),
             sku=_sku(line.sku) or None,

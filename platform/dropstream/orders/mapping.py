@@ -48,10 +48,13 @@ MAX_LINE_UNITS = 2**31 - 1
 
 
 def map_order(session: Session, order: Order, store: Store) -> MappingResult:
-    """Rebuild ``order``'s warehouse lines and ship codes; report every problem found."""
+    """Rebuild ``order``'s warehouse lines and ship codes; report every problem found.
+
+    Lines, addresses and warehouse lines are joined by relationship, not id, so an order not
+    written yet is mapped before its one flush."""
     order.warehouse_lines.clear()  # delete-orphan: the old mapping goes with this flush
     problems: list[Problem] = []
-    shipping = {address.id: address for address in order.shipping_addresses}
+    shipping = set(order.shipping_addresses)
     listings = _listings_for(session, store, order)
     shipped_lines = [(index, line) for index, line in enumerate(order.lines) if line.ships]
     if not shipped_lines:
@@ -63,7 +66,7 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
             problems.append(Problem(HoldReason.INVALID_QUANTITY, f"{path}.quantity",
                                     f"quantity {line.quantity} of {shown(line.name, 'a line')} must be at least 1"))
             continue
-        if line.address_id not in shipping:
+        if line.address not in shipping:
             problems.append(Problem(HoldReason.INVALID_ADDRESS, f"{path}.address",
                                     "the line has no shipping address"))
             continue
@@ -85,14 +88,14 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
         for warehouse_sku, per_unit in components:
             order.warehouse_lines.append(WarehouseLine(
                 provider_id=order.provider_id, merchant_id=order.merchant_id,
-                order_line_id=line.id, address_id=line.address_id, warehouse_sku=warehouse_sku,
+                order_line=line, address=line.address, warehouse_sku=warehouse_sku,
                 per_unit=per_unit, quantity=line.quantity * per_unit,
             ))
 
-    used_addresses = {line.address_id for _, line in shipped_lines if line.address_id in shipping}
+    used_addresses = {line.address for _, line in shipped_lines if line.address in shipping}
     rules = _rules_for(session, store)
     for position, address in enumerate(order.shipping_addresses):
-        if address.id not in used_addresses:
+        if address not in used_addresses:
             continue
         path = f"shipping_addresses[{position}]"
         missing = [name for name in REQUIRED_ADDRESS_FIELDS if not (getattr(address, name) or "").strip()]
@@ -111,7 +114,7 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
                 f"no shipping rule maps {address.shipping_method!r}; add one (or a default rule)",
             ))
         if address.warehouse_ref is None:
-            address.warehouse_ref = _warehouse_reference(order, address)
+            address.warehouse_ref = _warehouse_reference(session, order, address)
     return MappingResult(tuple(problems), shippable=True)
 
 
@@ -129,11 +132,13 @@ def shown(text: str | None, fallback: str) -> str:
 REFERENCE_PREFIX = "DS"
 
 
-def _warehouse_reference(order: Order, address: OrderAddress) -> str:
+def _warehouse_reference(session: Session, order: Order, address: OrderAddress) -> str:
     """Stable across retries and re-mapping; unique per consignment (ship-to address)."""
     base = f"{REFERENCE_PREFIX}-{order.store_id}-{order.external_id}"
     if len(order.shipping_addresses) == 1:
         return base
+    if not address.external_id and address.id is None:
+        session.flush()  # a ship-to the store gave no id of its own is told apart by DropStream's
     return f"{base}-{address.external_id or address.id}"
 
 

@@ -149,6 +149,7 @@ class WarehouseLine(MerchantOwned, db.Model):
 
     order: Mapped[Order] = relationship(back_populates="warehouse_lines")
     order_line: Mapped[OrderLine] = relationship()
+    address: Mapped[OrderAddress] = relationship()
 
     @property
     def reference(self) -> str:

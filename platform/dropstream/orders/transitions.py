@@ -2,6 +2,9 @@
 
 Two workers racing on one order cannot both move it: the second update matches no row and the
 caller learns it lost (``False``), instead of overwriting the winner's state.
+
+An order not written yet (an import's new order, added to the session and not flushed) has no
+row to race for: its new values go into its INSERT.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -20,6 +23,12 @@ from dropstream.orders.statuses import OrderStatus
 def transition(session: Session, order: Order, allowed_from: Iterable[OrderStatus],
                to: OrderStatus, **values: Any) -> bool:
     allowed = list(allowed_from)
+    if inspect(order).pending:
+        if order.status not in allowed:
+            return False
+        for key, value in dict(values, status=to).items():
+            setattr(order, key, value)
+        return True
     session.flush()
     moved = session.execute(
         update(Order)
