@@ -174,6 +174,8 @@ def _dispatch_outbox_after_commit(session_class: Any) -> None:
     if not event.contains(session_class, "after_commit", _after_commit):
         event.listen(session_class, "after_commit", _after_commit)
         event.listen(session_class, "after_soft_rollback", _after_rollback)
+        event.listen(session_class, "after_transaction_create", _mark_savepoint)
+        event.listen(session_class, "after_transaction_end", _forget_savepoint_marks)
 
 
 def _after_commit(session: Any) -> None:
@@ -188,14 +190,38 @@ def _after_commit(session: Any) -> None:
     events.deliver_committed(session)
 
 
+#: Per savepoint, how much work and how many announcements the session held when it began.
+_SAVEPOINT_MARKS = "dropstream.savepoint_marks"
+
+
+def _mark_savepoint(session: Any, transaction: Any) -> None:
+    if transaction.nested:
+        from dropstream import events
+        from dropstream.jobs import outbox
+
+        session.info.setdefault(_SAVEPOINT_MARKS, {})[id(transaction)] = (
+            outbox.uncommitted_mark(session), events.uncommitted_mark(session))
+
+
+def _forget_savepoint_marks(session: Any, transaction: Any) -> None:
+    # Only when the outermost transaction ends: SQLAlchemy ends a savepoint before it reports
+    # its rollback.
+    if transaction.parent is None:
+        session.info.pop(_SAVEPOINT_MARKS, None)
+
+
 def _after_rollback(session: Any, previous_transaction: Any) -> None:
-    if previous_transaction.nested:
-        # A rolled-back savepoint: the outer transaction's work still stands. (Ids it added
-        # that vanished with the savepoint are dispatched harmlessly: no row, nothing to run.)
-        return
     from dropstream import events
     from dropstream.jobs import outbox
 
+    if previous_transaction.nested:
+        # A rolled-back savepoint: the outer transaction's work still stands, but what the
+        # savepoint asked for went with its rows (an announced import that did not happen).
+        marks = session.info.get(_SAVEPOINT_MARKS, {}).pop(id(previous_transaction), None)
+        if marks is not None:
+            outbox.forget_uncommitted(session, since=marks[0])
+            events.forget_uncommitted(session, since=marks[1])
+        return
     outbox.forget_uncommitted(session)
     events.forget_uncommitted(session)
 

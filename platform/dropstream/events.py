@@ -34,5 +34,11 @@ def deliver_committed(session: Session) -> None:
             log.exception("plugin hook %s failed; the pipeline goes on", name)
 
 
-def forget_uncommitted(session: Session) -> None:
-    session.info.pop(_SESSION_KEY, None)
+def uncommitted_mark(session: Session) -> int:
+    """How many announcements the session's transaction holds so far."""
+    return len(session.info.get(_SESSION_KEY, ()))
+
+
+def forget_uncommitted(session: Session, since: int = 0) -> None:
+    """Drop the announcements made since ``since`` (all by default): their change was rolled back."""
+    del session.info.get(_SESSION_KEY, [])[since:]

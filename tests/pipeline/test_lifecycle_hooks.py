@@ -125,3 +125,24 @@ def test_a_failing_observer_never_breaks_the_pipeline(loop: Loop) -> None:
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
     assert loop.order(external_id).status.value == "at_warehouse"
+
+
+def test_plugins_hear_of_no_import_that_was_rolled_back(
+        loop: Loop, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import that fails after announcing itself goes back to its savepoint, and the order
+    is kept in error instead: the announcement went with it."""
+    from dropstream.orders import importing
+
+    def tell_then_fail(*args: Any, _tell=importing.tell) -> None:
+        _tell(*args)
+        raise ValueError("failed after telling")
+
+    monkeypatch.setattr(importing, "tell", tell_then_fail)
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+
+    order = loop.order(external_id)
+    assert order.status.value == "error" and order.error_code == "import_failed"
+    assert "failed after telling" in (order.error_message or "")
+    assert recorder.names() == []
+    assert loop.wms.orders == []

@@ -194,7 +194,17 @@ def claim_next_step(session: Session, hold: timedelta,
     return leased
 
 
-def forget_uncommitted(session: Session) -> None:
+def uncommitted_mark(session: Session) -> int:
+    """How much work the session's transaction has added so far (for :func:`forget_uncommitted`)."""
+    return len(session.info.get(_SESSION_KEY, ()))
+
+
+def forget_uncommitted(session: Session, since: int | None = None) -> None:
+    """Drop the work added since ``since`` (a savepoint's start; by default the whole
+    transaction's, and its claimed next step): its rows were rolled back."""
+    if since is not None:
+        del session.info.get(_SESSION_KEY, [])[since:]
+        return
     session.info.pop(_SESSION_KEY, None)
     session.info.pop(_CLAIMED_KEY, None)
 
