@@ -3,7 +3,9 @@ say so; nothing is lost or sent twice."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dropstream.alerts.models import Alert
 from dropstream.extensions import db
@@ -89,6 +91,40 @@ def test_revoked_store_credentials_pause_the_store_instead_of_hammering(loop: Lo
     run_until_idle()
     assert len(loop.wms.orders) == 1
     assert db.session.scalars(select(Alert).where(Alert.resolved_at.is_(None))).all() == []
+
+
+def test_a_refusal_of_credentials_replaced_meanwhile_does_not_pause_the_store_again(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merchant reconnects (new credentials, resume) while a job still calls with the old
+    ones: that call's refusal must not pause the store again; the work runs with the new ones."""
+    from dropstream.jobs import runner
+    from dropstream.stores.channels import resume_store
+    from dropstream.stores.credentials import write_credentials
+    from dropstream.stores.models import Store
+
+    loop.shop.token = "rotated-by-merchant"  # the token DropStream holds is refused from now on
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    reconnects: list[int] = []
+
+    def reconnected_meanwhile(session: Session, outbox_id: int, error: Exception,
+                              _auth_failed=runner._auth_failed) -> str:
+        # After the refused call was made, before DropStream handled the refusal.
+        if not reconnects:
+            store = session.get(Store, loop.tenant.store.id)
+            write_credentials(store, {"token": "rotated-by-merchant"})
+            resume_store(session, store)
+            session.commit()
+            reconnects.append(outbox_id)
+        return _auth_failed(session, outbox_id, error)
+
+    monkeypatch.setattr(runner, "_auth_failed", reconnected_meanwhile)
+    run_until_idle()
+
+    assert reconnects, "the old token was refused"
+    assert loop.store.state is StoreState.ACTIVE
+    assert db.session.scalars(select(Alert.code)).all() == []
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert len(loop.wms.orders) == 1
 
 
 def test_an_order_that_cannot_be_read_is_kept_in_error_and_reprocessable(loop: Loop) -> None:

@@ -149,8 +149,7 @@ def _run(work: int | LeasedWork) -> tuple[str, str]:
                 return kind, "done"
             except AuthError as error:
                 session.rollback()
-                _auth_failed(session, outbox_id, error)
-                return kind, "paused"
+                return kind, _auth_failed(session, outbox_id, error)
             except TenantViolation as error:
                 # The work names another tenant's row: it can never run under this item's scope,
                 # and its retry hooks would load that row again. Park it, visibly, untouched.
@@ -225,29 +224,44 @@ def _retry_or_give_up(session: Session, outbox_id: int, error: Exception) -> str
     return "retrying"
 
 
-def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> None:
+def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> str:
+    """Pause the store (or flag the warehouse) whose credentials were refused, alert, and hold
+    the work until a person fixes them: "paused".
+
+    Unless they were replaced after the refused call was made: a merchant who reconnects while
+    a job still uses the old credentials must not find the store paused again by its failure.
+    The work then runs again at once, with the new ones: "retrying". The owner's row is locked
+    while this is decided, so a reconnect either comes first (and is seen) or waits."""
+    from dropstream.stores.credentials import credentials_version
     from dropstream.stores.models import Store, StoreState, Warehouse
 
     item = session.get(OutboxItem, outbox_id, populate_existing=True)
     kind, owner_id = getattr(error, "owner", ("store", item.store_id))
-    item.run_after = utcnow() + AUTH_PAUSE
+    owner = session.get(Store if kind == "store" else Warehouse, owner_id,
+                        populate_existing=True, with_for_update=True)
+    used = getattr(error, "credentials_version", None)
     item.leased_until = utcnow()  # released: not running, not a new request
     item.dispatched_at = None
     item.last_error = _describe(error)
-    if kind == "store":
-        store = session.get(Store, owner_id)
-        if store is not None and store.state is StoreState.ACTIVE:
-            store.state = StoreState.PAUSED
-            store.state_reason = f"The store refused DropStream's credentials: {error.message}"
-        message = f"Store {store.name if store else owner_id} was paused: its credentials were refused ({error.message}). Update them and resume the store."
-    else:
-        warehouse = session.get(Warehouse, owner_id)
-        if warehouse is not None:
-            warehouse.last_error = error.message
+    if owner is not None and used is not None and used != credentials_version(owner):
+        item.run_after = utcnow()
+        session.commit()
+        return "retrying"
+    item.run_after = utcnow() + AUTH_PAUSE
+    if isinstance(owner, Store):
+        if owner.state is StoreState.ACTIVE:
+            owner.state = StoreState.PAUSED
+            owner.state_reason = f"The store refused DropStream's credentials: {error.message}"
+        message = f"Store {owner.name} was paused: its credentials were refused ({error.message}). Update them and resume the store."
+    elif isinstance(owner, Warehouse):
+        owner.last_error = error.message
         message = f"The warehouse refused DropStream's credentials ({error.message}); orders wait until they are fixed."
+    else:
+        message = f"The {kind}'s credentials were refused ({error.message})."
     raise_alert(session, provider_id=item.provider_id, merchant_id=item.merchant_id, store_id=item.store_id,
                 code="auth_failed", group_key=f"{kind}:{owner_id}:auth_failed", message=message)
     session.commit()
+    return "paused"
 
 
 def _describe(error: Exception) -> str:

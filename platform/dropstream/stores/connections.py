@@ -20,16 +20,19 @@ from dropstream.connectors.base import (
     redact,
 )
 from dropstream.state import get_state
-from dropstream.stores.credentials import read_credentials, write_credentials
-from dropstream.stores.models import Store, Warehouse
+from dropstream.stores.credentials import credentials_version, read_credentials, write_credentials
+from dropstream.stores.models import HasCredentials, Store, Warehouse
 
 
 class _Guarded:
-    """Wraps a connector: tags and redacts its :class:`ConnectorError` s."""
+    """Wraps a connector: tags its :class:`ConnectorError` s with their owner (``("store",
+    id)`` or ``("warehouse", id)``) and the version of the credentials the connector was built
+    with (:func:`credentials_version`), and redacts them."""
 
-    def __init__(self, connector: Any, owner: tuple[str, int], secrets: list[str]) -> None:
+    def __init__(self, connector: Any, owner: HasCredentials, kind: str, secrets: list[str]) -> None:
         self._connector = connector
-        self._owner = owner
+        self._owner = (kind, owner.id)
+        self._credentials_version = credentials_version(owner)
         self._secrets = secrets
 
     def __getattr__(self, name: str) -> Any:
@@ -42,6 +45,7 @@ class _Guarded:
                 return attribute(*args, **kwargs)
             except ConnectorError as error:
                 error.owner = self._owner  # type: ignore[attr-defined]
+                error.credentials_version = self._credentials_version  # type: ignore[attr-defined]
                 error.message = redact(error.message, self._secrets)
                 error.args = (error.message,)
                 raise
@@ -58,7 +62,7 @@ def store_connector(store: Store) -> StorefrontConnector:
         public_base_url=current_app.config["PUBLIC_BASE_URL"],
         unmapped_shipping_methods=lambda methods: _unmapped_shipping_methods(store, methods),
     )
-    return _Guarded(cls(context), ("store", store.id), _secret_strings(credentials))  # type: ignore[return-value]
+    return _Guarded(cls(context), store, "store", _secret_strings(credentials))  # type: ignore[return-value]
 
 
 def warehouse_connector(warehouse: Warehouse, store: Store | None = None) -> WarehouseConnector:
@@ -71,7 +75,7 @@ def warehouse_connector(warehouse: Warehouse, store: Store | None = None) -> War
         save_credentials=lambda values: write_credentials(warehouse, values),
         public_base_url=current_app.config["PUBLIC_BASE_URL"],
     )
-    return _Guarded(cls(context), ("warehouse", warehouse.id), _secret_strings(credentials))  # type: ignore[return-value]
+    return _Guarded(cls(context), warehouse, "warehouse", _secret_strings(credentials))  # type: ignore[return-value]
 
 
 def _secret_strings(credentials: dict[str, Any]) -> list[str]:

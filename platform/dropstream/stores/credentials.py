@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from dropstream.state import get_state
@@ -22,3 +23,9 @@ def read_credentials(row: HasCredentials) -> dict[str, Any]:
 
 
 
+
+
+def credentials_version(row: HasCredentials) -> str:
+    """Which credentials ``row`` holds now, without revealing them (a digest of the sealed
+    blob, which changes whenever they are written again)."""
+    return hashlib.sha256((row.credentials_ciphertext or "").encode()).hexdigest()[:16]
