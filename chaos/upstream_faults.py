@@ -71,10 +71,12 @@ def upstream_faults(run: FaultRun, orders: int, *, seed: int, rate: float = 0.3,
                     fault_seconds: float = 600, outage_seconds: float = 300,
                     revoked_seconds: float = 60, deleted: int = 5, hangs: int = 0,
                     max_calls_after_revocation: int = 10, timeout: float = 900,
-                    hurry: bool = False) -> tuple[dict[str, Any], list[str], Any]:
+                    hurry: bool = False, every_kind_first: bool = False,
+                    ) -> tuple[dict[str, Any], list[str], Any]:
     """The whole run on a started :class:`FaultRun`: (figures, failures beyond the checker's,
     the checker's report). ``hurry``: once the faults are over, skip backoff waits (small
-    runs)."""
+    runs). ``every_kind_first``: the first warehouse calls meet every kind of fault once
+    before chance takes over (a small run makes too few calls for chance to meet them all)."""
     rng = Random(seed)
     failures: list[str] = []
     started = time.monotonic()
@@ -84,6 +86,8 @@ def upstream_faults(run: FaultRun, orders: int, *, seed: int, rate: float = 0.3,
     if hangs:  # past the client's 30 s read timeout
         run.bigcommerce.inject("slow", count=hangs, delay=35.0, probability=0.05,
                                duration=fault_seconds)
+    for fault in WAREHOUSE_FAULTS if every_kind_first else ():
+        run.wms.inject(times=1, **fault)
     for fault in WAREHOUSE_FAULTS:
         run.wms.inject(times=100_000, probability=rate / len(WAREHOUSE_FAULTS), **fault)
     run.note(f"faults on: {rate:.0%} of store and warehouse calls for {fault_seconds:g} s")
@@ -130,6 +134,13 @@ def upstream_faults(run: FaultRun, orders: int, *, seed: int, rate: float = 0.3,
     run.note(f"WMS outage for {outage_seconds:g} s")
     outage_orders = run.place_orders(max(2, orders // 20))
     time.sleep(outage_seconds)
+    if not run.wms.faults.fired.get("outage"):
+        # A short outage can fall between calls (the orders placed in it still being read
+        # from the store): it goes on until a call has met it, so the run has had one.
+        run.wms.outage(60)
+        if not run.wait_for(lambda: run.wms.faults.fired.get("outage", 0) > 0, timeout=60):
+            failures.append("no warehouse call met the outage")
+        run.wms.outage(0)
     run.note("WMS back")
     drained, drain_seconds, report = run.drain(timeout, hurry=hurry,
                                                until=lambda: not not_shipped(run))
