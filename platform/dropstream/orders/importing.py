@@ -67,24 +67,38 @@ class UnstorableOrder(ValueError):
 
 def import_order(session: Session, store: Store, data: OrderData) -> Order | None:
     """Import (or update) one order read from ``store``. Returns the order, or None when there
-    is nothing to keep (cancelled before it was ever imported)."""
+    is nothing to keep (cancelled before it was ever imported).
+
+    It runs in a savepoint of its own: an order that cannot be read into DropStream's model
+    leaves nothing half-written, and is kept in ``error`` instead (:func:`keep_unreadable_order`);
+    the caller's other orders stand."""
     existing = _find(session, store, data.external_id)
-    if existing is not None:
-        return _update_existing(session, store, existing, data)
-    if data.cancelled:
+    if existing is None and data.cancelled:
         return None
-    check_storable(data)
     try:
         with session.begin_nested():
-            order = _create(session, store, data)
-            record(session, order, "imported", f"Imported order {order.number} from {store.name}.",
-                   store_status=data.status_code)
-            verdict = judge(session, order, store)
-            # One flush writes the order, its addresses, lines, mapping and timeline.
-            session.flush()
+            if existing is not None:
+                return _update_existing(session, store, existing, data)
+            return _import_new(session, store, data)
     except IntegrityError:
+        if existing is not None:
+            raise
         # Another worker imported it between our look and our insert: theirs stands.
         return _find(session, store, data.external_id)
+    except (ConnectorError, ValueError, TypeError, KeyError, ArithmeticError) as error:
+        log.warning("order %s of store %s could not be imported: %s", data.external_id, store.id, error)
+        return keep_unreadable_order(session, store, data.external_id, data.number, data.raw, error)
+
+
+def _import_new(session: Session, store: Store, data: OrderData) -> Order:
+    check_storable(data)
+    order = _create(session, store, data)
+    record(session, order, "imported", f"Imported order {order.number} from {store.name}.",
+           store_status=data.status_code)
+    verdict = judge(session, order, store)
+    # One flush writes the order, its addresses, lines, mapping and timeline; a conflict on
+    # the order's row means another worker imported it first.
+    session.flush()
     announce(session, "order_imported", order_id=order.id, store_id=store.id,
              merchant_id=store.merchant_id, external_id=order.external_id)
     tell(session, order, store, verdict)
@@ -166,14 +180,7 @@ _NOT_READ = object()
 
 
 def _import_read(session: Session, store: Store, external_id: str, data: OrderData | None) -> Order | None:
-    if data is None:
-        return _find(session, store, external_id)
-    try:
-        with session.begin_nested():
-            return import_order(session, store, data)
-    except (ConnectorError, ValueError, TypeError, KeyError, ArithmeticError) as error:
-        log.warning("order %s of store %s could not be imported: %s", external_id, store.id, error)
-        return keep_unreadable_order(session, store, data.external_id, data.number, data.raw, error)
+    return _find(session, store, external_id) if data is None else import_order(session, store, data)
 
 
 def _keep_unreadable(session: Session, store: Store, order: UnreadableOrder) -> Order | None:

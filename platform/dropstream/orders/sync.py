@@ -6,17 +6,14 @@ overlap window, so a crash or a slow commit can repeat work but never skip an or
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from dropstream.connectors.base import ConnectorError
 from dropstream.orders.importing import import_order, keep_unreadable_order
 from dropstream.stores.connections import store_connector
 from dropstream.stores.models import Store, StoreChannel
 
-log = logging.getLogger(__name__)
 #: Pages per run; a bigger backlog continues in the next run, queued at once.
 MAX_PAGES_PER_RUN = 20
 
@@ -35,13 +32,7 @@ def sync_orders(session: Session, store: Store, channel: StoreChannel) -> SyncOu
         page = connector.fetch_orders(channel.cursor)
         for data in page.orders:
             outcome.seen += 1
-            try:
-                with session.begin_nested():
-                    order = import_order(session, store, data)
-            except (ConnectorError, ValueError, TypeError, KeyError, ArithmeticError) as error:
-                log.warning("order %s of store %s could not be imported: %s", data.external_id, store.id, error)
-                order = keep_unreadable_order(session, store, data.external_id, data.number, data.raw, error)
-            if order is not None:
+            if import_order(session, store, data) is not None:
                 outcome.imported += 1
         for unreadable in page.unreadable:
             outcome.seen += 1
