@@ -63,10 +63,13 @@ def create_app(
     install_backstop(db.Model)
     session_class = db.session.session_factory.class_
     _dispatch_outbox_after_commit(session_class)
+    from dropstream.jobs.runner import hold_for_next_step
     from dropstream.tenants import rls
 
     if not event.contains(session_class, "after_begin", rls.on_begin):
         event.listen(session_class, "after_begin", rls.on_begin)
+    if not event.contains(session_class, "loaded_as_persistent", hold_for_next_step):
+        event.listen(session_class, "loaded_as_persistent", hold_for_next_step)
     with app.app_context():
         rls.install(db.engine)
         if db.engine.dialect.name == "sqlite":

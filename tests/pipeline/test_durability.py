@@ -268,12 +268,11 @@ def test_a_next_step_reads_what_the_step_before_it_wrote_without_loading_it_agai
     finally:
         event.remove(db.engine, "before_cursor_execute", on_execute)
 
-    # The import had just written the order, its lines and addresses: the forward sent them
-    # from memory. (Its store and warehouse it may read: the identity map holds only what
-    # something still refers to.)
+    # The import had just written the order, its lines and addresses, and loaded the store:
+    # the forward sent them from memory. (It loads the warehouse, which the import did not.)
     assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
     assert len(loop.wms.orders) == 1
-    tables = ("orders", "order_lines", "order_addresses", "warehouse_lines")
+    tables = ("orders", "order_lines", "order_addresses", "warehouse_lines", "stores")
     assert [s for s in read_while_forwarding if any(f"FROM {t} " in s or f"FROM {t}\n" in s
                                                     for t in tables)] == []
 

@@ -41,6 +41,8 @@ from dropstream.jobs.registry import JOBS, resolve
 from dropstream.observability import context as log_context
 from dropstream.observability import metrics
 from dropstream.state import get_state
+from dropstream.stores.credentials import credentials_version
+from dropstream.stores.models import Store, StoreState, Warehouse
 from dropstream.tenants.scope import TenantScope, TenantViolation, activate, unscoped
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,21 @@ RECORD_PATIENCE_SECONDS = 30.0
 MAX_FOLLOW_UPS = 4
 #: How long work that must run alone waits while another run of it is in progress.
 BUSY_DELAY = timedelta(seconds=2)
+
+
+#: session.info key: the rows a running job holds on to (see :func:`hold_for_next_step`).
+_HELD = "dropstream.held_for_next_step"
+
+
+def hold_for_next_step(session: Session, instance: object) -> None:
+    """Session listener (``loaded_as_persistent``): while a job runs, the stores and warehouses
+    it loads stay in the session's identity map, which otherwise holds rows only while
+    something refers to them. An order's next step, run by the same worker in the same
+    session, then finds its store and warehouse there when the step before it kept its rows
+    loaded (``finish(keep_loaded=True)``: same merchant), instead of loading them again."""
+    held = session.info.get(_HELD)
+    if held is not None and isinstance(instance, (Store, Warehouse)):
+        held.append(instance)
 
 
 def run_outbox_item(outbox_id: int) -> str:
@@ -67,12 +84,16 @@ def run_outbox_item(outbox_id: int) -> str:
     transaction, the follow-up's lease is taken in that same commit. Anything else is queued as
     usual.
     """
-    outcome, follow_up = _run_collecting(outbox_id, may_chain=True)
-    for step in range(1, MAX_FOLLOW_UPS + 1):
-        if follow_up is None:
-            break
-        _, follow_up = _run_collecting(follow_up, may_chain=step < MAX_FOLLOW_UPS)
-    return outcome
+    db.session.info[_HELD] = []
+    try:
+        outcome, follow_up = _run_collecting(outbox_id, may_chain=True)
+        for step in range(1, MAX_FOLLOW_UPS + 1):
+            if follow_up is None:
+                break
+            _, follow_up = _run_collecting(follow_up, may_chain=step < MAX_FOLLOW_UPS)
+        return outcome
+    finally:
+        db.session.info.pop(_HELD, None)
 
 
 def _run_collecting(work: int | LeasedWork, may_chain: bool) -> tuple[str, int | LeasedWork | None]:
@@ -232,8 +253,6 @@ def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> str:
     a job still uses the old credentials must not find the store paused again by its failure.
     The work then runs again at once, with the new ones: "retrying". The owner's row is locked
     while this is decided, so a reconnect either comes first (and is seen) or waits."""
-    from dropstream.stores.credentials import credentials_version
-    from dropstream.stores.models import Store, StoreState, Warehouse
 
     item = session.get(OutboxItem, outbox_id, populate_existing=True)
     kind, owner_id = getattr(error, "owner", ("store", item.store_id))
