@@ -13,11 +13,12 @@ import logging
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Insert, and_, bindparam, case, func, null, or_, select, text, update
 from sqlalchemy.orm import Session, scoped_session
 
 from dropstream.db import UTCDateTime, insert_unless_conflict, utcnow
@@ -76,34 +77,45 @@ def add_work(
         state=OutboxState.PENDING, attempts=0, run_after=now + (delay or timedelta()),
         created_at=now,
     )
-    dispatch_now = delay is None and (_continues_running_job(session, store_id)
-                                      or _store_has_room(session, store_id, now))
-    if dispatch_now:
-        values["dispatched_at"] = now
     # A literal predicate: it must match the partial index's text, also in prepared statements.
-    insert = insert_unless_conflict(session, OutboxItem, ("dedupe_key",), index_where=NOT_STARTED)
-    outbox_id = session.execute(insert, values).scalar()
-    if outbox_id is not None and dispatch_now:
+    insert = _returning_dispatch(insert_unless_conflict(session, OutboxItem, ("dedupe_key",),
+                                                        index_where=NOT_STARTED))
+    if delay is None and (store_id is None or _continues_running_job(session, store_id)):
+        values["dispatched_at"] = now
+    elif delay is None:
+        # Dispatched now only if the store has room: the count of its work in flight is taken
+        # in the same statement, so a webhook's work costs one round trip.
+        insert = _insert_if_store_has_room(insert)
+        values.update(room_store_id=store_id, room_now=now, room_dispatched_after=now - DISPATCH_LEASE)
+    row = session.execute(insert, values).first()
+    if row is not None and row.dispatched_at is not None:
+        outbox_id = row.id
         session.info.setdefault(_SESSION_KEY, []).append((outbox_id, queue))
         follow_ups = session.info.get(_FOLLOW_UP_KEY)
         if follow_ups is not None:
             follow_ups.kinds[outbox_id] = kind
 
 
-#: Built once (see :func:`dropstream.db.insert_unless_conflict`): it runs for every new piece of work.
-_IN_FLIGHT_FOR_STORE = select(func.count()).select_from(OutboxItem).where(
-    OutboxItem.store_id == bindparam("store_id"), OutboxItem.state == OutboxState.PENDING,
-    or_(OutboxItem.dispatched_at > bindparam("dispatched_after", type_=UTCDateTime()),
-        OutboxItem.leased_until > bindparam("now", type_=UTCDateTime())),
-)
+@cache
+def _returning_dispatch(insert: Insert) -> Insert:
+    """``insert`` also returning ``dispatched_at`` (None: the row waits for the relay)."""
+    return insert.returning(OutboxItem.__table__.c.dispatched_at)
 
 
-def _store_has_room(session: Session, store_id: int | None, now: datetime) -> bool:
-    if store_id is None:
-        return True
-    in_flight = session.scalar(_IN_FLIGHT_FOR_STORE, {"store_id": store_id, "now": now,
-                                                      "dispatched_after": now - DISPATCH_LEASE})
-    return (in_flight or 0) < STORE_IN_FLIGHT_CAP
+@cache
+def _insert_if_store_has_room(insert: Insert) -> Insert:
+    """``insert`` setting ``dispatched_at`` to ``room_now`` when fewer than
+    :data:`STORE_IN_FLIGHT_CAP` rows of store ``room_store_id`` are in flight, else NULL.
+    Built once per database (see :func:`dropstream.db.insert_unless_conflict`)."""
+    outbox = OutboxItem.__table__
+    in_flight = select(func.count()).select_from(outbox).where(
+        outbox.c.store_id == bindparam("room_store_id"), outbox.c.state == OutboxState.PENDING.value,
+        or_(outbox.c.dispatched_at > bindparam("room_dispatched_after", type_=UTCDateTime()),
+            outbox.c.leased_until > bindparam("room_now", type_=UTCDateTime())),
+    ).scalar_subquery()
+    when_room = case((in_flight < STORE_IN_FLIGHT_CAP, bindparam("room_now", type_=UTCDateTime())),
+                     else_=null())
+    return insert.values(dispatched_at=when_room)
 
 
 def dispatch_committed(session: Session) -> None:
