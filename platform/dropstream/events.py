@@ -40,5 +40,6 @@ def uncommitted_mark(session: Session) -> int:
 
 
 def forget_uncommitted(session: Session, since: int = 0) -> None:
-    """Drop the announcements made since ``since`` (all by default): their change was rolled back."""
+    """Drop the announcements made since ``since`` (all by default): their change was rolled
+    back."""
     del session.info.get(_SESSION_KEY, [])[since:]

@@ -226,7 +226,8 @@ def test_a_new_order_is_written_once_with_its_mapping_and_status(loop: Loop) -> 
 
     from dropstream.orders.importing import refresh_order
 
-    external_id = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 2}, {"sku": "MUG", "quantity": 1}])
+    external_id = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 2},
+                                          {"sku": "MUG", "quantity": 1}])
     writes: list[str] = []
 
     def on_execute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -242,15 +243,18 @@ def test_a_new_order_is_written_once_with_its_mapping_and_status(loop: Loop) -> 
 
     order = loop.order(external_id)
     assert order.status is OrderStatus.QUEUED
-    assert [(line.warehouse_sku, line.quantity) for line in order.warehouse_lines] == [("TSHIRT", 2), ("MUG", 1)]
+    assert [(line.warehouse_sku, line.quantity)
+            for line in order.warehouse_lines] == [("TSHIRT", 2), ("MUG", 1)]
     [address] = order.shipping_addresses
-    assert address.ship_code == "GRND" and address.warehouse_ref == f"DS-{loop.store.id}-{external_id}"
+    assert address.ship_code == "GRND"
+    assert address.warehouse_ref == f"DS-{loop.store.id}-{external_id}"
     assert [e.kind for e in order.events] == ["imported", "queued"]
     # Nothing is written twice: no UPDATE follows the INSERTs (a database that cannot insert
     # several rows with RETURNING in one statement, SQLite, inserts them one by one).
     assert [w for w in writes if not w.startswith("INSERT")] == []
-    assert set(writes) == {"INSERT INTO orders", "INSERT INTO order_addresses", "INSERT INTO order_lines",
-                           "INSERT INTO warehouse_lines", "INSERT INTO order_events", "INSERT INTO outbox"}
+    assert set(writes) == {"INSERT INTO orders", "INSERT INTO order_addresses",
+                           "INSERT INTO order_lines", "INSERT INTO warehouse_lines",
+                           "INSERT INTO order_events", "INSERT INTO outbox"}
     assert writes.count("INSERT INTO orders") == 1
 
 
@@ -268,8 +272,9 @@ def test_an_order_another_worker_inserted_first_is_taken_as_it_is(
     events_before = [e.kind for e in winner.events]
     # The loser looked for the order before the winner committed it: it saw none.
     looks: list[None] = [None]
-    monkeypatch.setattr(importing, "_find", lambda session, store, external_id, _find=importing._find:
-                        looks.pop() if looks else _find(session, store, external_id))
+    real_find = importing._find
+    monkeypatch.setattr(importing, "_find", lambda session, store, external_id:
+                        looks.pop() if looks else real_find(session, store, external_id))
 
     kept = importing.import_order(db.session, loop.store, read_by_loser)
     db.session.commit()

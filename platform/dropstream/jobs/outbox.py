@@ -13,9 +13,9 @@ import logging
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Insert, and_, bindparam, case, func, null, or_, select, text, update
@@ -86,7 +86,8 @@ def add_work(
         # Dispatched now only if the store has room: the count of its work in flight is taken
         # in the same statement, so a webhook's work costs one round trip.
         insert = _insert_if_store_has_room(insert)
-        values.update(room_store_id=store_id, room_now=now, room_dispatched_after=now - DISPATCH_LEASE)
+        values.update(room_store_id=store_id, room_now=now,
+                      room_dispatched_after=now - DISPATCH_LEASE)
     row = session.execute(insert, values).first()
     if row is not None and row.dispatched_at is not None:
         outbox_id = row.id
@@ -109,7 +110,8 @@ def _insert_if_store_has_room(insert: Insert) -> Insert:
     Built once per database (see :func:`dropstream.db.insert_unless_conflict`)."""
     outbox = OutboxItem.__table__
     in_flight = select(func.count()).select_from(outbox).where(
-        outbox.c.store_id == bindparam("room_store_id"), outbox.c.state == OutboxState.PENDING.value,
+        outbox.c.store_id == bindparam("room_store_id"),
+        outbox.c.state == OutboxState.PENDING.value,
         or_(outbox.c.dispatched_at > bindparam("room_dispatched_after", type_=UTCDateTime()),
             outbox.c.leased_until > bindparam("room_now", type_=UTCDateTime())),
     ).scalar_subquery()

@@ -271,7 +271,8 @@ def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> str:
         if owner.state is StoreState.ACTIVE:
             owner.state = StoreState.PAUSED
             owner.state_reason = f"The store refused DropStream's credentials: {error.message}"
-        message = f"Store {owner.name} was paused: its credentials were refused ({error.message}). Update them and resume the store."
+        message = (f"Store {owner.name} was paused: its credentials were refused "
+                   f"({error.message}). Update them and resume the store.")
     elif isinstance(owner, Warehouse):
         owner.last_error = error.message
         message = f"The warehouse refused DropStream's credentials ({error.message}); orders wait until they are fixed."

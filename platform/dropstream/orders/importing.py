@@ -86,7 +86,8 @@ def import_order(session: Session, store: Store, data: OrderData) -> Order | Non
         # Another worker imported it between our look and our insert: theirs stands.
         return _find(session, store, data.external_id)
     except (ConnectorError, ValueError, TypeError, KeyError, ArithmeticError) as error:
-        log.warning("order %s of store %s could not be imported: %s", data.external_id, store.id, error)
+        log.warning("order %s of store %s could not be imported: %s",
+                    data.external_id, store.id, error)
         return keep_unreadable_order(session, store, data.external_id, data.number, data.raw, error)
 
 
@@ -180,7 +181,9 @@ _NOT_READ = object()
 
 
 def _import_read(session: Session, store: Store, external_id: str, data: OrderData | None) -> Order | None:
-    return _find(session, store, external_id) if data is None else import_order(session, store, data)
+    if data is None:
+        return _find(session, store, external_id)
+    return import_order(session, store, data)
 
 
 def _keep_unreadable(session: Session, store: Store, order: UnreadableOrder) -> Order | None:

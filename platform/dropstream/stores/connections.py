@@ -29,7 +29,8 @@ class _Guarded:
     id)`` or ``("warehouse", id)``) and the version of the credentials the connector was built
     with (:func:`credentials_version`), and redacts them."""
 
-    def __init__(self, connector: Any, owner: HasCredentials, kind: str, secrets: list[str]) -> None:
+    def __init__(self, connector: Any, owner: HasCredentials, kind: str,
+                 secrets: list[str]) -> None:
         self._connector = connector
         self._owner = (kind, owner.id)
         self._credentials_version = credentials_version(owner)
@@ -62,7 +63,8 @@ def store_connector(store: Store) -> StorefrontConnector:
         public_base_url=current_app.config["PUBLIC_BASE_URL"],
         unmapped_shipping_methods=lambda methods: _unmapped_shipping_methods(store, methods),
     )
-    return _Guarded(cls(context), store, "store", _secret_strings(credentials))  # type: ignore[return-value]
+    guarded = _Guarded(cls(context), store, "store", _secret_strings(credentials))
+    return guarded  # type: ignore[return-value]
 
 
 def warehouse_connector(warehouse: Warehouse, store: Store | None = None) -> WarehouseConnector:
@@ -75,7 +77,8 @@ def warehouse_connector(warehouse: Warehouse, store: Store | None = None) -> War
         save_credentials=lambda values: write_credentials(warehouse, values),
         public_base_url=current_app.config["PUBLIC_BASE_URL"],
     )
-    return _Guarded(cls(context), warehouse, "warehouse", _secret_strings(credentials))  # type: ignore[return-value]
+    guarded = _Guarded(cls(context), warehouse, "warehouse", _secret_strings(credentials))
+    return guarded  # type: ignore[return-value]
 
 
 def _secret_strings(credentials: dict[str, Any]) -> list[str]:
