@@ -22,9 +22,6 @@ def read_credentials(row: HasCredentials) -> dict[str, Any]:
     return get_state().secrets.open(row.credentials_ciphertext, row.secret_context())
 
 
-
-
-
 def credentials_version(row: HasCredentials) -> str:
     """Which credentials ``row`` holds now, without revealing them (a digest of the sealed
     blob, which changes whenever they are written again)."""
