@@ -51,6 +51,42 @@ def test_an_unmapped_shipping_method_is_released_when_a_rule_is_added(loop: Loop
     assert _open_alerts() == []
 
 
+def test_a_rescan_maps_every_held_order_against_one_read_of_listings_and_rules(
+        loop: Loop, monkeypatch: object) -> None:
+    """Adding the rule a thousand held orders wait for releases them all; the store's
+    listings and rules are read once per chunk of held orders, not once per order."""
+    from sqlalchemy import event
+
+    from dropstream.orders import holds
+
+    monkeypatch.setattr(holds, "RESCAN_CHUNK", 2)  # type: ignore[attr-defined]
+    held = [loop.shop.create_order([{"sku": sku, "quantity": 1}], shipping_method="Overnight Air")
+            for sku in ("A", "B", "C")]
+    run_until_idle()
+    assert {loop.order(external_id).status for external_id in held} == {OrderStatus.ON_HOLD}
+    reads: list[str] = []
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        words = statement.split()
+        if words[0] == "SELECT" and "FROM" in words:
+            table = words[words.index("FROM") + 1]
+            if table in ("listings", "shipping_rules"):
+                reads.append(table)
+
+    t = loop.tenant
+    _add(loop, ShippingRule(provider_id=t.provider.id, merchant_id=t.merchant.id, store_id=t.store.id,
+                            store_method="Overnight Air", match_key="overnight air", warehouse_code="EXP"))
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        run_until_idle()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+
+    assert {loop.order(external_id).status for external_id in held} == {OrderStatus.AT_WAREHOUSE}
+    assert sorted(reads) == ["listings", "listings", "shipping_rules", "shipping_rules"]
+    assert [o["ship_code"] for o in loop.wms.orders] == ["EXP", "EXP", "EXP"]
+
+
 def test_a_default_rule_catches_every_other_method(loop: Loop) -> None:
     t = loop.tenant
     _add(loop, ShippingRule(provider_id=t.provider.id, merchant_id=t.merchant.id, store_id=t.store.id,

@@ -284,3 +284,115 @@ def test_an_order_another_worker_inserted_first_is_taken_as_it_is(
     assert db.session.scalar(select(func.count()).select_from(Order)) == 1
     assert [e.kind for e in loop.order(external_id).events] == events_before
     assert len(loop.wms.orders) == 1
+
+
+def _statements(statements: list[str]):  # type: ignore[no-untyped-def]
+    """Record the first words of every statement run while the context is open."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(" ".join(statement.split()[:4]))
+
+    @contextmanager
+    def recording():  # type: ignore[no-untyped-def]
+        event.listen(db.engine, "before_cursor_execute", on_execute)
+        try:
+            yield
+        finally:
+            event.remove(db.engine, "before_cursor_execute", on_execute)
+
+    return recording()
+
+
+def test_orders_read_together_are_mapped_against_one_read_and_written_together(loop: Loop) -> None:
+    """A backlog's re-reads (a flash sale's webhooks) are imported as one: the store's
+    listings and rules are read once, the new orders written in one savepoint, and each ends
+    as it would have alone: mapped, held with its reason, queued once."""
+    from dropstream.orders.importing import refresh_orders
+    from tests.factories import ListingFactory
+
+    t = loop.tenant
+    ListingFactory(provider_id=t.provider.id, merchant_id=t.merchant.id, store_id=t.store.id,
+                   store_sku="TEE-RED", warehouse_sku="WH-TEE-RED")
+    db.session.commit()
+    mapped = loop.shop.create_order([{"sku": "TEE-RED", "quantity": 2}])
+    plain = loop.shop.create_order([{"sku": "MUG", "quantity": 1}])
+    held = loop.shop.create_order([{"sku": "MUG", "quantity": 1}], shipping_method="Teleport")
+    statements: list[str] = []
+
+    with _statements(statements):
+        refresh_orders(db.session, loop.store, [mapped, plain, held])
+        db.session.commit()
+
+    assert [(l.warehouse_sku, l.quantity) for l in loop.order(mapped).warehouse_lines] == [("WH-TEE-RED", 2)]
+    assert loop.order(mapped).status is OrderStatus.QUEUED
+    assert loop.order(plain).status is OrderStatus.QUEUED
+    assert loop.order(held).status is OrderStatus.ON_HOLD
+    assert "'Teleport'" in (loop.order(held).hold_detail or "")
+    assert [e.kind for e in loop.order(mapped).events] == ["imported", "queued"]
+    assert [e.kind for e in loop.order(held).events] == ["imported", "held"]
+    assert sum(s.startswith("SELECT listings.") for s in statements) == 1
+    assert sum(s.startswith("SELECT shipping_rules.") for s in statements) == 1
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 1
+    run_until_idle()
+    assert sorted(o["reference"] for o in loop.wms.orders) == sorted(
+        f"DS-{t.store.id}-{external_id}" for external_id in (mapped, plain))
+
+
+def test_an_order_that_cannot_be_kept_leaves_the_others_read_with_it_imported(loop: Loop) -> None:
+    """One order of a batch whose SKU does not fit is kept in error, with the field and the
+    fix; the batch's other orders are imported as if it had not been there."""
+    from dropstream.orders.importing import refresh_orders
+
+    first = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 1}])
+    too_long = loop.shop.create_order([{"sku": "X" * 300, "quantity": 1}])
+    last = loop.shop.create_order([{"sku": "MUG", "quantity": 1}])
+
+    refresh_orders(db.session, loop.store, [first, too_long, last])
+    db.session.commit()
+    run_until_idle()
+
+    kept = loop.order(too_long)
+    assert kept.status is OrderStatus.ERROR and kept.error_code == "import_failed"
+    assert (kept.error_message or "").startswith("lines[0].sku: 300 characters")
+    for external_id in (first, last):
+        assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+        assert [e.kind for e in loop.order(external_id).events][:3] == ["imported", "queued", "forwarded"]
+    assert len(loop.wms.orders) == 2
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 3
+
+
+def test_an_order_of_a_batch_another_worker_inserted_first_is_taken_as_it_is(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers read the same backlog; the one whose batch insert loses to the other's
+    commit of one of its orders keeps that order as the winner made it and imports the rest."""
+    from dropstream.orders import importing
+    from dropstream.stores.connections import store_connector
+
+    raced = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 1}])
+    other = loop.shop.create_order([{"sku": "MUG", "quantity": 1}])
+    read_by_loser = store_connector(loop.store).fetch_orders_by_id([raced, other])
+    importing.refresh_order(db.session, loop.store, raced)  # the winner, for one of them
+    db.session.commit()
+    run_until_idle()
+    winner = loop.order(raced)
+    events_before = [e.kind for e in winner.events]
+    # The loser looked for its orders before the winner committed: it saw none of them.
+    looks: list[dict] = [{}]
+    real_find_all = importing._find_all
+    monkeypatch.setattr(importing, "_find_all", lambda session, store, external_ids:
+                        looks.pop() if looks else real_find_all(session, store, external_ids))
+
+    importing.import_orders(db.session, loop.store, [read_by_loser[raced], read_by_loser[other]])
+    db.session.commit()
+    run_until_idle()
+
+    assert looks == []
+    assert loop.order(raced).id == winner.id
+    assert [e.kind for e in loop.order(raced).events] == events_before
+    assert loop.order(other).status is OrderStatus.AT_WAREHOUSE
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 2
+    assert sorted(o["reference"] for o in loop.wms.orders) == sorted(
+        f"DS-{loop.store.id}-{external_id}" for external_id in (raced, other))

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from dropstream.alerts.services import raise_alert, resolve_alerts
 from dropstream.connectors.types import LineKind
 from dropstream.events import announce
 from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work
-from dropstream.orders.mapping import Problem, map_order
+from dropstream.orders.mapping import Problem, StoreCatalog, map_order, read_catalog
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import HoldReason, OrderStatus
 from dropstream.orders.timeline import record
@@ -38,20 +38,22 @@ class Verdict:
 
 
 def evaluate(session: Session, order: Order, store: Store, *, automatic: bool = False,
-             actor: str | None = None) -> OrderStatus:
+             actor: str | None = None, catalog: StoreCatalog | None = None) -> OrderStatus:
     """Map ``order``; queue it for the warehouse, hold it, or skip it. Returns the new status."""
-    tell(session, order, store, judge(session, order, store, automatic=automatic, actor=actor))
+    tell(session, order, store,
+         judge(session, order, store, automatic=automatic, actor=actor, catalog=catalog))
     return order.status
 
 
 def judge(session: Session, order: Order, store: Store, *, automatic: bool = False,
-          actor: str | None = None) -> Verdict:
-    """Map ``order`` and move it (status, timeline); what others must hear of it is returned.
+          actor: str | None = None, catalog: StoreCatalog | None = None) -> Verdict:
+    """Map ``order`` (with ``catalog`` when given, see :func:`~dropstream.orders.mapping.map_order`)
+    and move it (status, timeline); what others must hear of it is returned.
 
     Works on an order not yet written too (an import's new order): it needs no ids, so the
     order, its mapping and its timeline go to the database in one flush, before :func:`tell`."""
     was_held = order.status is OrderStatus.ON_HOLD
-    result = map_order(session, order, store)
+    result = map_order(session, order, store, catalog)
     if not result.shippable:
         if transition(session, order, EVALUABLE, OrderStatus.SKIPPED, hold_reason=None, hold_detail=None):
             code, why = _nothing_to_ship(order)
@@ -120,19 +122,33 @@ def request_hold_rescan(session: Session, store: Store) -> None:
              merchant_id=store.merchant_id, provider_id=store.provider_id)
 
 
+#: Held orders a rescan loads and maps against one read of the store's listings and rules.
+RESCAN_CHUNK = 500
+
+
 def rescan_holds(session: Session, store: Store) -> int:
     """Re-evaluate every order of ``store`` held for a mapping reason; returns how many moved on."""
     released = 0
     held = session.scalars(
-        select(Order).where(
+        select(Order.id).where(
             Order.store_id == store.id, Order.status == OrderStatus.ON_HOLD,
             Order.hold_reason.in_([r for r in HoldReason if r.released_by_mapping]),
         ).order_by(Order.id)
     ).all()
-    for order in held:
-        if evaluate(session, order, store, automatic=True) is not OrderStatus.ON_HOLD:
-            released += 1
-    session.flush()
+    for start in range(0, len(held), RESCAN_CHUNK):
+        # Each chunk's orders come with what mapping reads of them, and the store's listings
+        # and rules are read once for the chunk, not once per order.
+        orders = session.scalars(
+            select(Order).where(Order.id.in_(held[start:start + RESCAN_CHUNK])).order_by(Order.id)
+            .options(selectinload(Order.lines), selectinload(Order.addresses),
+                     selectinload(Order.warehouse_lines))
+        ).all()
+        catalog = read_catalog(session, store, orders)
+        for order in orders:
+            if evaluate(session, order, store, automatic=True,
+                        catalog=catalog) is not OrderStatus.ON_HOLD:
+                released += 1
+        session.flush()
     for reason in HoldReason:
         still_held = session.scalar(
             select(Order.id).where(Order.store_id == store.id, Order.status == OrderStatus.ON_HOLD,

@@ -34,7 +34,8 @@ from dropstream.connectors.base import (
 from dropstream.connectors.types import Address, OrderData, UnreadableOrder
 from dropstream.events import announce
 from dropstream.jobs.models import LeasedWork
-from dropstream.orders.holds import evaluate, judge, tell
+from dropstream.orders.holds import Verdict, evaluate, judge, tell
+from dropstream.orders.mapping import read_catalog
 from dropstream.orders.models import Order, OrderAddress, OrderLine
 from dropstream.orders.statuses import NOT_YET_AT_WAREHOUSE, OrderStatus
 from dropstream.orders.timeline import record
@@ -72,9 +73,32 @@ def import_order(session: Session, store: Store, data: OrderData) -> Order | Non
     It runs in a savepoint of its own: an order that cannot be read into DropStream's model
     leaves nothing half-written, and is kept in ``error`` instead (:func:`keep_unreadable_order`);
     the caller's other orders stand."""
-    existing = _find(session, store, data.external_id)
+    return _import(session, store, data, _find(session, store, data.external_id))
+
+
+def import_orders(session: Session, store: Store, orders: Sequence[OrderData]) -> None:
+    """Import several orders read from ``store`` together (a backlog's re-reads), as
+    :func:`import_order` would one by one.
+
+    The new ones are mapped against one read of the store's listings and rules and written in
+    one flush, in one savepoint. If any of them needs an import of its own (a value it cannot
+    keep, an order another worker imported meanwhile), that savepoint is rolled back and each
+    is imported alone: what happens to each order never depends on the others."""
+    kept = _find_all(session, store, [data.external_id for data in orders])
+    new = list({data.external_id: data for data in orders
+                if data.external_id not in kept and not data.cancelled}.values())
+    together = len(new) > 1 and _import_new_together(session, store, new)
+    written = {data.external_id for data in new} if together else set()
+    for data in orders:
+        if data.external_id not in written:
+            _import(session, store, data, kept.get(data.external_id))
+
+
+def _import(session: Session, store: Store, data: OrderData, existing: Order | None) -> Order | None:
     if existing is None and data.cancelled:
         return None
+    if existing is not None and not data.cancelled and _nothing_new(existing, data):
+        return existing  # a duplicate or an older copy: not worth a savepoint
     try:
         with session.begin_nested():
             if existing is not None:
@@ -85,25 +109,52 @@ def import_order(session: Session, store: Store, data: OrderData) -> Order | Non
             raise
         # Another worker imported it between our look and our insert: theirs stands.
         return _find(session, store, data.external_id)
-    except (ConnectorError, ValueError, TypeError, KeyError, ArithmeticError) as error:
+    except _UNREADABLE as error:
         log.warning("order %s of store %s could not be imported: %s",
                     data.external_id, store.id, error)
         return keep_unreadable_order(session, store, data.external_id, data.number, data.raw, error)
 
 
+#: What an order's own import turns into an order kept in ``error``.
+_UNREADABLE = (ConnectorError, ValueError, TypeError, KeyError, ArithmeticError)
+
+
 def _import_new(session: Session, store: Store, data: OrderData) -> Order:
     check_storable(data)
     order = _create(session, store, data)
-    record(session, order, "imported", f"Imported order {order.number} from {store.name}.",
-           store_status=data.status_code)
     verdict = judge(session, order, store)
     # One flush writes the order, its addresses, lines, mapping and timeline; a conflict on
     # the order's row means another worker imported it first.
     session.flush()
+    _tell_imported(session, store, order, verdict)
+    return order
+
+
+def _import_new_together(session: Session, store: Store, orders: list[OrderData]) -> bool:
+    """Import new ``orders`` in one flush; False (nothing written) if one needs its own import."""
+    try:
+        with session.begin_nested():
+            for data in orders:
+                check_storable(data)
+            created = [_create(session, store, data) for data in orders]
+            catalog = read_catalog(session, store, created)
+            judged = [(order, judge(session, order, store, catalog=catalog)) for order in created]
+            session.flush()
+            for order, verdict in judged:
+                _tell_imported(session, store, order, verdict)
+    except (IntegrityError, *_UNREADABLE) as error:
+        # Only the kind: an IntegrityError's message holds the order's values (an email), and
+        # the order's own import says what is wrong with it.
+        log.info("store %s: %d orders imported one by one after %s",
+                 store.id, len(orders), type(error).__name__)
+        return False
+    return True
+
+
+def _tell_imported(session: Session, store: Store, order: Order, verdict: Verdict) -> None:
     announce(session, "order_imported", order_id=order.id, store_id=store.id,
              merchant_id=store.merchant_id, external_id=order.external_id)
     tell(session, order, store, verdict)
-    return order
 
 
 def keep_unreadable_order(session: Session, store: Store, external_id: str, number: str,
@@ -154,36 +205,35 @@ def refresh_order(session: Session, store: Store, external_id: str,
         return order
     except UnreadableOrderError as error:
         return _keep_unreadable(session, store, error.order)
-    return _import_read(session, store, external_id, data)
+    if data is None:
+        return _find(session, store, external_id)
+    return import_order(session, store, data)
 
 
 def refresh_orders(session: Session, store: Store, external_ids: Sequence[str]) -> None:
     """Re-read several orders of one store, in as few calls as its connector can
-    (``fetch_orders_by_id``); what it leaves out is read one by one, as :func:`refresh_order`."""
+    (``fetch_orders_by_id``), and import them together (:func:`import_orders`); what it leaves
+    out is read one by one, as :func:`refresh_order`."""
     connector = store_connector(store)
     wanted = list(dict.fromkeys(external_ids))
     read = connector.fetch_orders_by_id(wanted)
+    readable: list[OrderData] = []
     for external_id in wanted:
         found = read.get(external_id, _NOT_READ)
         if isinstance(found, UnreadableOrder) and found.external_id == external_id:
             _keep_unreadable(session, store, found)
-        elif found is None or (isinstance(found, OrderData) and found.external_id == external_id):
-            _import_read(session, store, external_id, found)
-        else:
+        elif isinstance(found, OrderData) and found.external_id == external_id:
+            readable.append(found)
+        elif found is not None:
             if found is not _NOT_READ:  # a connector's answer about another order, or not one
                 log.warning("store %s: %r read in bulk is not order %s; reading it alone",
                             store.id, type(found).__name__, external_id)
             refresh_order(session, store, external_id, connector)
+    import_orders(session, store, readable)
 
 
 #: ``fetch_orders_by_id`` left the order out: it is read on its own.
 _NOT_READ = object()
-
-
-def _import_read(session: Session, store: Store, external_id: str, data: OrderData | None) -> Order | None:
-    if data is None:
-        return _find(session, store, external_id)
-    return import_order(session, store, data)
 
 
 def _keep_unreadable(session: Session, store: Store, order: UnreadableOrder) -> Order | None:
@@ -237,19 +287,19 @@ def _find(session: Session, store: Store, external_id: str) -> Order | None:
     )
 
 
+def _find_all(session: Session, store: Store, external_ids: Sequence[str]) -> dict[str, Order]:
+    return {order.external_id: order for order in session.scalars(select(Order).where(
+        Order.store_id == store.id, Order.external_id.in_([str(i) for i in external_ids])))}
+
+
 def _update_existing(session: Session, store: Store, order: Order, data: OrderData) -> Order:
     if data.cancelled and order.status not in (OrderStatus.CANCELLED, OrderStatus.SHIPPED):
         from dropstream.orders.cancellation import cancel_order
 
         cancel_order(session, order, actor="store", reason="cancelled in the store")
         return order
-    never_read = order.error_code == "import_failed"
-    if not never_read and (data.updated_at < order.store_updated_at or (
-            # Stores stamp changes to the second: the same stamp may still be a new status.
-            data.updated_at == order.store_updated_at
-            and _clip(data.status_code, 40) == order.store_status_code
-            and _shipping_contents(data) == _kept_shipping_contents(order))):
-        return order  # a duplicate or an older copy: nothing to do
+    if _nothing_new(order, data):
+        return order
     if order.status in EDITABLE:
         check_storable(data)
         _replace_contents(session, store, order, data)
@@ -266,6 +316,17 @@ def _update_existing(session: Session, store: Store, order: Order, data: OrderDa
                    f"it was sent to the warehouse ({order.status.value}); the change was not "
                    "forwarded. Change it at the warehouse if it matters.", store_status=data.status_code)
     return order
+
+
+def _nothing_new(order: Order, data: OrderData) -> bool:
+    """``data`` is a duplicate or an older copy of what ``order`` keeps: nothing to do."""
+    if order.error_code == "import_failed":  # never read into DropStream's model
+        return False
+    return data.updated_at < order.store_updated_at or (
+        # Stores stamp changes to the second: the same stamp may still be a new status.
+        data.updated_at == order.store_updated_at
+        and _clip(data.status_code, 40) == order.store_status_code
+        and _shipping_contents(data) == _kept_shipping_contents(order))
 
 
 def _shipping_contents(data: OrderData) -> tuple:
@@ -285,7 +346,8 @@ def _kept_shipping_contents(order: Order) -> tuple:
 
 
 def _create(session: Session, store: Store, data: OrderData) -> Order:
-    """A new order with its contents, added to the session and not written yet."""
+    """A new order with its contents and "imported" event, added to the session and not
+    written yet."""
     # Collections given as empty lists are known to be empty: appending to them (here, and
     # later when the order is mapped) never loads them from the database.
     order = Order(provider_id=store.provider_id, merchant_id=store.merchant_id, store_id=store.id,
@@ -294,6 +356,8 @@ def _create(session: Session, store: Store, data: OrderData) -> Order:
     session.add(order)
     _fill(order, data)
     _add_contents(order, data)
+    record(session, order, "imported", f"Imported order {order.number} from {store.name}.",
+           store_status=data.status_code)
     return order
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -41,21 +42,40 @@ class MappingResult:
         return not self.problems
 
 
+@dataclass(frozen=True)
+class StoreCatalog:
+    """What a store's orders are mapped with, read once for several orders (a backlog's
+    imports, a rescan of held orders): listings by store SKU, shipping rules by match key (the
+    store's default rule under ``""``)."""
+
+    listings: dict[str, Listing]
+    rules: dict[str, ShippingRule]
+
+
+def read_catalog(session: Session, store: Store, orders: Iterable[Order]) -> StoreCatalog:
+    """The listings of every SKU in ``orders`` and all shipping rules of ``store``."""
+    skus = {line.sku for order in orders for line in order.lines if line.sku}
+    return StoreCatalog(_listings_for(session, store, skus), _rules_for(session, store))
+
+
 REQUIRED_ADDRESS_FIELDS = ("name", "street1", "city", "country_code")
 COUNTRY_CODE = re.compile("[A-Z]{2}")
 #: Most units one warehouse line can carry (PostgreSQL integer range).
 MAX_LINE_UNITS = 2**31 - 1
 
 
-def map_order(session: Session, order: Order, store: Store) -> MappingResult:
-    """Rebuild ``order``'s warehouse lines and ship codes; report every problem found.
+def map_order(session: Session, order: Order, store: Store,
+              catalog: StoreCatalog | None = None) -> MappingResult:
+    """Rebuild ``order``'s warehouse lines and ship codes; report every problem found. The
+    store's listings and rules are read for this order, unless ``catalog`` holds them.
 
     Lines, addresses and warehouse lines are joined by relationship, not id, so an order not
     written yet is mapped before its one flush."""
     order.warehouse_lines.clear()  # delete-orphan: the old mapping goes with this flush
     problems: list[Problem] = []
     shipping = set(order.shipping_addresses)
-    listings = _listings_for(session, store, order)
+    listings = (catalog.listings if catalog is not None
+                else _listings_for(session, store, {line.sku for line in order.lines if line.sku}))
     shipped_lines = [(index, line) for index, line in enumerate(order.lines) if line.ships]
     if not shipped_lines:
         return MappingResult((), shippable=False)
@@ -93,7 +113,7 @@ def map_order(session: Session, order: Order, store: Store) -> MappingResult:
             ))
 
     used_addresses = {line.address for _, line in shipped_lines if line.address in shipping}
-    rules = _rules_for(session, store)
+    rules = catalog.rules if catalog is not None else _rules_for(session, store)
     for position, address in enumerate(order.shipping_addresses):
         if address not in used_addresses:
             continue
@@ -151,8 +171,7 @@ def reference_store_id(reference: str) -> int | None:
     return None
 
 
-def _listings_for(session: Session, store: Store, order: Order) -> dict[str, Listing]:
-    skus = {line.sku for line in order.lines if line.sku}
+def _listings_for(session: Session, store: Store, skus: set[str]) -> dict[str, Listing]:
     if not skus:
         return {}
     # Listings and rules never depend on the order being mapped: what the session holds

@@ -259,6 +259,15 @@ class ReferenceStore(StorefrontConnector):
             raise UnreadableOrderError(read)
         return read
 
+    def fetch_orders_by_id(self, external_ids: Sequence[str]) -> dict[str, OrderData | UnreadableOrder]:
+        # A fault injected for reading an order fails this read too: it reads the same orders.
+        sandbox = self._call("fetch_order")
+        with sandbox.lock:
+            found = [sandbox.orders.get(external_id) for external_id in external_ids]
+            return {order["id"]: self._read(order) for order in found  # the rest: read alone
+                    if order is not None and not order["deleted"]
+                    and order["status"] in (self.monitored, "cancelled")}
+
     def _to_order(self, order: dict[str, Any]) -> OrderData:
         return OrderData(
             external_id=order["id"], number=order["number"], status_code=order["status"],
