@@ -74,8 +74,9 @@ def test_a_rescan_maps_every_held_order_against_one_read_of_listings_and_rules(
                 reads.append(table)
 
     t = loop.tenant
-    _add(loop, ShippingRule(provider_id=t.provider.id, merchant_id=t.merchant.id, store_id=t.store.id,
-                            store_method="Overnight Air", match_key="overnight air", warehouse_code="EXP"))
+    _add(loop, ShippingRule(provider_id=t.provider.id, merchant_id=t.merchant.id,
+                            store_id=t.store.id, store_method="Overnight Air",
+                            match_key="overnight air", warehouse_code="EXP"))
     event.listen(db.engine, "before_cursor_execute", on_execute)
     try:
         run_until_idle()

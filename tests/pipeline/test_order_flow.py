@@ -326,7 +326,8 @@ def test_orders_read_together_are_mapped_against_one_read_and_written_together(l
         refresh_orders(db.session, loop.store, [mapped, plain, held])
         db.session.commit()
 
-    assert [(l.warehouse_sku, l.quantity) for l in loop.order(mapped).warehouse_lines] == [("WH-TEE-RED", 2)]
+    assert [(line.warehouse_sku, line.quantity)
+            for line in loop.order(mapped).warehouse_lines] == [("WH-TEE-RED", 2)]
     assert loop.order(mapped).status is OrderStatus.QUEUED
     assert loop.order(plain).status is OrderStatus.QUEUED
     assert loop.order(held).status is OrderStatus.ON_HOLD
@@ -359,7 +360,8 @@ def test_an_order_that_cannot_be_kept_leaves_the_others_read_with_it_imported(lo
     assert (kept.error_message or "").startswith("lines[0].sku: 300 characters")
     for external_id in (first, last):
         assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
-        assert [e.kind for e in loop.order(external_id).events][:3] == ["imported", "queued", "forwarded"]
+        kinds = [e.kind for e in loop.order(external_id).events]
+        assert kinds[:3] == ["imported", "queued", "forwarded"]
     assert len(loop.wms.orders) == 2
     assert db.session.scalar(select(func.count()).select_from(Order)) == 3
 

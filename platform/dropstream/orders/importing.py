@@ -94,7 +94,8 @@ def import_orders(session: Session, store: Store, orders: Sequence[OrderData]) -
             _import(session, store, data, kept.get(data.external_id))
 
 
-def _import(session: Session, store: Store, data: OrderData, existing: Order | None) -> Order | None:
+def _import(session: Session, store: Store, data: OrderData,
+            existing: Order | None) -> Order | None:
     if existing is None and data.cancelled:
         return None
     if existing is not None and not data.cancelled and _nothing_new(existing, data):

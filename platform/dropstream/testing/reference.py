@@ -259,7 +259,8 @@ class ReferenceStore(StorefrontConnector):
             raise UnreadableOrderError(read)
         return read
 
-    def fetch_orders_by_id(self, external_ids: Sequence[str]) -> dict[str, OrderData | UnreadableOrder]:
+    def fetch_orders_by_id(
+            self, external_ids: Sequence[str]) -> dict[str, OrderData | UnreadableOrder]:
         # A fault injected for reading an order fails this read too: it reads the same orders.
         sandbox = self._call("fetch_order")
         with sandbox.lock:
