@@ -84,6 +84,8 @@ def import_orders(session: Session, store: Store, orders: Sequence[OrderData]) -
     one flush, in one savepoint. If any of them needs an import of its own (a value it cannot
     keep, an order another worker imported meanwhile), that savepoint is rolled back and each
     is imported alone: what happens to each order never depends on the others."""
+    if not orders:
+        return
     kept = _find_all(session, store, [data.external_id for data in orders])
     new = list({data.external_id: data for data in orders
                 if data.external_id not in kept and not data.cancelled}.values())
