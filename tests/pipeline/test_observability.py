@@ -45,3 +45,33 @@ def test_job_log_lines_carry_tenant_and_job_ids(loop: Loop, caplog: pytest.LogCa
     assert record.merchant_id == loop.tenant.merchant.id and record.job_kind == "order.forward"
     line = json.loads(JsonFormatter().format(record))
     assert line["merchant_id"] == loop.tenant.merchant.id and line["job_id"] and line["level"] == "info"
+
+
+def test_re_reads_taken_along_by_another_job_are_counted_as_run(loop: Loop) -> None:
+    """A backlog's re-reads done by one job (taken along) count as run, each once: the
+    operator's jobs-done rate is the work done, not the number of jobs that did it."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from dropstream.db import utcnow
+    from dropstream.jobs.models import OutboxItem
+    from dropstream.observability import metrics
+    from dropstream.orders.inbox import receive_order_hint
+
+    done = metrics.JOBS.labels("order.refresh", "done")
+    before = done._value.get()
+    external_ids = [loop.shop.create_order([{"sku": "A", "quantity": 1}]) for _ in range(3)]
+    for external_id in external_ids:
+        receive_order_hint(db.session, loop.store, event_key=f"created-{external_id}",
+                           topic="store/order/created", external_id=external_id, payload={})
+    # They waited for a worker (a backlog), so the first job run takes the others along.
+    db.session.execute(update(OutboxItem).where(OutboxItem.kind == "order.refresh")
+                       .values(run_after=utcnow() - timedelta(seconds=2)))
+    db.session.commit()
+
+    run_until_idle()
+
+    statuses = {loop.order(external_id).status.value for external_id in external_ids}
+    assert statuses == {"at_warehouse"}
+    assert done._value.get() - before == 3

@@ -149,6 +149,8 @@ class FollowUps:
     may_claim: bool = True
     #: The next step, leased for this worker in the job's last commit (once that committed).
     claimed: LeasedWork | None = None
+    #: Rows taken along (:func:`take_along`) that the job's last commit marks done with it.
+    done_along: int = 0
 
 
 @contextmanager
@@ -434,6 +436,9 @@ def finish_taken(session: Session, taken: list[LeasedWork]) -> None:
         finished = utcnow()
         session.execute(_FINISH_TAKEN, [{"outbox_id": row.id, "leased_attempt": row.attempts,
                                          "finished": finished} for row in taken])
+        follow_ups = session.info.get(_FOLLOW_UP_KEY)
+        if follow_ups is not None:  # counted as run once the job's last commit succeeds
+            follow_ups.done_along += len(taken)
 
 
 #: Built once: a row taken along handed back (only the lease this job took), its attempt

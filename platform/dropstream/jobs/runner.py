@@ -104,7 +104,7 @@ def _run_collecting(work: int | LeasedWork, may_chain: bool) -> tuple[str, int |
     finished = False
     try:
         with collect_follow_ups(db.session, may_claim=may_chain) as follow_ups:
-            outcome = _run_observed(work)
+            outcome = _run_observed(work, follow_ups)
         finished = True
     finally:
         # Committed work is dispatched whatever happened, so none waits for the relay.
@@ -117,7 +117,7 @@ def _run_collecting(work: int | LeasedWork, may_chain: bool) -> tuple[str, int |
     return outcome, follow_up
 
 
-def _run_observed(work: int | LeasedWork) -> str:
+def _run_observed(work: int | LeasedWork, follow_ups: FollowUps) -> str:
     started = time.perf_counter()
     kind = "unknown"
     outcome = "skipped"
@@ -127,7 +127,10 @@ def _run_observed(work: int | LeasedWork) -> str:
             return outcome
         finally:
             if outcome != "skipped":
-                metrics.JOBS.labels(kind, outcome).inc()
+                # Rows the job took along and finished are items run too (their own jobs,
+                # when they come, find them done and count nothing).
+                along = follow_ups.done_along if outcome == "done" else 0
+                metrics.JOBS.labels(kind, outcome).inc(1 + along)
                 metrics.JOB_SECONDS.labels(kind).observe(time.perf_counter() - started)
 
 
