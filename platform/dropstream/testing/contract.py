@@ -133,6 +133,24 @@ class StorefrontContract(_Common):
             seen += [o.external_id for o in page.orders]
         assert external_id in seen
 
+    def test_a_sweep_over_more_than_a_page_changed_at_once_ends_and_sees_each(
+            self, harness: StorefrontHarness) -> None:
+        """A flash sale: more orders than fit in a page, changed within the overlap window a
+        sweep reads again. Following ``more`` must end, having returned every one of them (a
+        cursor that re-applies the overlap on each page returns the first page forever)."""
+        created = {harness.create_order([{"sku": f"SALE-{n}", "quantity": 1}]) for n in range(120)}
+        connector = harness.connector()
+        seen: set[str] = set()
+        page = connector.fetch_orders(None)
+        seen.update(o.external_id for o in page.orders)
+        for _ in range(len(created)):  # a page holds at least one order: this many is enough
+            if not page.more:
+                break
+            page = connector.fetch_orders(page.cursor)
+            seen.update(o.external_id for o in page.orders)
+        assert not page.more, "the sweep did not end"
+        assert created <= seen
+
     def test_post_fulfillment_is_idempotent_by_key(self, harness: StorefrontHarness) -> None:
         external_id = harness.create_order([{"sku": "SHIP-1", "quantity": 2}])
         order = harness.connector().fetch_order(external_id)

@@ -222,21 +222,31 @@ class ReferenceStore(StorefrontConnector):
         return [OrderStatusChoice(code, name) for code, name in STORE_STATUSES]
 
     def fetch_orders(self, cursor: str | None) -> OrderPage:
+        # A sweep starts at its cursor less the overlap; its later pages go on after the last
+        # order the page before returned (``<stamp>|<id>``), without it: re-applying the
+        # overlap on each page would return the first page forever once more than a page of
+        # orders changed within it (a flash sale).
         sandbox = self._call("fetch_orders")
-        since = datetime.fromisoformat(cursor) - OVERLAP if cursor else datetime.min.replace(tzinfo=UTC)
+        stamp, _, after_id = (cursor or "").partition("|")
+        since = datetime.fromisoformat(stamp) if stamp else datetime.min.replace(tzinfo=UTC)
+        sweep_from = since - OVERLAP if stamp else since
         with sandbox.lock:
             changed = sorted(
                 (o for o in sandbox.orders.values()
-                 if o["updated_at"] >= since and not o["deleted"]
-                 and o["status"] in (self.monitored, "cancelled")),
+                 if not o["deleted"] and o["status"] in (self.monitored, "cancelled")
+                 and ((o["updated_at"], o["id"]) > (since, after_id) if after_id
+                      else o["updated_at"] >= sweep_from)),
                 key=lambda o: (o["updated_at"], o["id"]),
             )
             page = changed[:PAGE_SIZE]
             read = [self._read(o) for o in page]
-        if not page:
-            return OrderPage((), cursor, more=False)
-        return OrderPage(tuple(o for o in read if isinstance(o, OrderData)), page[-1]["updated_at"].isoformat(),
-                         more=len(changed) > PAGE_SIZE,
+        if not page:  # the sweep's end: the next one starts with the overlap again
+            return OrderPage((), stamp or None, more=False)
+        last = page[-1]
+        more = len(changed) > PAGE_SIZE
+        return OrderPage(tuple(o for o in read if isinstance(o, OrderData)),
+                         f"{last['updated_at'].isoformat()}|{last['id']}" if more
+                         else last["updated_at"].isoformat(), more=more,
                          unreadable=tuple(o for o in read if isinstance(o, UnreadableOrder)))
 
     def _read(self, order: dict[str, Any]) -> OrderData | UnreadableOrder:
