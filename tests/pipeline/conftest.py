@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import event
 
 from dropstream.extensions import db
 from dropstream.orders.models import Order
@@ -44,6 +47,22 @@ class Loop:
         db.session.expire_all()
         order = db.session.query(Order).filter_by(store_id=self.tenant.store.id, external_id=external_id).one()
         return order
+
+
+@contextmanager
+def recorded_statements() -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs while the context is open, its whitespace
+    collapsed (what a test counts round trips by)."""
+    statements: list[str] = []
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
 
 
 def wire(name: str) -> Loop:

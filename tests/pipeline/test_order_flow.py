@@ -12,7 +12,7 @@ from dropstream.fulfillment.models import Shipment, ShipmentState
 from dropstream.orders.models import Order, OrderEvent
 from dropstream.orders.statuses import OrderStatus
 from dropstream.testing.jobs import run_until_idle
-from tests.pipeline.conftest import Loop
+from tests.pipeline.conftest import Loop, recorded_statements
 
 
 def test_an_order_goes_to_the_warehouse_and_its_shipment_back_to_the_store(loop: Loop) -> None:
@@ -222,24 +222,17 @@ def test_stores_sharing_a_warehouse_account_each_get_only_their_shipments(loop: 
 def test_a_new_order_is_written_once_with_its_mapping_and_status(loop: Loop) -> None:
     """The import maps a new order before writing it: its rows are inserted with their final
     values and never updated after (each update is a round trip on every order imported)."""
-    from sqlalchemy import event
-
     from dropstream.orders.importing import refresh_order
 
     external_id = loop.shop.create_order([{"sku": "TSHIRT", "quantity": 2},
                                           {"sku": "MUG", "quantity": 1}])
-    writes: list[str] = []
 
-    def on_execute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
-            writes.append(" ".join(statement.split()[:3]))
-
-    event.listen(db.engine, "before_cursor_execute", on_execute)
-    try:
+    with recorded_statements() as statements:
         refresh_order(db.session, loop.store, external_id)
         db.session.commit()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", on_execute)
+
+    writes = [" ".join(s.split()[:3]) for s in statements
+              if s.upper().startswith(("INSERT", "UPDATE"))]
 
     order = loop.order(external_id)
     assert order.status is OrderStatus.QUEUED
@@ -286,26 +279,6 @@ def test_an_order_another_worker_inserted_first_is_taken_as_it_is(
     assert len(loop.wms.orders) == 1
 
 
-def _statements(statements: list[str]):  # type: ignore[no-untyped-def]
-    """Record the first words of every statement run while the context is open."""
-    from contextlib import contextmanager
-
-    from sqlalchemy import event
-
-    def on_execute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(" ".join(statement.split()[:4]))
-
-    @contextmanager
-    def recording():  # type: ignore[no-untyped-def]
-        event.listen(db.engine, "before_cursor_execute", on_execute)
-        try:
-            yield
-        finally:
-            event.remove(db.engine, "before_cursor_execute", on_execute)
-
-    return recording()
-
-
 def test_orders_read_together_are_mapped_against_one_read_and_written_together(loop: Loop) -> None:
     """A backlog's re-reads (a flash sale's webhooks) are imported as one: the store's
     listings and rules are read once, the new orders written in one savepoint, and each ends
@@ -320,9 +293,8 @@ def test_orders_read_together_are_mapped_against_one_read_and_written_together(l
     mapped = loop.shop.create_order([{"sku": "TEE-RED", "quantity": 2}])
     plain = loop.shop.create_order([{"sku": "MUG", "quantity": 1}])
     held = loop.shop.create_order([{"sku": "MUG", "quantity": 1}], shipping_method="Teleport")
-    statements: list[str] = []
 
-    with _statements(statements):
+    with recorded_statements() as statements:
         refresh_orders(db.session, loop.store, [mapped, plain, held])
         db.session.commit()
 

@@ -256,7 +256,6 @@ def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> str:
     a job still uses the old credentials must not find the store paused again by its failure.
     The work then runs again at once, with the new ones: "retrying". The owner's row is locked
     while this is decided, so a reconnect either comes first (and is seen) or waits."""
-
     item = session.get(OutboxItem, outbox_id, populate_existing=True)
     kind, owner_id = getattr(error, "owner", ("store", item.store_id))
     owner = session.get(Store if kind == "store" else Warehouse, owner_id,

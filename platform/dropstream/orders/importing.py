@@ -100,7 +100,7 @@ def _import(session: Session, store: Store, data: OrderData,
             existing: Order | None) -> Order | None:
     if existing is None and data.cancelled:
         return None
-    if existing is not None and not data.cancelled and _nothing_new(existing, data):
+    if existing is not None and not _cancels(existing, data) and _nothing_new(existing, data):
         return existing  # a duplicate or an older copy: not worth a savepoint
     try:
         with session.begin_nested():
@@ -296,12 +296,12 @@ def _find_all(session: Session, store: Store, external_ids: Sequence[str]) -> di
 
 
 def _update_existing(session: Session, store: Store, order: Order, data: OrderData) -> Order:
-    if data.cancelled and order.status not in (OrderStatus.CANCELLED, OrderStatus.SHIPPED):
+    """Take in a copy that cancels ``order`` or is newer than it (:func:`_import` returned
+    before this for anything else)."""
+    if _cancels(order, data):
         from dropstream.orders.cancellation import cancel_order
 
         cancel_order(session, order, actor="store", reason="cancelled in the store")
-        return order
-    if _nothing_new(order, data):
         return order
     if order.status in EDITABLE:
         check_storable(data)
@@ -319,6 +319,11 @@ def _update_existing(session: Session, store: Store, order: Order, data: OrderDa
                    f"it was sent to the warehouse ({order.status.value}); the change was not "
                    "forwarded. Change it at the warehouse if it matters.", store_status=data.status_code)
     return order
+
+
+def _cancels(order: Order, data: OrderData) -> bool:
+    """``data`` says the store cancelled ``order``, which is neither cancelled nor shipped."""
+    return data.cancelled and order.status not in (OrderStatus.CANCELLED, OrderStatus.SHIPPED)
 
 
 def _nothing_new(order: Order, data: OrderData) -> bool:

@@ -54,8 +54,7 @@ class StoreCatalog:
 
 def read_catalog(session: Session, store: Store, orders: Iterable[Order]) -> StoreCatalog:
     """The listings of every SKU in ``orders`` and all shipping rules of ``store``."""
-    skus = {line.sku for order in orders for line in order.lines if line.sku}
-    return StoreCatalog(_listings_for(session, store, skus), _rules_for(session, store))
+    return StoreCatalog(_listings_for(session, store, _skus(orders)), _rules_for(session, store))
 
 
 REQUIRED_ADDRESS_FIELDS = ("name", "street1", "city", "country_code")
@@ -75,7 +74,7 @@ def map_order(session: Session, order: Order, store: Store,
     problems: list[Problem] = []
     shipping = set(order.shipping_addresses)
     listings = (catalog.listings if catalog is not None
-                else _listings_for(session, store, {line.sku for line in order.lines if line.sku}))
+                else _listings_for(session, store, _skus([order])))
     shipped_lines = [(index, line) for index, line in enumerate(order.lines) if line.ships]
     if not shipped_lines:
         return MappingResult((), shippable=False)
@@ -169,6 +168,10 @@ def reference_store_id(reference: str) -> int | None:
     if len(parts) == 3 and parts[0] == REFERENCE_PREFIX and parts[1].isdigit():
         return int(parts[1])
     return None
+
+
+def _skus(orders: Iterable[Order]) -> set[str]:
+    return {line.sku for order in orders for line in order.lines if line.sku}
 
 
 def _listings_for(session: Session, store: Store, skus: set[str]) -> dict[str, Listing]:

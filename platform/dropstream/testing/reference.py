@@ -232,10 +232,9 @@ class ReferenceStore(StorefrontConnector):
         sweep_from = since - OVERLAP if stamp else since
         with sandbox.lock:
             changed = sorted(
-                (o for o in sandbox.orders.values()
-                 if not o["deleted"] and o["status"] in (self.monitored, "cancelled")
-                 and ((o["updated_at"], o["id"]) > (since, after_id) if after_id
-                      else o["updated_at"] >= sweep_from)),
+                (o for o in sandbox.orders.values() if self._importable(o) and (
+                    (o["updated_at"], o["id"]) > (since, after_id) if after_id
+                    else o["updated_at"] >= sweep_from)),
                 key=lambda o: (o["updated_at"], o["id"]),
             )
             page = changed[:PAGE_SIZE]
@@ -276,8 +275,11 @@ class ReferenceStore(StorefrontConnector):
         with sandbox.lock:
             found = [sandbox.orders.get(external_id) for external_id in external_ids]
             return {order["id"]: self._read(order) for order in found  # the rest: read alone
-                    if order is not None and not order["deleted"]
-                    and order["status"] in (self.monitored, "cancelled")}
+                    if order is not None and self._importable(order)}
+
+    def _importable(self, order: dict[str, Any]) -> bool:
+        """Listed and read in bulk: not deleted, at the monitored status or cancelled."""
+        return not order["deleted"] and order["status"] in (self.monitored, "cancelled")
 
     def _to_order(self, order: dict[str, Any]) -> OrderData:
         return OrderData(
