@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from dropstream.db import utcnow
 from dropstream.extensions import db
@@ -55,7 +55,16 @@ def test_a_leased_item_is_not_run_by_a_second_worker(loop: Loop) -> None:
     db.session.commit()
     item_id = db.session.scalars(select(OutboxItem.id)).one()
     assert lease(db.session, item_id) is not None
-    assert run_outbox_item(item_id) == "skipped"  # a duplicate job finds the lease taken
+    rollbacks: list[object] = []
+    rolled_back = rollbacks.append
+    event.listen(db.engine, "rollback", rolled_back)
+    try:
+        assert run_outbox_item(item_id) == "skipped"  # a duplicate job finds the lease taken
+    finally:
+        event.remove(db.engine, "rollback", rolled_back)
+    # It ended with a commit: a rollback makes psycopg forget every statement it prepared on
+    # the worker's connection.
+    assert rollbacks == []
 
     # A crashed worker's lease expires and the work is done by another.
     db.session.execute(update(OutboxItem).values(leased_until=utcnow() - timedelta(seconds=1)))

@@ -199,7 +199,9 @@ def _lease(session: Session, outbox_id: int, hold: timedelta) -> LeasedWork | st
     with unscoped(session):
         item = lease(session, outbox_id, hold, commit=False)
         if item is None:
-            session.rollback()
+            # The update changed nothing; COMMIT rather than ROLLBACK keeps the statements
+            # psycopg prepared on this connection (a ROLLBACK makes it forget all of them).
+            session.commit()
             return None
         if _runs_alone(item.kind) and another_running(session, item):
             # Not a failure: the subject is busy. The lease is undone (the row as it was,

@@ -90,6 +90,11 @@ def receive() -> ResponseReturnValue:
         store, credentials = _sender(payload)
         _check_signature(credentials)
         outcome = _record(store, credentials, payload)
+        if not outcome["received"]:
+            # Ended with COMMIT (it wrote nothing), not the teardown's ROLLBACK: psycopg forgets
+            # every statement it prepared on a connection at a ROLLBACK, and about half of a
+            # store's deliveries end here (DropStream's own status moves echoing back).
+            db.session.commit()
     except Refused as refusal:
         db.session.rollback()
         return jsonify(error=refusal.message), refusal.status
