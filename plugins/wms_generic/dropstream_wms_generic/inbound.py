@@ -18,11 +18,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dropstream.connectors.types import StockSnapshot
-from dropstream.db import utcnow
+from dropstream.db import insert_unless_conflict, utcnow
 from dropstream.errors import InvalidTransition
 from dropstream.extensions import db
 from dropstream.fulfillment.services import record_shipment
@@ -256,45 +255,27 @@ def _store_for_shipment(session: Session, warehouse: Warehouse, document: dict[s
 def _first_delivery(
     session: Session, stores: list[Store], warehouse: Warehouse, event: dict[str, Any], topic: str
 ) -> None:
-    """Keep the event in the inbox of each store; a repeat of its id is refused as a duplicate."""
+    """Keep the event in the inbox of each store; a repeat of its id is refused as a duplicate.
+
+    One ``INSERT … ON CONFLICT DO NOTHING`` per store, as for a store's webhooks: a conflict
+    (an earlier delivery, or the same one delivered concurrently and committed first) is the
+    duplicate, without a look beforehand or a savepoint around the insert."""
     key = f"{CONNECTOR_ID}:{warehouse.id}:{event['event_id']}"
+    insert = insert_unless_conflict(session, InboxEvent, ("store_id", "event_key"))
+    received = utcnow()
     with unscoped(session):
-        seen = session.scalar(
-            select(InboxEvent.id)
-            .where(InboxEvent.store_id.in_([s.id for s in stores]), InboxEvent.event_key == key)
-            .limit(1)
-        )
-        if seen is not None:
-            raise Refused(
-                409,
-                "duplicate_event",
-                f"Event {event['event_id']!r} was received "
-                "already; nothing was changed (treat this as delivered).",
-            )
         for store in stores:
-            session.add(
-                InboxEvent(
-                    provider_id=store.provider_id,
-                    merchant_id=store.merchant_id,
-                    store_id=store.id,
-                    event_key=key,
-                    topic=f"{CONNECTOR_ID}.{topic}",
-                    payload=event,
-                    received_at=utcnow(),
-                    processed_at=utcnow(),
-                    outcome="recorded",
+            values = dict(provider_id=store.provider_id, merchant_id=store.merchant_id,
+                          store_id=store.id, event_key=key, topic=f"{CONNECTOR_ID}.{topic}",
+                          payload=event, received_at=received, processed_at=received,
+                          outcome="recorded")
+            if session.execute(insert, values).scalar() is None:
+                raise Refused(
+                    409,
+                    "duplicate_event",
+                    f"Event {event['event_id']!r} was received "
+                    "already; nothing was changed (treat this as delivered).",
                 )
-            )
-        try:
-            with session.begin_nested():
-                session.flush()
-        except IntegrityError:  # the same id, delivered concurrently, won the race
-            raise Refused(
-                409,
-                "duplicate_event",
-                f"Event {event['event_id']!r} was received "
-                "already; nothing was changed (treat this as delivered).",
-            ) from None
 
 
 def _queue_push(session: Session, store: Store) -> bool:

@@ -242,6 +242,32 @@ def test_a_replayed_event_is_a_duplicate_and_changes_nothing(client: Any, wired:
     assert counts() == before
 
 
+def test_one_event_delivered_twice_at_once_is_kept_once(app: Any, wired: Wired) -> None:
+    """A WMS that retries before its first delivery was answered: both arrive together. One is
+    accepted, the other is a duplicate, and the stock is recorded once."""
+    import threading
+
+    start = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def deliver() -> None:
+        with app.test_client() as own_client:
+            start.wait()
+            statuses.append(push(own_client, wired.warehouse_id, "stock", stock_event()).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    db.session.close()  # this test's own transaction would hold SQLite's one write lock
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(statuses) == [202, 409]
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(InboxEvent)) == 1
+    assert db.session.scalar(select(func.count()).select_from(StockLevel)) == 1
+
+
 def test_a_shipment_for_an_order_of_another_warehouse_is_refused(
     client: Any, wired: Wired, wms: WmsSandbox
 ) -> None:
