@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from tests.conftest import _schema, app_config, client, database_url
-from tests.factories import WarehouseFactory
+from tests.factories import MerchantFactory, StoreFactory, WarehouseFactory
 from wms_support import ACCOUNT, INBOUND_KEY, SIGNING_SECRET, Wired, app, wire, wms
 
 from dropstream.alerts.models import Alert
@@ -309,3 +309,49 @@ def test_pushed_stock_is_recorded_and_queues_the_inventory_push(client: Any, wir
         wired.store.merchant_id,
     )
     assert [i.kind for i in db.session.scalars(select(OutboxItem))] == ["channel.run"]
+
+
+def test_stock_for_an_account_reaches_only_the_stores_with_that_account(
+    client: Any, wired: Wired
+) -> None:
+    """Many merchants share a provider's warehouse, each under its customer code; stores
+    without one use the warehouse's default account. A push for an account is recorded for
+    its stores only, and only they are read from the database."""
+    from sqlalchemy import event
+
+    from dropstream.stores.models import Store
+
+    warehouse = db.session.get(Warehouse, wired.warehouse_id)
+    warehouse.settings = {**warehouse.settings, "default_account": "HOUSE"}
+    first = db.session.get(Store, wired.store_id)
+    others = {
+        code: StoreFactory(
+            provider_id=first.provider_id,
+            merchant_id=MerchantFactory(provider_id=first.provider_id).id,
+            warehouse_id=warehouse.id,
+            warehouse_account={"customer_code": code} if code else {},
+        )
+        for code in ("OTHER", "")
+    }
+    db.session.commit()
+    mine_merchant, house = first.merchant_id, others[""]
+    house_ids = (house.id, house.merchant_id)
+    db.session.expunge_all()  # what the push reads, it loads from the database
+    loaded: list[int] = []
+
+    def on_load(target: Any, _context: Any) -> None:
+        if isinstance(target, Store):
+            loaded.append(target.id)
+
+    event.listen(Store, "load", on_load)
+    try:
+        for_mine = push(client, wired.warehouse_id, "stock", stock_event("evt-a"))
+        for_house = push(client, wired.warehouse_id, "stock", stock_event("evt-b", account="HOUSE"))
+    finally:
+        event.remove(Store, "load", on_load)
+
+    assert (for_mine.status_code, for_mine.get_json()["stores"]) == (202, 1)
+    assert (for_house.status_code, for_house.get_json()["stores"]) == (202, 1)
+    owners = sorted(level.merchant_id for level in db.session.scalars(select(StockLevel)))
+    assert owners == sorted([mine_merchant, house_ids[1]])
+    assert sorted(loaded) == sorted([wired.store_id, house_ids[0]])
