@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from dropstream.alerts.services import raise_alert
 from dropstream.connectors.base import ConnectorError, RejectedError
@@ -25,7 +25,7 @@ from dropstream.fulfillment.models import Shipment, ShipmentState
 from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work
 from dropstream.orders.mapping import reference_store_id
-from dropstream.orders.models import Order, OrderAddress, OrderLine, WarehouseLine
+from dropstream.orders.models import Order, OrderAddress, WarehouseLine
 from dropstream.orders.statuses import OrderStatus
 from dropstream.orders.timeline import record
 from dropstream.orders.transitions import transition
@@ -145,9 +145,9 @@ def post_shipment(session: Session, shipment: Shipment, first_attempt: bool = Fa
     # One order's shipments are posted one at a time: each adds its units to the order's lines
     # and decides from them whether the order is shipped. Two at once (two workers) each read
     # the lines before the other committed, and one's units and the final status were lost.
-    order = session.get(Order, shipment.order_id, with_for_update=True, populate_existing=True)
-    session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
-                    .execution_options(populate_existing=True)).all()
+    # Its lines are read after the lock is taken, fresh (populate_existing), with the order.
+    order = session.get(Order, shipment.order_id, with_for_update=True, populate_existing=True,
+                        options=[selectinload(Order.lines)])
     store = session.get(Store, shipment.store_id)
     address = session.get(OrderAddress, shipment.address_id)
     deltas = _store_quantities(session, shipment)
