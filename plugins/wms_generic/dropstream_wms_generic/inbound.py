@@ -205,8 +205,9 @@ def _account_of(store: Store, warehouse: Warehouse) -> str:
 def _stores_for_account(
     session: Session, warehouse: Warehouse, account: str, field: str
 ) -> list[Store]:
-    """The stores of this warehouse whose account is ``account``, found by the database: a
-    provider may link hundreds of merchants to one warehouse, and every stock push asks."""
+    """The stores of this warehouse whose account is ``account`` (:func:`_account_of`, asked
+    of the database): a provider may link hundreds of merchants to one warehouse, and every
+    stock push asks."""
     code = Store.warehouse_account["customer_code"].as_string()
     matches = code == account
     if (warehouse.settings or {}).get("default_account") == account:
