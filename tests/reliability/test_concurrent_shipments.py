@@ -72,3 +72,63 @@ def test_two_shipments_of_one_order_posted_at_once_both_count(
     assert [line.quantity_shipped for line in db.session.scalars(
         select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id))] == [1, 1]
     assert set(db.session.scalars(select(Shipment.state))) == {ShipmentState.POSTED}
+
+
+@pytest.mark.parametrize(("parcels", "shipped"), [(("SH-1", "SH-2"), 2), (("SH-1", "SH-1"), 1)],
+                         ids=["two parcels", "one parcel told twice"])
+def test_shipments_of_one_line_recorded_at_once_count_once_each(
+        app: Any, loop: Loop, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        parcels: tuple[str, str], shipped: int) -> None:
+    """Shipments of the same line recorded at the same moment (a WMS's push and the shipments
+    poll, or two pushes): the warehouse line counts each parcel's units once. Both recordings
+    read the line before either commits; without a lock the second wrote its own total over
+    the first's, and one parcel's units were lost."""
+    from dropstream.connectors.types import ShipmentData, ShipmentLineData
+    from dropstream.fulfillment import services
+    from dropstream.orders.models import WarehouseLine
+    from dropstream.stores.models import Store
+
+    loop.shop.create_order([{"sku": "A", "quantity": 2}])
+    run_until_idle()
+    reference_, [line] = loop.wms.orders[0]["reference"], loop.wms.orders[0]["lines"]
+    store_id = loop.store.id
+    db.session.commit()  # nothing of this session may hold the database while the workers run
+
+    together = threading.Barrier(2, timeout=2)
+    apply = services._apply_to_warehouse_lines
+
+    def apply_together(*args: Any) -> Any:
+        problem = apply(*args)
+        try:
+            together.wait()  # both have read the line (unless the database made one wait)
+        except threading.BrokenBarrierError:
+            pass
+        return problem
+
+    monkeypatch.setattr(services, "_apply_to_warehouse_lines", apply_together)
+    failures: list[BaseException] = []
+
+    def worker(parcel: str) -> None:
+        with app.app_context():
+            try:
+                store = db.session.get(Store, store_id)
+                one_unit = ShipmentLineData(quantity=1, line_reference=line["reference"], sku="A")
+                services.record_shipment(db.session, store, ShipmentData(
+                    parcel, reference_, (one_unit,), tracking_number=f"1Z{parcel}"))
+                db.session.commit()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                failures.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=worker, args=(parcel,)) for parcel in parcels]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert failures == []
+    db.session.expire_all()
+    states = [s.state for s in db.session.scalars(select(Shipment))]
+    assert states == [ShipmentState.PENDING] * len(set(parcels))
+    assert db.session.scalars(select(WarehouseLine.quantity_shipped)).all() == [shipped]

@@ -79,17 +79,19 @@ def record_shipment(session: Session, store: Store, data: ShipmentData) -> Shipm
         lines=[{"line_reference": l.line_reference, "sku": l.sku, "quantity": l.quantity} for l in data.lines],
     )
     problem = None
-    if address is None:
-        problem = f"no order has warehouse reference {data.order_reference!r}"
-    else:
-        shipment.order_id = address.order_id
-        shipment.address_id = address.id
-        problem = _apply_to_warehouse_lines(session, address, shipment)
-    if problem:
-        shipment.state = ShipmentState.UNMATCHED
-        shipment.last_error = problem
     try:
+        # The warehouse lines are counted inside the savepoint: if the same shipment was
+        # recorded concurrently, its INSERT fails and takes this count back with it.
         with session.begin_nested():
+            if address is None:
+                problem = f"no order has warehouse reference {data.order_reference!r}"
+            else:
+                shipment.order_id = address.order_id
+                shipment.address_id = address.id
+                problem = _apply_to_warehouse_lines(session, address, shipment)
+            if problem:
+                shipment.state = ShipmentState.UNMATCHED
+                shipment.last_error = problem
             session.add(shipment)
             session.flush()
     except IntegrityError:
@@ -114,7 +116,13 @@ def record_shipment(session: Session, store: Store, data: ShipmentData) -> Shipm
 
 
 def _apply_to_warehouse_lines(session: Session, address: OrderAddress, shipment: Shipment) -> str | None:
-    lines = session.scalars(select(WarehouseLine).where(WarehouseLine.address_id == address.id)).all()
+    # Locked and read fresh: two shipments of one consignment recorded at once (a push and the
+    # poll, or two pushes) each add their units to what the other committed, instead of both
+    # counting from the same old value and the second overwriting the first.
+    lines = session.scalars(
+        select(WarehouseLine).where(WarehouseLine.address_id == address.id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).all()
     by_reference = {line.reference: line for line in lines}
     updates: list[tuple[WarehouseLine, int]] = []
     for item in shipment.lines:
