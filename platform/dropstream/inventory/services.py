@@ -55,12 +55,7 @@ def sync_inventory(session: Session, store: Store, channel: StoreChannel, full: 
 def record_stock(session: Session, store: Store, snapshot: StockSnapshot) -> int:
     """Upsert stock levels; a level older than the stored one (by the warehouse's own time) is
     ignored, so late or reordered snapshots never overwrite newer stock."""
-    existing = {
-        level.warehouse_sku: level
-        for level in session.scalars(select(StockLevel).where(
-            StockLevel.warehouse_id == store.warehouse_id, StockLevel.merchant_id == store.merchant_id,
-            StockLevel.warehouse_sku.in_([l.sku for l in snapshot.levels])))
-    }
+    existing = _levels_for(session, store, [level.sku for level in snapshot.levels])
     changed = 0
     for data in snapshot.levels:
         level = existing.get(data.sku)
@@ -77,6 +72,17 @@ def record_stock(session: Session, store: Store, snapshot: StockSnapshot) -> int
             level.source_updated_at = data.as_of
     session.flush()
     return changed
+
+
+def _levels_for(session: Session, store: Store, skus: list[str]) -> dict[str, StockLevel]:
+    """The stored levels of these SKUs, locked and read fresh: two snapshots recorded at once
+    (a WMS's push and the stock poll) each compare their time with what the other committed,
+    so the older one cannot overwrite the newer."""
+    return {level.warehouse_sku: level for level in session.scalars(
+        select(StockLevel).where(StockLevel.warehouse_id == store.warehouse_id,
+                                 StockLevel.merchant_id == store.merchant_id,
+                                 StockLevel.warehouse_sku.in_(skus))
+        .with_for_update().execution_options(populate_existing=True))}
 
 
 def available_quantities(session: Session, store: Store,
