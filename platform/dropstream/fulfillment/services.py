@@ -121,6 +121,7 @@ def _apply_to_warehouse_lines(session: Session, address: OrderAddress, shipment:
     # counting from the same old value and the second overwriting the first.
     lines = session.scalars(
         select(WarehouseLine).where(WarehouseLine.address_id == address.id)
+        .order_by(WarehouseLine.id)  # every writer locks in one order: no deadlock between two
         .with_for_update().execution_options(populate_existing=True)
     ).all()
     by_reference = {line.reference: line for line in lines}

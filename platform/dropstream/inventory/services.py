@@ -82,6 +82,7 @@ def _levels_for(session: Session, store: Store, skus: list[str]) -> dict[str, St
         select(StockLevel).where(StockLevel.warehouse_id == store.warehouse_id,
                                  StockLevel.merchant_id == store.merchant_id,
                                  StockLevel.warehouse_sku.in_(skus))
+        .order_by(StockLevel.id)  # every writer locks in one order: no deadlock between two
         .with_for_update().execution_options(populate_existing=True))}
 
 
