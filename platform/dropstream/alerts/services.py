@@ -16,9 +16,11 @@ def raise_alert(
 ) -> Alert:
     """Open (or re-open and count) the alert for ``group_key``."""
     now = utcnow()
+    # Locked and read fresh: the session may hold the alert as it was before another
+    # transaction counted it, or before a resolve (an UPDATE the session's copy never saw).
     alert = session.scalar(
         select(Alert).where(Alert.merchant_id == merchant_id, Alert.group_key == group_key)
-        .with_for_update()
+        .with_for_update().execution_options(populate_existing=True)
     )
     if alert is None:
         alert = Alert(provider_id=provider_id, merchant_id=merchant_id, group_key=group_key,
