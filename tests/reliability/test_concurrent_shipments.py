@@ -6,6 +6,7 @@ and the order stayed partially shipped although the warehouse had shipped it all
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from dropstream.stores.models import Channel
 from dropstream.testing import reference
 from dropstream.testing.jobs import run_until_idle
 from tests.pipeline.conftest import Loop, loop  # noqa: F401 - the fixture
+from tests.reliability.concurrency import meet, run_at_once
 
 
 def test_two_shipments_of_one_order_posted_at_once_both_count(
@@ -41,32 +43,15 @@ def test_two_shipments_of_one_order_posted_at_once_both_count(
     post = reference.ReferenceStore.post_fulfillment
 
     def post_together(self: Any, fulfillment: Any) -> Any:
-        try:
-            together.wait()
-        except threading.BrokenBarrierError:
-            pass
+        meet(together)
         return post(self, fulfillment)
 
     monkeypatch.setattr(reference.ReferenceStore, "post_fulfillment", post_together)
-    failures: list[BaseException] = []
 
-    def worker(shipment_id: int) -> None:
-        with app.app_context():
-            try:
-                post_shipment(db.session, db.session.get(Shipment, shipment_id))
-                db.session.commit()
-            except BaseException as error:  # noqa: BLE001 - reported below
-                failures.append(error)
-            finally:
-                db.session.remove()
+    def posts(shipment_id: int) -> Callable[[], None]:
+        return lambda: post_shipment(db.session, db.session.get(Shipment, shipment_id))
 
-    threads = [threading.Thread(target=worker, args=(sid,)) for sid in shipment_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-
-    assert failures == []
+    assert run_at_once(app, [(f"post {sid}", posts(sid)) for sid in shipment_ids]) == []
     order = loop.order(external_id)
     assert order.status is OrderStatus.SHIPPED
     assert [line.quantity_shipped for line in db.session.scalars(
@@ -99,35 +84,18 @@ def test_shipments_of_one_line_recorded_at_once_count_once_each(
 
     def apply_together(*args: Any) -> Any:
         problem = apply(*args)
-        try:
-            together.wait()  # both have read the line (unless the database made one wait)
-        except threading.BrokenBarrierError:
-            pass
+        meet(together)  # both have read the line
         return problem
 
     monkeypatch.setattr(services, "_apply_to_warehouse_lines", apply_together)
-    failures: list[BaseException] = []
 
-    def worker(parcel: str) -> None:
-        with app.app_context():
-            try:
-                store = db.session.get(Store, store_id)
-                one_unit = ShipmentLineData(quantity=1, line_reference=line["reference"], sku="A")
-                services.record_shipment(db.session, store, ShipmentData(
-                    parcel, reference_, (one_unit,), tracking_number=f"1Z{parcel}"))
-                db.session.commit()
-            except BaseException as error:  # noqa: BLE001 - reported below
-                failures.append(error)
-            finally:
-                db.session.remove()
+    def records(parcel: str) -> Callable[[], None]:
+        one_unit = ShipmentLineData(quantity=1, line_reference=line["reference"], sku="A")
+        return lambda: services.record_shipment(
+            db.session, db.session.get(Store, store_id),
+            ShipmentData(parcel, reference_, (one_unit,), tracking_number=f"1Z{parcel}"))
 
-    threads = [threading.Thread(target=worker, args=(parcel,)) for parcel in parcels]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-
-    assert failures == []
+    assert run_at_once(app, [(parcel, records(parcel)) for parcel in parcels]) == []
     db.session.expire_all()
     states = [s.state for s in db.session.scalars(select(Shipment))]
     assert states == [ShipmentState.PENDING] * len(set(parcels))

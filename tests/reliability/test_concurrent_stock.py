@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from dropstream.inventory import services
 from dropstream.inventory.models import StockLevel
 from dropstream.stores.models import Store
 from tests.pipeline.conftest import Loop, loop  # noqa: F401 - the fixture
+from tests.reliability.concurrency import meet, run_at_once
 
 
 def test_an_older_snapshot_recorded_at_the_same_moment_never_wins(
@@ -33,37 +35,18 @@ def test_an_older_snapshot_recorded_at_the_same_moment_never_wins(
 
     def read_together(session: Any, store: Any, skus: list[str]) -> Any:
         levels = read(session, store, skus)
-        try:
-            together.wait()  # both have read the level (unless the database made one wait)
-        except threading.BrokenBarrierError:
-            pass
-        if skus and threading.current_thread().name == "older":
+        meet(together)  # both have read the level
+        if threading.current_thread().name == "older":
             time.sleep(0.3)  # and the older snapshot commits last
         return levels
 
     monkeypatch.setattr(services, "_levels_for", read_together)
-    failures: list[BaseException] = []
 
-    def worker(quantity: int, minutes_ago: int) -> None:
-        with app.app_context():
-            try:
-                store = db.session.get(Store, store_id)
-                moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-                level = StockLevelData("A", quantity, moment)
-                services.record_stock(db.session, store, StockSnapshot((level,), None))
-                db.session.commit()
-            except BaseException as error:  # noqa: BLE001 - reported below
-                failures.append(error)
-            finally:
-                db.session.remove()
+    def records(quantity: int, minutes_ago: int) -> Callable[[], None]:
+        level = StockLevelData("A", quantity, datetime.now(UTC) - timedelta(minutes=minutes_ago))
+        return lambda: services.record_stock(
+            db.session, db.session.get(Store, store_id), StockSnapshot((level,), None))
 
-    threads = [threading.Thread(target=worker, args=(5, 1), name="newer"),
-               threading.Thread(target=worker, args=(7, 5), name="older")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-
-    assert failures == []
+    assert run_at_once(app, [("newer", records(5, 1)), ("older", records(7, 5))]) == []
     db.session.expire_all()
     assert db.session.scalars(select(StockLevel.quantity)).all() == [5]

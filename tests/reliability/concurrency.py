@@ -1,0 +1,41 @@
+"""Running work in threads at the same moment, as two workers or two requests would."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from dropstream.extensions import db
+
+
+def meet(barrier: threading.Barrier) -> None:
+    """Wait until every thread has come this far, unless the database made one wait for
+    another: then go on when the barrier times out."""
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        pass
+
+
+def run_at_once(app: Any, jobs: Iterable[tuple[str, Callable[[], None]]]) -> list[BaseException]:
+    """Run each ``(name, job)`` in a thread of that name, in an app context (and so a session and
+    connection) of its own, committing when the job returns; returns what the jobs raised."""
+    failures: list[BaseException] = []
+
+    def run(job: Callable[[], None]) -> None:
+        with app.app_context():
+            try:
+                job()
+                db.session.commit()
+            except BaseException as error:  # noqa: BLE001 - returned to the test
+                failures.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(job,), name=name) for name, job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return failures
