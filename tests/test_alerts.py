@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from dropstream.alerts.models import Alert
 from dropstream.alerts.services import raise_alert, resolve_alerts
 from dropstream.extensions import db
+from dropstream.tenants.models import Merchant
 from tests.factories import MerchantFactory, ProviderFactory
 
 
-def _raise(session: Session, merchant: object, message: str = "It failed.") -> Alert:
+def _raise(session: Session, merchant: Merchant, message: str = "It failed.") -> Alert:
     return raise_alert(session, provider_id=merchant.provider_id, merchant_id=merchant.id,
                        group_key="store:1:forward_failed", code="forward_failed", message=message)
 

@@ -65,6 +65,22 @@ def recorded_statements() -> Iterator[list[str]]:
         event.remove(db.engine, "before_cursor_execute", on_execute)
 
 
+@contextmanager
+def recorded_rollbacks() -> Iterator[list[object]]:
+    """The connections the app's engine rolls back while the context is open (a rollback makes
+    psycopg forget every statement it prepared on the connection)."""
+    rollbacks: list[object] = []
+
+    def on_rollback(connection: object) -> None:
+        rollbacks.append(connection)
+
+    event.listen(db.engine, "rollback", on_rollback)
+    try:
+        yield rollbacks
+    finally:
+        event.remove(db.engine, "rollback", on_rollback)
+
+
 def wire(name: str) -> Loop:
     tenant = make_tenant(name, sandbox=name)
     write_credentials(tenant.store, {"token": "store-token"})

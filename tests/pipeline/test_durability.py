@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from dropstream.db import utcnow
 from dropstream.extensions import db
@@ -20,7 +20,7 @@ from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
 from dropstream.state import get_state
 from dropstream.testing.jobs import run_until_idle
-from tests.pipeline.conftest import Loop, wire
+from tests.pipeline.conftest import Loop, recorded_rollbacks, wire
 
 
 def _forget_queue() -> None:
@@ -55,13 +55,8 @@ def test_a_leased_item_is_not_run_by_a_second_worker(loop: Loop) -> None:
     db.session.commit()
     item_id = db.session.scalars(select(OutboxItem.id)).one()
     assert lease(db.session, item_id) is not None
-    rollbacks: list[object] = []
-    rolled_back = rollbacks.append
-    event.listen(db.engine, "rollback", rolled_back)
-    try:
+    with recorded_rollbacks() as rollbacks:
         assert run_outbox_item(item_id) == "skipped"  # a duplicate job finds the lease taken
-    finally:
-        event.remove(db.engine, "rollback", rolled_back)
     # It ended with a commit: a rollback makes psycopg forget every statement it prepared on
     # the worker's connection.
     assert rollbacks == []

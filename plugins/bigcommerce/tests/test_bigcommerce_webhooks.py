@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import requests
 from bigcommerce_support import add_products, app, sandbox, served, shop, wire
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from tests.conftest import _schema, app_config, database_url
+from tests.pipeline.conftest import recorded_rollbacks
 
 from dropstream.extensions import db
 from dropstream.jobs.models import InboxEvent, OutboxItem
@@ -152,16 +153,8 @@ def test_status_changes_dropstream_does_not_import_at_are_acknowledged_and_dropp
         wired,
         data={"type": "order", "id": 42, "status": {"previous_status_id": 11, "new_status_id": 9}},
     )
-    rollbacks: list[object] = []
-
-    def rolled_back(connection: object) -> None:
-        rollbacks.append(connection)
-
-    event.listen(db.engine, "rollback", rolled_back)
-    try:
+    with recorded_rollbacks() as rollbacks:
         answer = _post(served, echo, secret)
-    finally:
-        event.remove(db.engine, "rollback", rolled_back)
     assert answer.status_code == 200 and answer.json()["received"] is False
     # Ended with a commit: a rollback would make psycopg forget the statements it prepared on
     # the connection, and about half of a store's deliveries are such echoes.

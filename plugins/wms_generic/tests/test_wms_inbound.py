@@ -247,21 +247,18 @@ def test_one_event_delivered_twice_at_once_is_kept_once(app: Any, wired: Wired) 
     accepted, the other is a duplicate, and the stock is recorded once."""
     import threading
 
-    start = threading.Barrier(2)
+    from tests.reliability.concurrency import meet, run_at_once
+
+    start = threading.Barrier(2, timeout=10)
     statuses: list[int] = []
 
     def deliver() -> None:
-        with app.test_client() as own_client:
-            start.wait()
-            statuses.append(push(own_client, wired.warehouse_id, "stock", stock_event()).status_code)
+        meet(start)
+        answer = push(app.test_client(), wired.warehouse_id, "stock", stock_event())
+        statuses.append(answer.status_code)
 
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
     db.session.close()  # this test's own transaction would hold SQLite's one write lock
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
+    assert run_at_once(app, [("first", deliver), ("again", deliver)]) == []
     assert sorted(statuses) == [202, 409]
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(InboxEvent)) == 1
