@@ -466,3 +466,78 @@ def test_work_that_runs_alone_never_overlaps_and_never_stalls_however_many_rows_
     states = db.session.scalars(select(OutboxItem.state).where(OutboxItem.id.in_(ids))).all()
     assert states == [OutboxState.DONE] * 6, "rows that must run alone stalled"
     assert _alone["peak"] == 1
+
+
+def test_an_order_held_and_released_while_its_forward_runs_is_not_forwarded_twice_at_once(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A person holds and releases an order while its forward waits for the warehouse's
+    answer. The release asks for a forward of its own (the running one cannot take it); run
+    at the same time, both would look the reference up before either created it. The second
+    waits until the first has ended, then finds the order at the warehouse."""
+    from flask import current_app
+
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("on the embedded default a running job's transaction keeps every other "
+                    "writer out (BEGIN IMMEDIATE): nobody can hold the order meanwhile")
+
+    from dropstream.orders import actions
+    from dropstream.testing.reference import ReferenceWarehouse
+
+    external_id, refresh_id = _an_order_waiting_for_its_import(loop)
+    in_call, answer = threading.Event(), threading.Event()
+    calls = {"now": 0, "most_at_once": 0, "all": 0}
+    real_forward = ReferenceWarehouse.forward_order
+
+    def slow_forward(self: ReferenceWarehouse, order: object) -> object:
+        calls["now"] += 1
+        calls["all"] += 1
+        calls["most_at_once"] = max(calls["most_at_once"], calls["now"])
+        try:
+            if calls["all"] == 1:
+                in_call.set()
+                answer.wait(20)  # the warehouse takes its time over the first
+            return real_forward(self, order)
+        finally:
+            calls["now"] -= 1
+
+    monkeypatch.setattr(ReferenceWarehouse, "forward_order", slow_forward)
+    db.session.rollback()  # this thread holds no transaction (on SQLite: no write lock) meanwhile
+    app = current_app._get_current_object()
+    first = threading.Thread(target=lambda: _run_in_app_context(app, refresh_id))
+    first.start()
+    try:
+        assert in_call.wait(20), "the import never forwarded the order"
+        order = loop.order(external_id)
+        actions.hold(db.session, order, actor="user:7")
+        db.session.commit()
+        actions.release(db.session, loop.order(external_id), actor="user:7")
+        db.session.commit()
+        [second] = db.session.scalars(select(OutboxItem.id).where(
+            OutboxItem.kind == "order.forward", OutboxItem.id != _claimed_forward(refresh_id)))
+        _queued_ids()
+        assert run_outbox_item(second) == "deferred"
+    finally:
+        answer.set()
+        first.join(20)
+
+    db.session.execute(update(OutboxItem).where(OutboxItem.id == second).values(run_after=utcnow()))
+    db.session.commit()
+    run_until_idle(channels=False)
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert calls["most_at_once"] == 1
+    assert len(loop.wms.orders) == 1
+    assert db.session.get(OutboxItem, second, populate_existing=True).state is OutboxState.DONE
+
+
+def _run_in_app_context(app: object, outbox_id: int) -> None:
+    with app.app_context():  # type: ignore[attr-defined]
+        try:
+            run_outbox_item(outbox_id)
+        finally:
+            db.session.remove()
+
+
+def _claimed_forward(refresh_id: int) -> int:
+    """The forward the import of ``refresh_id`` added (and its worker claimed)."""
+    return db.session.scalars(select(OutboxItem.id).where(
+        OutboxItem.kind == "order.forward", OutboxItem.id > refresh_id).order_by(OutboxItem.id)).first()

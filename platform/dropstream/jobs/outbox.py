@@ -94,7 +94,7 @@ def add_work(
         session.info.setdefault(_SESSION_KEY, []).append((outbox_id, queue))
         follow_ups = session.info.get(_FOLLOW_UP_KEY)
         if follow_ups is not None:
-            follow_ups.kinds[outbox_id] = kind
+            follow_ups.added[outbox_id] = (kind, subject_id)
 
 
 @cache
@@ -143,8 +143,9 @@ class FollowUps:
     items: list[tuple[int, str]] = field(default_factory=list)
     #: Whether the job already added the one piece of work that continues it.
     continued: bool = False
-    #: The kind of each row the job added and dispatched (for :func:`claim_next_step`).
-    kinds: dict[int, str] = field(default_factory=dict)
+    #: The kind and subject of each row the job added and dispatched (for
+    #: :func:`claim_next_step`).
+    added: dict[int, tuple[str, int | None]] = field(default_factory=dict)
     #: Whether this worker may run the job's next step itself (it has not chained too many).
     may_claim: bool = True
     #: The next step, leased for this worker in the job's last commit (once that committed).
@@ -189,7 +190,8 @@ def claim_next_step(session: Session, hold: timedelta,
     piece of work (in this transaction, none in an earlier commit), lease it for this worker
     for ``hold`` and take it out of what the commit dispatches, so that the worker runs it next
     without a transaction of its own for the lease. None otherwise, and for a kind that
-    ``runs_alone`` (its lease must ask whether the subject is busy: the runner's path).
+    ``runs_alone`` while another worker runs the same work for the same subject (the row is
+    then dispatched, and its own job finds the subject busy: the runner's path).
 
     Once the commit succeeds, the runner finds the row as the job's ``FollowUps.claimed``; if
     it fails, the lease goes with it. If the worker dies after the commit, the lease runs out
@@ -201,7 +203,9 @@ def claim_next_step(session: Session, hold: timedelta,
             or not pending or len(pending) != 1):
         return None
     outbox_id, _queue = pending[0]
-    if runs_alone(follow_ups.kinds.get(outbox_id, "")):
+    kind, subject_id = follow_ups.added.get(outbox_id, ("", None))
+    if runs_alone(kind) and another_running(session, kind=kind, subject_id=subject_id,
+                                            outbox_id=outbox_id):
         return None
     leased = lease(session, outbox_id, hold, commit=False)
     if leased is not None:
@@ -343,18 +347,22 @@ _ANOTHER_RUNNING = select(_OUTBOX.c.id).where(
 ).limit(1)
 
 
-def another_running(session: Session, item: LeasedWork) -> bool:
-    """Whether work of ``item``'s kind for its subject is running in another worker now.
+def another_running(session: Session, *, kind: str, subject_id: int | None,
+                    outbox_id: int) -> bool:
+    """Whether work of ``kind`` for ``subject_id`` is running in another worker now (in a row
+    other than ``outbox_id``, the row the caller is about to run).
 
-    Asked with ``item``'s own lease taken but not committed, and answered "no" only to the
-    first asker: on PostgreSQL a transaction lock on (kind, subject) is held until the caller
-    commits its lease or rolls it back, so a second asker waits and then sees that lease
-    (SQLite has one writer: the uncommitted lease already keeps the second out)."""
+    Asked in the transaction that takes (or has taken, uncommitted) the caller's own lease, and
+    answered "no" only to the first asker: on PostgreSQL a transaction lock on (kind, subject)
+    is held until the caller commits its lease or rolls it back, so a second asker waits and
+    then sees that lease (SQLite has one writer: the uncommitted lease already keeps the second
+    out)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                        {"key": f"outbox:{item.kind}:{item.subject_id}"})
-    return session.execute(_ANOTHER_RUNNING, {"kind": item.kind, "subject_id": item.subject_id,
-                                              "outbox_id": item.id, "now": utcnow()}).first() is not None
+                        {"key": f"outbox:{kind}:{subject_id}"})
+    running = session.execute(_ANOTHER_RUNNING, {"kind": kind, "subject_id": subject_id,
+                                                 "outbox_id": outbox_id, "now": utcnow()})
+    return running.first() is not None
 
 
 #: Built once: a free row made due later (never one another worker has since taken).

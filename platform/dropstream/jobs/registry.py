@@ -30,7 +30,12 @@ JOBS: dict[str, JobSpec] = {
     "order.refresh": JobSpec("dropstream.orders.importing:refresh_order_job"),
     "order.forward": JobSpec("dropstream.orders.forwarding:forward_order_job",
                              on_retry="dropstream.orders.forwarding:forward_retrying",
-                             on_give_up="dropstream.orders.forwarding:forward_gave_up"),
+                             on_give_up="dropstream.orders.forwarding:forward_gave_up",
+                             # An order held and released while its forward waits for the
+                             # warehouse gets a second forward; run at once, both would look
+                             # the reference up before either created it, and a warehouse that
+                             # does not refuse a repeated reference would get the order twice.
+                             one_at_a_time=True),
     "order.mark_sent": JobSpec("dropstream.orders.forwarding:mark_sent_job",
                                on_give_up="dropstream.orders.forwarding:mark_sent_gave_up"),
     "order.cancel": JobSpec("dropstream.orders.cancellation:cancel_at_warehouse_job"),

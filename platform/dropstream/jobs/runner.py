@@ -203,7 +203,8 @@ def _lease(session: Session, outbox_id: int, hold: timedelta) -> LeasedWork | st
             # psycopg prepared on this connection (a ROLLBACK makes it forget all of them).
             session.commit()
             return None
-        if _runs_alone(item.kind) and another_running(session, item):
+        if _runs_alone(item.kind) and another_running(
+                session, kind=item.kind, subject_id=item.subject_id, outbox_id=item.id):
             # Not a failure: the subject is busy. The lease is undone (the row as it was,
             # its attempt unspent) and the row comes back a little later.
             session.rollback()
