@@ -93,6 +93,74 @@ def test_revoked_store_credentials_pause_the_store_instead_of_hammering(loop: Lo
     assert db.session.scalars(select(Alert).where(Alert.resolved_at.is_(None))).all() == []
 
 
+def test_revoked_credentials_pause_the_store_at_once_while_another_transaction_adds_work_for_it(
+        loop: Loop) -> None:
+    """Adding a row that refers to the store (work, an inbox event, an order) makes PostgreSQL
+    share-lock the store's row until that transaction ends, which can be after a long wait for
+    the store's API quota. Pausing the store on a refused token must not wait for it: meanwhile
+    every other job of the store would call with the refused token too."""
+    import threading
+
+    from flask import current_app
+
+    from dropstream.jobs.outbox import add_work
+    from dropstream.jobs.runner import run_outbox_item
+    from dropstream.orders.inbox import receive_order_hint
+
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no row locks: one writer at a time")
+    loop.shop.token = "rotated-by-merchant"
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
+                       external_id=external_id, payload={"id": external_id})
+    db.session.commit()
+    [refresh_id] = db.session.scalars(
+        select(OutboxItem.id).where(OutboxItem.kind == "order.refresh"))
+    ids = dict(store_id=loop.tenant.store.id, merchant_id=loop.tenant.merchant.id,
+               provider_id=loop.tenant.provider.id)
+    db.session.rollback()  # this thread holds no transaction meanwhile
+    app = current_app._get_current_object()
+    holding, done = threading.Event(), threading.Event()
+    outcomes: list[str] = []
+
+    def adds_work_and_waits() -> None:
+        with app.app_context():
+            add_work(db.session, kind="store.rescan_holds", subject_id=ids["store_id"], **ids)
+            db.session.flush()
+            holding.set()
+            done.wait(20)  # as a job waiting for the store's quota to reset would
+            db.session.rollback()
+            db.session.remove()
+
+    other = threading.Thread(target=adds_work_and_waits)
+    pausing = threading.Thread(target=lambda: _run_in_app_context(
+        app, lambda: outcomes.append(run_outbox_item(refresh_id))))
+    other.start()
+    try:
+        assert holding.wait(10)
+        pausing.start()
+        pausing.join(10)
+        paused_while_the_other_waited = not pausing.is_alive()
+    finally:
+        done.set()
+        other.join(20)
+        if pausing.ident is not None:
+            pausing.join(20)
+    assert paused_while_the_other_waited, "pausing the store waited for the other transaction"
+    assert outcomes == ["paused"]
+    db.session.expire_all()
+    assert loop.store.state is StoreState.PAUSED
+    assert db.session.scalars(select(Alert.code)).all() == ["auth_failed"]
+
+
+def _run_in_app_context(app: object, work: object) -> None:
+    with app.app_context():  # type: ignore[attr-defined]
+        try:
+            work()  # type: ignore[operator]
+        finally:
+            db.session.remove()
+
+
 def test_a_refusal_of_credentials_replaced_meanwhile_does_not_pause_the_store_again(
         loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
     """The merchant reconnects (new credentials, resume) while a job still calls with the old

@@ -261,8 +261,13 @@ def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> str:
     while this is decided, so a reconnect either comes first (and is seen) or waits."""
     item = session.get(OutboxItem, outbox_id, populate_existing=True)
     kind, owner_id = getattr(error, "owner", ("store", item.store_id))
+    # FOR NO KEY UPDATE, the lock of a plain UPDATE: a reconnect's update still waits for it,
+    # but rows merely referring to the owner do not. A transaction that added one (work, an
+    # order, an inbox event) share-locks the owner's key until it ends, perhaps after waiting
+    # out the store's API quota; a FOR UPDATE here would wait with it, and the store's other
+    # jobs would go on calling with the refused credentials meanwhile.
     owner = session.get(Store if kind == "store" else Warehouse, owner_id,
-                        populate_existing=True, with_for_update=True)
+                        populate_existing=True, with_for_update={"key_share": True})
     used = getattr(error, "credentials_version", None)
     item.leased_until = utcnow()  # released: not running, not a new request
     item.dispatched_at = None
