@@ -100,3 +100,58 @@ def test_shipments_of_one_line_recorded_at_once_count_once_each(
     states = [s.state for s in db.session.scalars(select(Shipment))]
     assert states == [ShipmentState.PENDING] * len(set(parcels))
     assert db.session.scalars(select(WarehouseLine.quantity_shipped)).all() == [shipped]
+
+
+def test_a_post_waiting_for_the_store_does_not_hold_up_the_next_parcel_of_its_order(
+        app: Any, loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """A shipment's post locks its order while it waits for the store (its API quota may keep
+    it up to half a minute). The order's next parcel, pushed by the WMS meanwhile, refers to the
+    order (its shipment row, its timeline event): recording it must not wait for the post, or
+    the WMS's push hangs with it."""
+    from dropstream.connectors.types import ShipmentData, ShipmentLineData
+    from dropstream.fulfillment import services
+    from dropstream.stores.models import Store
+
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no row locks: one writer at a time")
+    loop.shop.create_order([{"sku": "A", "quantity": 2}])
+    run_until_idle()
+    reference_, [line] = loop.wms.orders[0]["reference"], loop.wms.orders[0]["lines"]
+    store_id = loop.store.id
+    db.session.commit()
+
+    def parcel(name: str) -> ShipmentData:
+        one_unit = ShipmentLineData(quantity=1, line_reference=line["reference"], sku="A")
+        return ShipmentData(name, reference_, (one_unit,), tracking_number=f"1Z{name}")
+
+    first = services.record_shipment(db.session, loop.store, parcel("SH-1"))
+    first_id = first.id
+    db.session.commit()
+
+    at_store, answer = threading.Event(), threading.Event()
+    post = reference.ReferenceStore.post_fulfillment
+
+    def slow_post(self: Any, fulfillment: Any) -> Any:
+        at_store.set()
+        answer.wait(20)  # the store's quota is spent: the post waits for it to reset
+        return post(self, fulfillment)
+
+    monkeypatch.setattr(reference.ReferenceStore, "post_fulfillment", slow_post)
+    posting = threading.Thread(target=lambda: run_at_once(app, [("post", lambda: post_shipment(
+        db.session, db.session.get(Shipment, first_id)))]))
+    recording = threading.Thread(target=lambda: run_at_once(app, [("record", lambda: (
+        services.record_shipment(db.session, db.session.get(Store, store_id), parcel("SH-2"))))]))
+    posting.start()
+    try:
+        assert at_store.wait(10)
+        recording.start()
+        recording.join(10)
+        recorded_while_the_post_waited = not recording.is_alive()
+    finally:
+        answer.set()
+        posting.join(20)
+        if recording.ident is not None:
+            recording.join(20)
+    assert recorded_while_the_post_waited, "recording the next parcel waited for the post"
+    db.session.expire_all()
+    assert len(db.session.scalars(select(Shipment)).all()) == 2

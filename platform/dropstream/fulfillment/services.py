@@ -155,8 +155,11 @@ def post_shipment(session: Session, shipment: Shipment, first_attempt: bool = Fa
     # and decides from them whether the order is shipped. Two at once (two workers) each read
     # the lines before the other committed, and one's units and the final status were lost.
     # Its lines are read after the lock is taken, fresh (populate_existing), with the order.
-    order = session.get(Order, shipment.order_id, with_for_update=True, populate_existing=True,
-                        options=[selectinload(Order.lines)])
+    # FOR NO KEY UPDATE, the lock of a plain UPDATE: other posts and status changes of the order
+    # wait for it, but rows that merely refer to the order (the next parcel's shipment, timeline
+    # events) do not, while this post may wait for the store's API quota.
+    order = session.get(Order, shipment.order_id, with_for_update={"key_share": True},
+                        populate_existing=True, options=[selectinload(Order.lines)])
     store = session.get(Store, shipment.store_id)
     address = session.get(OrderAddress, shipment.address_id)
     deltas = _store_quantities(session, shipment)
