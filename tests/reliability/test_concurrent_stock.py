@@ -50,3 +50,39 @@ def test_an_older_snapshot_recorded_at_the_same_moment_never_wins(
     assert run_at_once(app, [("newer", records(5, 1)), ("older", records(7, 5))]) == []
     db.session.expire_all()
     assert db.session.scalars(select(StockLevel.quantity)).all() == [5]
+
+
+def test_the_first_snapshots_of_a_new_sku_recorded_at_the_same_moment_both_succeed(
+        app: Any, loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """A SKU the warehouse reports for the first time, by its push and by the stock poll at
+    once (seen in the upstream-faults run, on a warehouse's first minute): both find no stored
+    level. The second INSERT used to fail on the unique key, and the push was answered 500.
+    Now both succeed, one level is stored, and it holds the newer quantity."""
+    store_id = loop.store.id
+    db.session.commit()  # nothing of this session may hold the database while the workers run
+
+    together = threading.Barrier(2, timeout=2)
+    read = services._levels_for
+    first_reads: set[str] = set()
+
+    def read_together(session: Any, store: Any, skus: list[str]) -> Any:
+        levels = read(session, store, skus)
+        name = threading.current_thread().name
+        if name not in first_reads:  # both have looked for the level, and found none
+            first_reads.add(name)
+            meet(together)
+            if name == "older":
+                time.sleep(0.3)  # and the older snapshot writes last
+        return levels
+
+    monkeypatch.setattr(services, "_levels_for", read_together)
+
+    def records(quantity: int, minutes_ago: int) -> Callable[[], None]:
+        as_of = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        level = StockLevelData("NEW-1", quantity, as_of)
+        return lambda: services.record_stock(
+            db.session, db.session.get(Store, store_id), StockSnapshot((level,), None))
+
+    assert run_at_once(app, [("newer", records(5, 1)), ("older", records(7, 5))]) == []
+    db.session.expire_all()
+    assert db.session.scalars(select(StockLevel.quantity)).all() == [5]

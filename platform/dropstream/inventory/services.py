@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from dropstream.alerts.services import raise_alert, resolve_alerts
 from dropstream.catalog.models import Listing
 from dropstream.connectors.types import InventoryOutcome, InventoryUpdate, StockSnapshot
-from dropstream.db import utcnow
+from dropstream.db import insert_unless_conflict, utcnow
 from dropstream.events import announce
 from dropstream.inventory.models import InventoryItem, ItemState, StockLevel
 from dropstream.orders.models import Order, WarehouseLine
@@ -55,23 +55,45 @@ def sync_inventory(session: Session, store: Store, channel: StoreChannel, full: 
 def record_stock(session: Session, store: Store, snapshot: StockSnapshot) -> int:
     """Upsert stock levels; a level older than the stored one (by the warehouse's own time) is
     ignored, so late or reordered snapshots never overwrite newer stock."""
-    existing = _levels_for(session, store, [level.sku for level in snapshot.levels])
-    changed = 0
+    skus = list(dict.fromkeys(data.sku[:255] for data in snapshot.levels))
+    existing = _levels_for(session, store, skus)
+    new_skus = [sku for sku in skus if sku not in existing]
+    created = _create_levels(session, store, snapshot, new_skus)
+    if new_skus:  # inserted here or by another transaction meanwhile: read locked, as the rest
+        existing.update(_levels_for(session, store, new_skus))
+    changed = len(created)
     for data in snapshot.levels:
-        level = existing.get(data.sku)
-        if level is None:
-            level = StockLevel(provider_id=store.provider_id, merchant_id=store.merchant_id,
-                               warehouse_id=store.warehouse_id, warehouse_sku=data.sku[:255],
-                               quantity=data.quantity, source_updated_at=data.as_of)
-            session.add(level)
-            existing[data.sku] = level
-            changed += 1
-        elif data.as_of >= level.source_updated_at:
+        level = existing[data.sku[:255]]
+        if data.as_of >= level.source_updated_at:
             changed += level.quantity != data.quantity
             level.quantity = data.quantity
             level.source_updated_at = data.as_of
     session.flush()
     return changed
+
+
+def _create_levels(session: Session, store: Store, snapshot: StockSnapshot,
+                   new_skus: list[str]) -> set[str]:
+    """Insert a level for each SKU seen for the first time, as the snapshot's first reading of
+    it; returns the SKUs this transaction inserted. Another transaction may be inserting the
+    same SKU at this moment (a push and the poll, on a warehouse's first day): its row is kept,
+    and the caller reads it locked, as any stored level."""
+    wanted = set(new_skus)
+    insert = insert_unless_conflict(session, StockLevel,
+                                    ("warehouse_id", "merchant_id", "warehouse_sku"))
+    now = utcnow()
+    created: set[str] = set()
+    for data in snapshot.levels:
+        sku = data.sku[:255]
+        if sku not in wanted or sku in created:
+            continue
+        row = session.execute(insert, dict(
+            provider_id=store.provider_id, merchant_id=store.merchant_id,
+            warehouse_id=store.warehouse_id, warehouse_sku=sku, quantity=data.quantity,
+            source_updated_at=data.as_of, updated_at=now)).first()
+        if row is not None:
+            created.add(sku)
+    return created
 
 
 def _levels_for(session: Session, store: Store, skus: list[str]) -> dict[str, StockLevel]:
