@@ -52,3 +52,30 @@ def test_a_raise_by_another_transaction_meanwhile_is_counted(app: object) -> Non
 
     assert _raise(db.session, merchant).occurrences == 3
     db.session.commit()
+
+
+@pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
+                    reason="on SQLite the first transaction holds the only write lock: no other "
+                    "can raise meanwhile (CI's PostgreSQL + Redis run executes this)")
+def test_a_new_problem_raised_by_two_transactions_at_once_is_one_alert_counted_twice(
+        app: object) -> None:
+    """Several workers meeting one new problem at once (a warehouse outage: every forward
+    gives up): both look for the alert, find none, and open it. The second used to fail on the
+    unique key, and the work that raised it failed with it."""
+    import threading
+
+    merchant = MerchantFactory(provider_id=ProviderFactory().id)
+    db.session.commit()
+
+    with Session(db.engine) as first:
+        _raise(first, merchant, "It failed (first worker).")
+        first.flush()  # its row is written, not committed: the second's insert waits for it
+        committer = threading.Timer(0.5, first.commit)
+        committer.start()
+        with Session(db.engine) as second:
+            _raise(second, merchant, "It failed (second worker).")
+            second.commit()
+        committer.join()
+
+    alert = db.session.scalars(select(Alert)).one()
+    assert (alert.occurrences, alert.message) == (2, "It failed (second worker).")

@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dropstream.alerts.models import Alert
-from dropstream.db import utcnow
+from dropstream.db import insert_unless_conflict, utcnow
 
 
 def raise_alert(
@@ -16,19 +16,19 @@ def raise_alert(
 ) -> Alert:
     """Open (or re-open and count) the alert for ``group_key``."""
     now = utcnow()
-    # Locked and read fresh: the session may hold the alert as it was before another
-    # transaction counted it, or before a resolve (an UPDATE the session's copy never saw).
-    alert = session.scalar(
-        select(Alert).where(Alert.merchant_id == merchant_id, Alert.group_key == group_key)
-        .with_for_update().execution_options(populate_existing=True)
-    )
+    alert = _locked(session, merchant_id, group_key)
     if alert is None:
-        alert = Alert(provider_id=provider_id, merchant_id=merchant_id, group_key=group_key,
-                      code=code, message=message, store_id=store_id, order_id=order_id,
-                      severity=severity, occurrences=1, first_seen_at=now, last_seen_at=now)
-        session.add(alert)
-        _alert_opened(session, provider_id, merchant_id)
-        return alert
+        # Inserted unless another transaction opened the same alert at this moment (several
+        # workers meeting one problem at once): that one is then counted, as any open alert.
+        insert = insert_unless_conflict(session, Alert, ("merchant_id", "group_key"))
+        opened = session.execute(insert, dict(
+            provider_id=provider_id, merchant_id=merchant_id, group_key=group_key, code=code,
+            message=message, store_id=store_id, order_id=order_id, severity=severity,
+            occurrences=1, first_seen_at=now, last_seen_at=now)).first()
+        if opened is not None:
+            _alert_opened(session, provider_id, merchant_id)
+            return session.get(Alert, opened.id)
+        alert = _locked(session, merchant_id, group_key)
     if alert.resolved_at is not None:
         alert.resolved_at = None
         alert.first_seen_at = now
@@ -40,6 +40,15 @@ def raise_alert(
     alert.message = message
     alert.order_id = order_id or alert.order_id
     return alert
+
+
+def _locked(session: Session, merchant_id: int, group_key: str) -> Alert | None:
+    # Locked and read fresh: the session may hold the alert as it was before another
+    # transaction counted it, or before a resolve (an UPDATE the session's copy never saw).
+    return session.scalar(
+        select(Alert).where(Alert.merchant_id == merchant_id, Alert.group_key == group_key)
+        .with_for_update().execution_options(populate_existing=True)
+    )
 
 
 def resolve_alerts(session: Session, *, merchant_id: int, group_key: str | None = None,
