@@ -93,6 +93,43 @@ def test_revoked_store_credentials_pause_the_store_instead_of_hammering(loop: Lo
     assert db.session.scalars(select(Alert).where(Alert.resolved_at.is_(None))).all() == []
 
 
+def test_work_queued_before_its_store_was_paused_waits_instead_of_calling_with_refused_credentials(
+        loop: Loop) -> None:
+    """Three orders' re-reads are queued when the merchant revokes DropStream's token. The
+    first is refused and pauses the store; the other two, already in the queue, must not call
+    the store with the refused token as well. They wait, unspent, and run once it is resumed."""
+    from dropstream.jobs.runner import run_outbox_item
+    from dropstream.orders.inbox import receive_order_hint
+    from dropstream.stores.channels import resume_store
+    from dropstream.stores.credentials import write_credentials
+
+    external_ids = [loop.shop.create_order([{"sku": "A", "quantity": 1}]) for _ in range(3)]
+    for n, external_id in enumerate(external_ids):
+        receive_order_hint(db.session, loop.store, event_key=f"evt-{n}", topic="order.created",
+                           external_id=external_id, payload={"id": external_id})
+    db.session.commit()
+    first, *queued = db.session.scalars(select(OutboxItem.id).order_by(OutboxItem.id)).all()
+    loop.shop.token = "rotated-by-merchant"
+
+    assert run_outbox_item(first) == "paused"
+    calls_after_pause = loop.shop.faults.calls
+    assert [run_outbox_item(outbox_id) for outbox_id in queued] == ["paused", "paused"]
+    assert loop.shop.faults.calls == calls_after_pause, "called the store with a refused token"
+    db.session.expire_all()
+    for outbox_id in queued:
+        item = db.session.get(OutboxItem, outbox_id)
+        assert (item.state, item.attempts) == (OutboxState.PENDING, 0)
+
+    store = loop.store
+    write_credentials(store, {"token": "rotated-by-merchant"})
+    resume_store(db.session, store)
+    db.session.commit()
+    run_until_idle()
+    statuses = {loop.order(external_id).status for external_id in external_ids}
+    assert statuses == {OrderStatus.AT_WAREHOUSE}
+    assert len(loop.wms.orders) == 3
+
+
 def test_revoked_credentials_pause_the_store_at_once_while_another_transaction_adds_work_for_it(
         loop: Loop) -> None:
     """Adding a row that refers to the store (work, an inbox event, an order) makes PostgreSQL

@@ -231,7 +231,7 @@ def forget_uncommitted(session: Session, since: int | None = None) -> None:
 
 def relay_due_work(limit: int = 200) -> int:
     """Dispatch due pending rows with no live job, fairly across stores. Returns how many."""
-    from dropstream.stores.models import Store, StoreState
+    from dropstream.stores.models import WORKING_STATES, Store
 
     session = db.session
     now = utcnow()
@@ -256,7 +256,7 @@ def relay_due_work(limit: int = 200) -> int:
             or_(OutboxItem.dispatched_at.is_(None), OutboxItem.dispatched_at <= now - DISPATCH_LEASE),
             or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until <= now),
             # A paused or disconnected store's work waits until it is resumed.
-            or_(OutboxItem.store_id.is_(None), Store.state.in_([StoreState.ACTIVE, StoreState.SETTING_UP])),
+            or_(OutboxItem.store_id.is_(None), Store.state.in_(WORKING_STATES)),
         )
         .subquery()
     )
@@ -454,17 +454,20 @@ def finish_taken(session: Session, taken: list[LeasedWork]) -> None:
 #: and only one unstarted row per ask may exist.
 _HAND_BACK = update(_OUTBOX).where(
     _OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.attempts == bindparam("leased_attempt"),
-).values(leased_until=bindparam("now", type_=UTCDateTime()), run_after=bindparam("now", type_=UTCDateTime()),
+).values(leased_until=bindparam("now", type_=UTCDateTime()),
+         run_after=bindparam("run_after", type_=UTCDateTime()),
          dispatched_at=None, attempts=_OUTBOX.c.attempts - 1)
 
 
-def hand_back(session: Session, taken: list[LeasedWork]) -> None:
-    """Release rows taken along by a job that failed: due at once, their attempt unspent (the
-    relay dispatches them, each to run on its own)."""
+def hand_back(session: Session, taken: list[LeasedWork], wait: timedelta = timedelta()) -> None:
+    """Release rows this worker leased and will not run, committed, their attempt unspent: rows
+    taken along by a job that failed (due at once: the relay dispatches each to run on its
+    own), or work of a store paused since it was queued (due after ``wait``, or as soon as the
+    store is resumed)."""
     if taken:
         now = utcnow()
         session.execute(_HAND_BACK, [{"outbox_id": row.id, "leased_attempt": row.attempts,
-                                      "now": now} for row in taken])
+                                      "now": now, "run_after": now + wait} for row in taken])
         session.commit()
 
 

@@ -34,6 +34,7 @@ from dropstream.jobs.outbox import (
     collect_follow_ups,
     defer,
     finish,
+    hand_back,
     lease,
     running_job_store,
 )
@@ -42,7 +43,7 @@ from dropstream.observability import context as log_context
 from dropstream.observability import metrics
 from dropstream.state import get_state
 from dropstream.stores.credentials import credentials_version
-from dropstream.stores.models import Store, StoreState, Warehouse
+from dropstream.stores.models import WORKING_STATES, Store, StoreState, Warehouse
 from dropstream.tenants.scope import TenantScope, TenantViolation, activate, unscoped
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,11 @@ def _run(work: int | LeasedWork) -> tuple[str, str]:
             return kind, "dead"
         activate(session, TenantScope.for_merchant(item.provider_id, item.merchant_id,
                                                    actor=f"job:{kind}:{item.id}"))
+        if not _store_takes_work(session, item.store_id):
+            # Paused (its credentials were refused, say) after this job was queued: the work
+            # waits, unspent, as the work that was refused does; resuming the store releases it.
+            hand_back(session, [item], wait=AUTH_PAUSE)
+            return kind, "paused"
         with log_context.bound(job_kind=kind, provider_id=item.provider_id,
                                merchant_id=item.merchant_id, store_id=item.store_id):
             try:
@@ -191,6 +197,15 @@ def _run(work: int | LeasedWork) -> tuple[str, str]:
     finally:
         # The session itself is closed by the caller's app-context teardown (worker, thread).
         activate(session, None)
+
+
+def _store_takes_work(session: Session, store_id: int | None) -> bool:
+    """Whether the store the work is for may be worked for now. Its row is loaded in the
+    transaction the handler goes on with (which finds it there, without loading it again)."""
+    if store_id is None:
+        return True
+    store = session.get(Store, store_id)
+    return store is None or store.state in WORKING_STATES
 
 
 def _lease(session: Session, outbox_id: int, hold: timedelta) -> LeasedWork | str | None:

@@ -47,6 +47,11 @@ class StoreState(str, enum.Enum):
     DISCONNECTED = "disconnected"
 
 
+#: A store in these states is worked for; a paused or disconnected store's work waits until
+#: it is resumed (neither dispatched nor run).
+WORKING_STATES = (StoreState.ACTIVE, StoreState.SETTING_UP)
+
+
 class Channel(str, enum.Enum):
     ORDERS = "orders"
     SHIPMENTS = "shipments"
