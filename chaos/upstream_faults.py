@@ -96,7 +96,7 @@ def upstream_faults(run: FaultRun, orders: int, *, seed: int, rate: float = 0.3,
     per_second = orders / fault_seconds
     placed: list[tuple[int, str]] = []
     purged: list[tuple[int, str]] = []
-    revoked_at = reconnected_at = paused_after = None
+    revoked_at = reconnected_at = paused_after = first_refused_at = None
     calls_while_revoked = 0
     half = orders // 2
     for number in range(orders):
@@ -116,12 +116,14 @@ def upstream_faults(run: FaultRun, orders: int, *, seed: int, rate: float = 0.3,
         if revoked_at is not None and reconnected_at is None \
                 and time.time() - revoked_at > revoked_seconds and paused_after is not None:
             calls_while_revoked = calls_after(run, victim, revoked_at)
+            first_refused_at = first_refused_call(run, victim, revoked_at)
             reconnected_at = reconnect(run, victim)
     if revoked_at is not None and reconnected_at is None:
         if not run.wait_for(lambda: paused(run, victim), timeout=60):
             failures.append("the store whose token was revoked was never paused")
         paused_after = paused_after or time.time() - revoked_at
         calls_while_revoked = calls_after(run, victim, revoked_at)
+        first_refused_at = first_refused_call(run, victim, revoked_at)
         reconnected_at = reconnect(run, victim)
     left = fault_seconds - (time.monotonic() - started)
     if left > 0:
@@ -180,6 +182,12 @@ def upstream_faults(run: FaultRun, orders: int, *, seed: int, rate: float = 0.3,
             / max(1, sum(s["calls"] for s in stats) + wms_calls), 3),
         "outage_seconds": outage_seconds,
         "revoked_store_paused_after_seconds": round(paused_after or -1, 1),
+        # DropStream learns of a revocation from the first call refused, which may come a while
+        # after it (the revocation removes the store's webhooks; its calls may be waiting for
+        # the quota): how long the pause took after that call, as this loop saw it.
+        "paused_after_first_refused_call_seconds": (
+            -1 if first_refused_at is None or paused_after is None
+            else round(revoked_at + paused_after - first_refused_at, 1)),
         "calls_with_revoked_token": calls_while_revoked,
         "most_attempts_per_operation": attempts,
         "calls_before_429_reset": len(early),
@@ -230,6 +238,12 @@ def calls_after(run: FaultRun, store_id: int, moment: float) -> int:
     """Calls to the store since ``moment`` made with a token it no longer has."""
     return sum(1 for call in run.bigcommerce.call_log(run.hashes[store_id])
                if call["time"] >= moment and call["token_store"] is None)
+
+
+def first_refused_call(run: FaultRun, store_id: int, moment: float) -> float | None:
+    """When the store first refused a call made with its revoked token, after ``moment``."""
+    return min((call["time"] for call in run.bigcommerce.call_log(run.hashes[store_id])
+                if call["time"] >= moment and call["token_store"] is None), default=None)
 
 
 def alerted(run: FaultRun, store_id: int) -> bool:

@@ -27,4 +27,7 @@ def test_every_order_arrives_once_through_store_and_warehouse_faults(
     assert set(figures["warehouse_faults"]) == {"error", "slow", "drop", "lose_reply", "garbage",
                                                 "truncated", "outage"}, figures["warehouse_faults"]
     assert 0 <= figures["revoked_store_paused_after_seconds"] < 10
+    # Paused by a refused call, not before one: the first refused call came first.
+    assert 0 <= figures["paused_after_first_refused_call_seconds"] \
+        <= figures["revoked_store_paused_after_seconds"]
     assert figures["most_attempts_per_operation"] <= 8
