@@ -130,6 +130,33 @@ def test_work_queued_before_its_store_was_paused_waits_instead_of_calling_with_r
     assert len(loop.wms.orders) == 3
 
 
+def test_new_warehouse_credentials_send_the_orders_that_waited_for_them_at_once(loop: Loop) -> None:
+    """The WMS refuses DropStream's credentials: the order waits (an hour, unless fixed) and
+    the warehouse is flagged with an alert. Once the provider enters new credentials the order
+    goes at once, the flag is cleared and the alert resolved, with nobody waiting out the hour."""
+    from dropstream.stores.models import Warehouse
+    from dropstream.stores.services import update_warehouse
+    from dropstream.tenants.scope import TenantScope
+
+    loop.wms.token = "rotated-at-the-wms"
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    warehouse = db.session.get(Warehouse, loop.tenant.warehouse.id)
+    assert loop.order(external_id).status is OrderStatus.QUEUED
+    assert warehouse.last_error and "refused" in db.session.scalars(select(Alert.message)).one()
+    assert loop.wms.orders == []
+
+    update_warehouse(db.session, TenantScope(loop.tenant.provider.id), warehouse,
+                     {"credentials": {"token": "rotated-at-the-wms"}})
+    db.session.commit()
+    run_until_idle()  # no make_due(): nothing waits out its hour
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    assert len(loop.wms.orders) == 1
+    db.session.expire_all()
+    assert db.session.get(Warehouse, warehouse.id).last_error is None
+    assert db.session.scalars(select(Alert).where(Alert.resolved_at.is_(None))).all() == []
+
+
 def test_revoked_credentials_pause_the_store_at_once_while_another_transaction_adds_work_for_it(
         loop: Loop) -> None:
     """Adding a row that refers to the store (work, an inbox event, an order) makes PostgreSQL

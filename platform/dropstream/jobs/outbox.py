@@ -500,7 +500,8 @@ def finish(session: Session, outbox_id: int, state: OutboxState, error: str | No
 
 
 def release_for_store(session: Session, store_id: int) -> None:
-    """Make a resumed store's waiting work due now."""
+    """Make a store's waiting work due now: the store was resumed, or its warehouse was given
+    new credentials."""
     session.execute(
         update(OutboxItem)
         .where(and_(OutboxItem.store_id == store_id, OutboxItem.state == OutboxState.PENDING))

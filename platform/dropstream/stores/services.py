@@ -18,8 +18,10 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dropstream.alerts.services import resolve_alerts
 from dropstream.connectors.base import Capability, ConnectorClass, ConnectorRole
 from dropstream.errors import Conflict, Forbidden, NotFound, ValidationFailed, flatten_fields
+from dropstream.jobs.outbox import release_for_store
 from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
 from dropstream.stores.channels import REQUIREMENTS
@@ -150,7 +152,22 @@ def update_warehouse(session: Session, scope: TenantScope, warehouse: Warehouse,
         warehouse.settings = settings
     if credentials is not None:
         write_credentials(warehouse, credentials)
+        _release_work_waiting_for_credentials(session, scope, warehouse)
     return warehouse
+
+
+def _release_work_waiting_for_credentials(session: Session, scope: TenantScope,
+                                          warehouse: Warehouse) -> None:
+    """New credentials: the work that waits because the warehouse refused the old ones (for an
+    hour, or until now) runs at once with them, and the refusal's alerts are resolved. What
+    still fails is told again by its own work."""
+    warehouse.last_error = None
+    stores = session.scalars(select(Store).where(scope.criteria(Store),
+                                                 Store.warehouse_id == warehouse.id)).all()
+    for store in stores:
+        release_for_store(session, store.id)
+        resolve_alerts(session, merchant_id=store.merchant_id,
+                       group_key=f"warehouse:{warehouse.id}:auth_failed")
 
 
 def delete_warehouse(session: Session, scope: TenantScope, warehouse: Warehouse) -> None:
