@@ -131,9 +131,10 @@ def test_work_queued_before_its_store_was_paused_waits_instead_of_calling_with_r
 
 
 def test_new_warehouse_credentials_send_the_orders_that_waited_for_them_at_once(loop: Loop) -> None:
-    """The WMS refuses DropStream's credentials: the order waits (an hour, unless fixed) and
-    the warehouse is flagged with an alert. Once the provider enters new credentials the order
-    goes at once, the flag is cleared and the alert resolved, with nobody waiting out the hour."""
+    """The WMS refuses DropStream's credentials: the order waits (an hour, unless fixed), and
+    says why, and the warehouse is flagged with an alert. Once the provider enters new
+    credentials the order goes at once, the flag is cleared and the alert resolved, with nobody
+    waiting out the hour."""
     from dropstream.stores.models import Warehouse
     from dropstream.stores.services import update_warehouse
     from dropstream.tenants.scope import TenantScope
@@ -142,7 +143,9 @@ def test_new_warehouse_credentials_send_the_orders_that_waited_for_them_at_once(
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
     warehouse = db.session.get(Warehouse, loop.tenant.warehouse.id)
-    assert loop.order(external_id).status is OrderStatus.QUEUED
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.RETRYING  # and says why, as the alert does
+    assert "refused DropStream's credentials" in order.events[-1].message
     assert warehouse.last_error and "refused" in db.session.scalars(select(Alert.message)).one()
     assert loop.wms.orders == []
 

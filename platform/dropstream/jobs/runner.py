@@ -305,6 +305,11 @@ def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> str:
         message = f"The {kind}'s credentials were refused ({error.message})."
     raise_alert(session, provider_id=item.provider_id, merchant_id=item.merchant_id, store_id=item.store_id,
                 code="auth_failed", group_key=f"{kind}:{owner_id}:auth_failed", message=message)
+    spec = JOBS.get(item.kind)
+    if spec is not None and spec.on_retry:
+        # The work's subject says why it waits (an order shows "retrying", the refusal on its
+        # timeline), not only the alert.
+        resolve(spec.on_retry)(LeasedWork.of(item), error, item.run_after)
     session.commit()
     return "paused"
 

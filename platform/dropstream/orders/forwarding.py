@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from dropstream.alerts.services import raise_alert
-from dropstream.connectors.base import Capability, ConnectorError, RejectedError
+from dropstream.connectors.base import AuthError, Capability, ConnectorError, RejectedError
 from dropstream.connectors.types import Address, WarehouseOrder
 from dropstream.connectors.types import WarehouseLine as WarehouseLineData
 from dropstream.db import utcnow
@@ -94,10 +94,15 @@ def forward_retrying(item: LeasedWork, error: Exception, next_attempt: datetime)
     order = db.session.get(Order, item.subject_id)
     if order is None:
         return
+    if isinstance(error, AuthError):
+        why = (f"The warehouse refused DropStream's credentials: {_words(error)}. The order is "
+               "sent as soon as new ones are entered in the warehouse's settings (else tried "
+               f"again at {next_attempt:%Y-%m-%d %H:%M:%S} UTC).")
+    else:
+        why = (f"The warehouse could not be reached (attempt {item.attempts}): {_words(error)}. "
+               f"Next attempt at {next_attempt:%Y-%m-%d %H:%M:%S} UTC.")
     if transition(db.session, order, FORWARDABLE, OrderStatus.RETRYING, forward_attempts=item.attempts):
-        record(db.session, order, "retrying",
-               f"The warehouse could not be reached (attempt {item.attempts}): {_words(error)}. "
-               f"Next attempt at {next_attempt:%Y-%m-%d %H:%M:%S} UTC.", remote=_words(error))
+        record(db.session, order, "retrying", why, remote=_words(error))
 
 
 def forward_gave_up(item: LeasedWork, error: Exception) -> None:
