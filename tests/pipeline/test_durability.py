@@ -482,6 +482,7 @@ def test_an_order_held_and_released_while_its_forward_runs_is_not_forwarded_twic
 
     from dropstream.orders import actions
     from dropstream.testing.reference import ReferenceWarehouse
+    from tests.reliability.concurrency import run_at_once
 
     external_id, refresh_id = _an_order_waiting_for_its_import(loop)
     in_call, answer = threading.Event(), threading.Event()
@@ -503,7 +504,8 @@ def test_an_order_held_and_released_while_its_forward_runs_is_not_forwarded_twic
     monkeypatch.setattr(ReferenceWarehouse, "forward_order", slow_forward)
     db.session.rollback()  # this thread holds no transaction (on SQLite: no write lock) meanwhile
     app = current_app._get_current_object()
-    first = threading.Thread(target=lambda: _run_in_app_context(app, refresh_id))
+    forward = [("first", lambda: run_outbox_item(refresh_id))]
+    first = threading.Thread(target=run_at_once, args=(app, forward))
     first.start()
     try:
         assert in_call.wait(20), "the import never forwarded the order"
@@ -527,14 +529,6 @@ def test_an_order_held_and_released_while_its_forward_runs_is_not_forwarded_twic
     assert calls["most_at_once"] == 1
     assert len(loop.wms.orders) == 1
     assert db.session.get(OutboxItem, second, populate_existing=True).state is OutboxState.DONE
-
-
-def _run_in_app_context(app: object, outbox_id: int) -> None:
-    with app.app_context():  # type: ignore[attr-defined]
-        try:
-            run_outbox_item(outbox_id)
-        finally:
-            db.session.remove()
 
 
 def _claimed_forward(refresh_id: int) -> int:

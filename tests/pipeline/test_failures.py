@@ -173,6 +173,7 @@ def test_revoked_credentials_pause_the_store_at_once_while_another_transaction_a
     from dropstream.jobs.outbox import add_work
     from dropstream.jobs.runner import run_outbox_item
     from dropstream.orders.inbox import receive_order_hint
+    from tests.reliability.concurrency import finishes_while_held
 
     if db.engine.dialect.name == "sqlite":
         pytest.skip("SQLite has no row locks: one writer at a time")
@@ -191,41 +192,22 @@ def test_revoked_credentials_pause_the_store_at_once_while_another_transaction_a
     outcomes: list[str] = []
 
     def adds_work_and_waits() -> None:
-        with app.app_context():
-            add_work(db.session, kind="store.rescan_holds", subject_id=ids["store_id"], **ids)
-            db.session.flush()
-            holding.set()
-            done.wait(20)  # as a job waiting for the store's quota to reset would
-            db.session.rollback()
-            db.session.remove()
+        add_work(db.session, kind="store.rescan_holds", subject_id=ids["store_id"], **ids)
+        db.session.flush()
+        holding.set()
+        done.wait(20)  # as a job waiting for the store's quota to reset would
+        db.session.rollback()
 
-    other = threading.Thread(target=adds_work_and_waits)
-    pausing = threading.Thread(target=lambda: _run_in_app_context(
-        app, lambda: outcomes.append(run_outbox_item(refresh_id))))
-    other.start()
-    try:
-        assert holding.wait(10)
-        pausing.start()
-        pausing.join(10)
-        paused_while_the_other_waited = not pausing.is_alive()
-    finally:
-        done.set()
-        other.join(20)
-        if pausing.ident is not None:
-            pausing.join(20)
+    def pauses() -> None:
+        outcomes.append(run_outbox_item(refresh_id))
+
+    paused_while_the_other_waited = finishes_while_held(app, adds_work_and_waits, holding, done,
+                                                        pauses)
     assert paused_while_the_other_waited, "pausing the store waited for the other transaction"
     assert outcomes == ["paused"]
     db.session.expire_all()
     assert loop.store.state is StoreState.PAUSED
     assert db.session.scalars(select(Alert.code)).all() == ["auth_failed"]
-
-
-def _run_in_app_context(app: object, work: object) -> None:
-    with app.app_context():  # type: ignore[attr-defined]
-        try:
-            work()  # type: ignore[operator]
-        finally:
-            db.session.remove()
 
 
 def test_a_refusal_of_credentials_replaced_meanwhile_does_not_pause_the_store_again(

@@ -21,7 +21,7 @@ from dropstream.stores.models import Channel
 from dropstream.testing import reference
 from dropstream.testing.jobs import run_until_idle
 from tests.pipeline.conftest import Loop, loop  # noqa: F401 - the fixture
-from tests.reliability.concurrency import meet, run_at_once
+from tests.reliability.concurrency import finishes_while_held, meet, run_at_once
 
 
 def test_two_shipments_of_one_order_posted_at_once_both_count(
@@ -137,21 +137,14 @@ def test_a_post_waiting_for_the_store_does_not_hold_up_the_next_parcel_of_its_or
         return post(self, fulfillment)
 
     monkeypatch.setattr(reference.ReferenceStore, "post_fulfillment", slow_post)
-    posting = threading.Thread(target=lambda: run_at_once(app, [("post", lambda: post_shipment(
-        db.session, db.session.get(Shipment, first_id)))]))
-    recording = threading.Thread(target=lambda: run_at_once(app, [("record", lambda: (
-        services.record_shipment(db.session, db.session.get(Store, store_id), parcel("SH-2"))))]))
-    posting.start()
-    try:
-        assert at_store.wait(10)
-        recording.start()
-        recording.join(10)
-        recorded_while_the_post_waited = not recording.is_alive()
-    finally:
-        answer.set()
-        posting.join(20)
-        if recording.ident is not None:
-            recording.join(20)
+    def posts_the_first() -> None:
+        post_shipment(db.session, db.session.get(Shipment, first_id))
+
+    def records_the_second() -> None:
+        services.record_shipment(db.session, db.session.get(Store, store_id), parcel("SH-2"))
+
+    recorded_while_the_post_waited = finishes_while_held(app, posts_the_first, at_store, answer,
+                                                         records_the_second)
     assert recorded_while_the_post_waited, "recording the next parcel waited for the post"
     db.session.expire_all()
     assert len(db.session.scalars(select(Shipment)).all()) == 2
