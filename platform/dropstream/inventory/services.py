@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from dropstream.alerts.services import raise_alert, resolve_alerts
 from dropstream.catalog.models import Listing
-from dropstream.connectors.types import InventoryOutcome, InventoryUpdate, StockSnapshot
+from dropstream.connectors.types import (
+    InventoryOutcome,
+    InventoryUpdate,
+    StockLevelData,
+    StockSnapshot,
+)
 from dropstream.db import insert_unless_conflict, utcnow
 from dropstream.events import announce
 from dropstream.inventory.models import InventoryItem, ItemState, StockLevel
@@ -55,12 +60,14 @@ def sync_inventory(session: Session, store: Store, channel: StoreChannel, full: 
 def record_stock(session: Session, store: Store, snapshot: StockSnapshot) -> int:
     """Upsert stock levels; a level older than the stored one (by the warehouse's own time) is
     ignored, so late or reordered snapshots never overwrite newer stock."""
-    skus = list(dict.fromkeys(data.sku[:255] for data in snapshot.levels))
-    existing = _levels_for(session, store, skus)
-    new_skus = [sku for sku in skus if sku not in existing]
-    created = _create_levels(session, store, snapshot, new_skus)
-    if new_skus:  # inserted here or by another transaction meanwhile: read locked, as the rest
-        existing.update(_levels_for(session, store, new_skus))
+    first_readings: dict[str, StockLevelData] = {}
+    for data in snapshot.levels:
+        first_readings.setdefault(data.sku[:255], data)
+    existing = _levels_for(session, store, list(first_readings))
+    new = {sku: data for sku, data in first_readings.items() if sku not in existing}
+    created = _create_levels(session, store, new)
+    if new:  # inserted here or by another transaction meanwhile: read locked, as the rest
+        existing.update(_levels_for(session, store, list(new)))
     changed = len(created)
     for data in snapshot.levels:
         level = existing[data.sku[:255]]
@@ -72,21 +79,17 @@ def record_stock(session: Session, store: Store, snapshot: StockSnapshot) -> int
     return changed
 
 
-def _create_levels(session: Session, store: Store, snapshot: StockSnapshot,
-                   new_skus: list[str]) -> set[str]:
-    """Insert a level for each SKU seen for the first time, as the snapshot's first reading of
-    it; returns the SKUs this transaction inserted. Another transaction may be inserting the
-    same SKU at this moment (a push and the poll, on a warehouse's first day): its row is kept,
-    and the caller reads it locked, as any stored level."""
-    wanted = set(new_skus)
+def _create_levels(session: Session, store: Store,
+                   first_readings: dict[str, StockLevelData]) -> set[str]:
+    """Insert a level for each SKU seen for the first time, as its first reading in the
+    snapshot; returns the SKUs this transaction inserted. Another transaction may be inserting
+    the same SKU at this moment (a push and the poll, on a warehouse's first day): its row is
+    kept, and the caller reads it locked, as any stored level."""
     insert = insert_unless_conflict(session, StockLevel,
                                     ("warehouse_id", "merchant_id", "warehouse_sku"))
     now = utcnow()
     created: set[str] = set()
-    for data in snapshot.levels:
-        sku = data.sku[:255]
-        if sku not in wanted or sku in created:
-            continue
+    for sku, data in first_readings.items():
         row = session.execute(insert, dict(
             provider_id=store.provider_id, merchant_id=store.merchant_id,
             warehouse_id=store.warehouse_id, warehouse_sku=sku, quantity=data.quantity,

@@ -499,11 +499,11 @@ def finish(session: Session, outbox_id: int, state: OutboxState, error: str | No
         plain.expire_on_commit = True
 
 
-def release_for_store(session: Session, store_id: int) -> None:
-    """Make a store's waiting work due now: the store was resumed, or its warehouse was given
-    new credentials."""
+def release_for_stores(session: Session, store_ids: list[int]) -> None:
+    """Make these stores' waiting work due now: a store was resumed, or their warehouse was
+    given new credentials."""
     session.execute(
         update(OutboxItem)
-        .where(and_(OutboxItem.store_id == store_id, OutboxItem.state == OutboxState.PENDING))
+        .where(and_(OutboxItem.store_id.in_(store_ids), OutboxItem.state == OutboxState.PENDING))
         .values(run_after=utcnow(), dispatched_at=None)
     )

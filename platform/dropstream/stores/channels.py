@@ -16,7 +16,7 @@ from dropstream.db import utcnow
 from dropstream.errors import InvalidTransition, ValidationFailed
 from dropstream.extensions import db
 from dropstream.jobs.models import LeasedWork
-from dropstream.jobs.outbox import add_work, release_for_store
+from dropstream.jobs.outbox import add_work, release_for_stores
 from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
 from dropstream.stores.models import Channel, Store, StoreChannel, StoreState
@@ -106,7 +106,7 @@ def resume_store(session: Session, store: Store) -> None:
         raise InvalidTransition("The store is disconnected; connect it again (new credentials) first.")
     store.state = StoreState.ACTIVE
     store.state_reason = None
-    release_for_store(session, store.id)
+    release_for_stores(session, [store.id])
     for channel in store.channels:
         channel.next_run_at = utcnow()
     resolve_alerts(session, merchant_id=store.merchant_id, group_key=f"store:{store.id}:auth_failed")

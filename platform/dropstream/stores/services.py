@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from dropstream.alerts.services import resolve_alerts
 from dropstream.connectors.base import Capability, ConnectorClass, ConnectorRole
 from dropstream.errors import Conflict, Forbidden, NotFound, ValidationFailed, flatten_fields
-from dropstream.jobs.outbox import release_for_store
+from dropstream.jobs.outbox import release_for_stores
 from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
 from dropstream.stores.channels import REQUIREMENTS
@@ -162,11 +162,12 @@ def _release_work_waiting_for_credentials(session: Session, scope: TenantScope,
     hour, or until now) runs at once with them, and the refusal's alerts are resolved. What
     still fails is told again by its own work."""
     warehouse.last_error = None
-    stores = session.scalars(select(Store).where(scope.criteria(Store),
-                                                 Store.warehouse_id == warehouse.id)).all()
-    for store in stores:
-        release_for_store(session, store.id)
-        resolve_alerts(session, merchant_id=store.merchant_id,
+    # Ids only: a provider may link hundreds of merchants' stores to one warehouse.
+    stores = session.execute(select(Store.id, Store.merchant_id).where(
+        scope.criteria(Store), Store.warehouse_id == warehouse.id)).all()
+    release_for_stores(session, [store.id for store in stores])
+    for merchant_id in {store.merchant_id for store in stores}:
+        resolve_alerts(session, merchant_id=merchant_id,
                        group_key=f"warehouse:{warehouse.id}:auth_failed")
 
 
