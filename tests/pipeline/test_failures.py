@@ -160,6 +160,46 @@ def test_new_warehouse_credentials_send_the_orders_that_waited_for_them_at_once(
     assert db.session.scalars(select(Alert).where(Alert.resolved_at.is_(None))).all() == []
 
 
+def test_after_the_wms_refuses_the_credentials_no_other_order_is_sent_with_them(loop: Loop) -> None:
+    """One refusal is enough. The orders after it, and those whose hour of waiting has passed,
+    wait for new credentials without calling the WMS with the refused ones again (one WMS serves
+    every store of the provider, and some lock an account after repeated failed logins); each
+    shows why. New credentials send them all, each once."""
+    from dropstream.stores.services import update_warehouse
+    from dropstream.stores.setup import run_setup_checks
+    from dropstream.tenants.scope import TenantScope
+
+    loop.wms.token = "rotated-at-the-wms"
+    first = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    assert loop.order(first).status is OrderStatus.RETRYING
+    calls_refused = loop.wms.faults.calls
+
+    later = [loop.shop.create_order([{"sku": "A", "quantity": 1}]) for _ in range(3)]
+    loop.poll()
+    make_due()  # the hour the refused work waits has passed
+    run_until_idle()
+    assert loop.wms.faults.calls == calls_refused, "called the WMS with refused credentials"
+    for external_id in later:
+        order = loop.order(external_id)
+        assert order.status is OrderStatus.RETRYING
+        assert "token rejected (401)" in order.events[-1].message
+    [check] = [c for c in run_setup_checks(db.session, loop.store)
+               if c.key.startswith("warehouse.")]
+    assert not check.passed and "not asked again" in check.message
+    assert loop.wms.faults.calls == calls_refused
+    alert = db.session.scalars(select(Alert).where(Alert.code == "auth_failed")).one()
+    assert "token rejected (401));" in alert.message  # the WMS's answer, not a repeat of it
+
+    update_warehouse(db.session, TenantScope(loop.tenant.provider.id), loop.tenant.warehouse,
+                     {"credentials": {"token": "rotated-at-the-wms"}})
+    db.session.commit()
+    run_until_idle()
+    statuses = {loop.order(external_id).status for external_id in [first, *later]}
+    assert statuses == {OrderStatus.AT_WAREHOUSE}
+    assert len(loop.wms.orders) == 4
+
+
 def test_revoked_credentials_pause_the_store_at_once_while_another_transaction_adds_work_for_it(
         loop: Loop) -> None:
     """Adding a row that refers to the store (work, an inbox event, an order) makes PostgreSQL

@@ -299,8 +299,11 @@ def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> str:
         message = (f"Store {owner.name} was paused: its credentials were refused "
                    f"({error.message}). Update them and resume the store.")
     elif isinstance(owner, Warehouse):
-        owner.last_error = error.message
-        message = f"The warehouse refused DropStream's credentials ({error.message}); orders wait until they are fixed."
+        if not owner.credentials_refused:
+            # The WMS's own answer; the calls that were not made for it repeat it (connections).
+            owner.last_error = error.message
+        message = (f"The warehouse refused DropStream's credentials ({owner.last_error}); orders "
+                   "wait until new ones are entered.")
     else:
         message = f"The {kind}'s credentials were refused ({error.message})."
     raise_alert(session, provider_id=item.provider_id, merchant_id=item.merchant_id, store_id=item.store_id,

@@ -96,8 +96,8 @@ def forward_retrying(item: LeasedWork, error: Exception, next_attempt: datetime)
         return
     if isinstance(error, AuthError):
         why = (f"The warehouse refused DropStream's credentials: {_words(error)}. The order is "
-               "sent as soon as new ones are entered in the warehouse's settings (else tried "
-               f"again at {next_attempt:%Y-%m-%d %H:%M:%S} UTC).")
+               "sent as soon as new ones are entered in the warehouse's settings; until then "
+               "DropStream does not call the warehouse with the refused ones.")
     else:
         why = (f"The warehouse could not be reached (attempt {item.attempts}): {_words(error)}. "
                f"Next attempt at {next_attempt:%Y-%m-%d %H:%M:%S} UTC.")

@@ -3,6 +3,13 @@
 Every call the pipeline makes to a connector goes through the instances built here, so remote
 failures come back tagged with the row they concern (to pause the right store) and with every
 credential value redacted from their message.
+
+A warehouse whose WMS refused DropStream's credentials is not called with them again: a call
+fails at once with an :class:`AuthError` naming the refusal, as the WMS's own answer would, and
+its work waits as refused work does, until new credentials are entered. One WMS serves many
+stores, so without this each of their orders would try the refused credentials once more (and
+some WMSs lock an account after repeated failed logins). A store needs no such guard: its work
+is not even dispatched while it is paused.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from typing import Any
 from flask import current_app
 
 from dropstream.connectors.base import (
+    AuthError,
     ConnectorContext,
     ConnectorError,
     ConnectorRole,
@@ -32,17 +40,19 @@ class _Guarded:
     def __init__(self, connector: Any, owner: HasCredentials, kind: str,
                  secrets: list[str]) -> None:
         self._connector = connector
+        self._owner_row = owner
         self._owner = (kind, owner.id)
         self._credentials_version = credentials_version(owner)
         self._secrets = secrets
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._connector, name)
-        if not callable(attribute):
-            return attribute
+        if not callable(attribute) or isinstance(attribute, type):
+            return attribute  # a value, or a class such as the connector's settings schema
 
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
+                _refuse_if_refused_before(self._owner_row)
                 return attribute(*args, **kwargs)
             except ConnectorError as error:
                 error.owner = self._owner  # type: ignore[attr-defined]
@@ -52,6 +62,12 @@ class _Guarded:
                 raise
 
         return call
+
+
+def _refuse_if_refused_before(owner: HasCredentials) -> None:
+    if isinstance(owner, Warehouse) and owner.credentials_refused:
+        raise AuthError(f"{owner.last_error} (its earlier answer: not asked again with the same "
+                        "credentials)")
 
 
 def store_connector(store: Store) -> StorefrontConnector:

@@ -37,7 +37,13 @@ class Warehouse(HasCredentials, ProviderOwned, Timestamped, db.Model):
     connector_id: Mapped[str] = mapped_column(String(64))
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Why the WMS refused DropStream's credentials. While it is set no call is made with them
+    #: (see ``stores.connections``): entering credentials again clears it.
     last_error: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def credentials_refused(self) -> bool:
+        return self.last_error is not None
 
 
 class StoreState(str, enum.Enum):
