@@ -29,7 +29,7 @@ from tests.tenancy import make_tenant
 #: URL parameter → the kind of object (a key of ``KIND_TABLES``) or a fixed value.
 PARAM_IDS = {"order_id": "order_id", "store_id": "store_id", "listing_id": "listing_id",
              "rule_id": "rule_id", "alert_id": "alert_id", "item_id": "outbox_id",
-             "invitation_id": "invitation_id"}
+             "invitation_id": "invitation_id", "warehouse_id": "warehouse_id"}
 PARAM_VALUES = {"step": "3", "channel": "orders", "action": "reprocess"}
 #: Public pages take no id of a tenant's object (the invitation token is its own credential).
 PUBLIC = {"console.sign_in", "console.accept_invitation", "console.static"}
@@ -38,7 +38,8 @@ FORMS = {"console.create_listing": {"new.store_sku": "HIJACK", "new.warehouse_sk
          "console.update_listing": {"store_sku": "HIJACK", "warehouse_sku": "X"},
          "console.save_rule": {"store_method": "Hijack", "warehouse_code": "X"},
          "console.set_channel": {"paused": "1"}, "console.save_status": {"status": "pending"},
-         "console.save_credentials": {"name": "Hijacked"}}
+         "console.save_credentials": {"name": "Hijacked"},
+         "console.save_warehouse_credentials": {"credentials.token": "hijacked"}}
 #: Forms at an address without ids that name the victim's objects in their fields: the answer
 #: may be a redirect or a refusal, but nothing of the victim may change or be shown.
 FORMS_NAMING = {

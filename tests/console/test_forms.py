@@ -161,3 +161,40 @@ def test_a_connector_checkbox_setting_can_be_switched_off_as_well_as_on(app):
     assert posted(("settings.split_shipments", "false")) == {"split_shipments": False}  # unticked
     assert posted(("settings.split_shipments", "false"), ("settings.split_shipments", "true")) == {
         "split_shipments": True}  # ticked
+
+
+def test_new_warehouse_credentials_entered_in_the_console_end_the_refusal(admin, tenant):
+    """The alert of a refused warehouse says to enter new credentials: its page shows the
+    refusal and takes them, and the work that waited for them is due at once."""
+    from datetime import timedelta
+
+    from dropstream.db import utcnow
+    from dropstream.jobs.models import OutboxItem
+
+    warehouse = tenant.warehouse
+    warehouse.last_error = "reference WMS: token rejected (401)"
+    waiting = OutboxItem(provider_id=tenant.provider.id, merchant_id=tenant.merchant.id,
+                         store_id=tenant.store.id, kind="order.forward", subject_id=1,
+                         dedupe_key="waiting-forward", run_after=utcnow() + timedelta(hours=1))
+    db.session.add(waiting)
+    db.session.commit()
+    page = text(admin.get(f"/console/warehouses/{warehouse.id}"))
+    assert "credentials refused" in page and "token rejected (401)" in page
+    assert tenant.store.name in page  # the stores that wait with it
+
+    refused = admin.post(f"/console/warehouses/{warehouse.id}/credentials", {})
+    assert refused.status_code == 422
+    assert field_error(text(refused), "credentials.token", "Missing data for required field.")
+    db.session.expire_all()
+    assert db.session.get(type(warehouse), warehouse.id).credentials_refused
+
+    saved = admin.post(f"/console/warehouses/{warehouse.id}/credentials",
+                       {"credentials.token": "wms-token-new"})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    warehouse = db.session.get(type(warehouse), warehouse.id)
+    assert not warehouse.credentials_refused
+    assert read_credentials(warehouse) == {"token": "wms-token-new"}
+    assert db.session.get(OutboxItem, waiting.id).run_after <= utcnow()
+    page = text(admin.get(saved.headers["Location"]))
+    assert "credentials refused" not in page and "wms-token-new" not in page
