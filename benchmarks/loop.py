@@ -60,9 +60,14 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=0, help="burst this many orders on one rate-limited store")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="dropstream-loop-"))
+    # Every DropStream process of the run (and this one, on the embedded default) keeps its
+    # metrics here, set before any of them imports the Prometheus client: the CPU each kind of
+    # work and each endpoint cost is read from them (_cpu_by_work).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
+    (workdir / "metrics").mkdir()
     from dropstream.testing.databases import scratch_database
 
-    workdir = Path(tempfile.mkdtemp(prefix="dropstream-loop-"))
     with scratch_database(os.environ.get("DATABASE_URL"), workdir, "dropstream_loop") as database_url:
         result = run(args, workdir, database_url)
     print(json.dumps(result, indent=2))
@@ -150,6 +155,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             stoppers.append(app.extensions["dropstream"].queue.close)
             stoppers.append(start_in_process(app, tick_seconds=0.5).stop)
         cpu_before = _cpu_seconds(processes, database_url)
+        cpu_by_work_before = _cpu_by_work()
         transactions_before = _transactions(database_url)
         memory_before = _resident_mb(processes)
 
@@ -190,6 +196,8 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
                 time.sleep(0.5)
             cpu_whole_loop = {part: seconds - cpu_before.get(part, 0.0)
                               for part, seconds in _cpu_seconds(processes, database_url).items()}
+            cpu_by_work = {what: seconds - cpu_by_work_before.get(what, 0.0)
+                           for what, seconds in _cpu_by_work().items()}
         references = [o["reference"] for o in _wms_orders(wms.url)]
         finished = max(arrived.values()) if arrived else time.time()
         latencies = sorted(arrived[r] - placed[r] for r in placed if r in arrived)
@@ -230,6 +238,11 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
                 "cpu_ms_per_order": {part: round(1000 * seconds / total, 1)
                                      for part, seconds in cpu_whole_loop.items()},
                 "cpu_ms_per_order_all_parts": round(1000 * sum(cpu_whole_loop.values()) / total, 1),
+                # DropStream's share of it, by what it was spent on (most first).
+                "cpu_ms_per_order_by_work": {
+                    what: round(1000 * seconds / total, 1)
+                    for what, seconds in sorted(cpu_by_work.items(), key=lambda kv: -kv[1])
+                    if seconds >= 0.0005 * total},
             }
         result["stages_p50_p95_ms"] = _stages(app, placed)
         result["work_per_order"], result["work_retried"] = _work(app, total)
@@ -371,6 +384,25 @@ def _p50_p95(seconds: list[float]) -> list[int] | None:
         return None
     seconds = sorted(seconds)
     return [round(1000 * statistics.median(seconds)), round(1000 * seconds[int(0.95 * (len(seconds) - 1))])]
+
+
+def _cpu_by_work() -> dict[str, float]:
+    """CPU seconds so far by kind of job (``job order.forward``) and by endpoint (``web
+    bigcommerce.webhooks``), summed over every DropStream process of the run."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    names = {"dropstream_job_cpu_seconds_total": ("job", "kind"),
+             "dropstream_http_cpu_seconds_total": ("web", "endpoint")}
+    spent: dict[str, float] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name in names:
+                prefix, label = names[sample.name]
+                key = f"{prefix} {sample.labels[label]}"
+                spent[key] = spent.get(key, 0.0) + sample.value
+    return spent
 
 
 def _cpu_seconds(processes: dict[str, list], database_url: str) -> dict[str, float]:

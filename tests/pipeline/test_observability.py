@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,43 @@ def test_metrics_count_jobs_and_read_order_states(client, loop: Loop) -> None:  
     assert "dropstream_job_seconds_bucket" in body
     assert 'dropstream_outbox_items{state="done"}' in body
     assert "store-token" not in body and "wms-token" not in body
+
+
+Counters = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _counters(client: Any) -> Counters:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = client.get("/metrics").get_data(as_text=True)
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(body) for sample in family.samples}
+
+
+def test_metrics_count_the_cpu_each_kind_of_work_and_each_endpoint_costs(client: Any,
+                                                                         loop: Loop) -> None:
+    """What capacity planning reads: the CPU each kind of work and each endpoint cost, not the
+    time they spent waiting for a remote or a lock."""
+    from dropstream.jobs.registry import JOBS
+
+    db.session.commit()
+    before = _counters(client)
+    loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    assert client.get("/healthz").status_code == 200
+    db.session.commit()  # the request ran in this test's app context, on its session
+    after = _counters(client)
+
+    def spent(name: str, label: str, value: str) -> float:
+        key = (name, ((label, value),))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert spent("dropstream_job_cpu_seconds_total", "kind", "order.forward") > 0
+    assert spent("dropstream_http_cpu_seconds_total", "endpoint", "health.healthz") > 0
+    assert spent("dropstream_http_cpu_seconds_total", "endpoint", "metrics.metrics") == 0
+    kinds = {dict(labels)["kind"] for name, labels in after
+             if name == "dropstream_job_cpu_seconds_total"}
+    assert kinds <= {*JOBS, "unknown"}  # a bounded set of labels, never an id
 
 
 def test_metrics_can_require_a_token(app, client) -> None:  # type: ignore[no-untyped-def]

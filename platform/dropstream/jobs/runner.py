@@ -120,6 +120,7 @@ def _run_collecting(work: int | LeasedWork, may_chain: bool) -> tuple[str, int |
 
 def _run_observed(work: int | LeasedWork, follow_ups: FollowUps) -> str:
     started = time.perf_counter()
+    cpu_started = time.thread_time()
     kind = "unknown"
     outcome = "skipped"
     with log_context.bound(job_id=work if isinstance(work, int) else work.id):
@@ -133,6 +134,8 @@ def _run_observed(work: int | LeasedWork, follow_ups: FollowUps) -> str:
                 along = follow_ups.done_along if outcome == "done" else 0
                 metrics.JOBS.labels(kind, outcome).inc(1 + along)
                 metrics.JOB_SECONDS.labels(kind).observe(time.perf_counter() - started)
+            # Skipped runs too: a lease that found the row taken still cost a transaction.
+            metrics.JOB_CPU_SECONDS.labels(kind).inc(time.thread_time() - cpu_started)
 
 
 def _runs_alone(kind: str) -> bool:
