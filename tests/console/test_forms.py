@@ -3,6 +3,8 @@ input goes through the same services as the API."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from dropstream.catalog.models import Listing, ShippingRule
 from dropstream.extensions import db
 from dropstream.stores.models import Store, StoreState
@@ -168,16 +170,23 @@ def test_new_warehouse_credentials_entered_in_the_console_end_the_refusal(admin,
     refusal and takes them, and the work that waited for them is due at once."""
     from datetime import timedelta
 
+    from dropstream.alerts.services import raise_alert
     from dropstream.db import utcnow
     from dropstream.jobs.models import OutboxItem
 
     warehouse = tenant.warehouse
     warehouse.last_error = "reference WMS: token rejected (401)"
+    raise_alert(db.session, provider_id=tenant.provider.id, merchant_id=tenant.merchant.id,
+                store_id=tenant.store.id, code="auth_failed",
+                group_key=f"warehouse:{warehouse.id}:auth_failed",
+                message="The warehouse refused DropStream's credentials.")
     waiting = OutboxItem(provider_id=tenant.provider.id, merchant_id=tenant.merchant.id,
                          store_id=tenant.store.id, kind="order.forward", subject_id=1,
                          dedupe_key="waiting-forward", run_after=utcnow() + timedelta(hours=1))
     db.session.add(waiting)
     db.session.commit()
+    alerts = text(admin.get("/console/alerts"))
+    assert f'href="/console/warehouses/{warehouse.id}"' in alerts  # from the alert to the fix
     page = text(admin.get(f"/console/warehouses/{warehouse.id}"))
     assert "credentials refused" in page and "token rejected (401)" in page
     assert tenant.store.name in page  # the stores that wait with it
@@ -198,3 +207,6 @@ def test_new_warehouse_credentials_entered_in_the_console_end_the_refusal(admin,
     assert db.session.get(OutboxItem, waiting.id).run_after <= utcnow()
     page = text(admin.get(saved.headers["Location"]))
     assert "credentials refused" not in page and "wms-token-new" not in page
+    from dropstream.alerts.models import Alert
+
+    assert db.session.scalars(select(Alert.resolved_at)).one() is not None  # resolved with it

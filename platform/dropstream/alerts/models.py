@@ -28,3 +28,10 @@ class Alert(MerchantOwned, db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def warehouse_id(self) -> int | None:
+        """The warehouse the alert is about (``warehouse:<id>:…`` keys), for a link to it."""
+        kind, _, rest = self.group_key.partition(":")
+        number = rest.partition(":")[0]
+        return int(number) if kind == "warehouse" and number.isdigit() else None
