@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dropstream.alerts.models import Alert
+from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.orders import actions
@@ -37,7 +38,7 @@ def test_a_warehouse_outage_retries_with_backoff_then_succeeds(loop: Loop) -> No
 
 
 def test_retries_run_out_into_a_visible_error_that_reprocess_fixes(loop: Loop) -> None:
-    loop.wms.faults.fail("transient", times=8, on="forward_order")
+    loop.wms.faults.fail("server_error", times=8, on="forward_order")
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
     for _ in range(8):
@@ -45,13 +46,57 @@ def test_retries_run_out_into_a_visible_error_that_reprocess_fixes(loop: Loop) -
         run_until_idle()
     order = loop.order(external_id)
     assert order.status is OrderStatus.ERROR
-    assert "503" in order.error_message
+    assert "500" in order.error_message
     assert db.session.scalars(select(Alert.code)).all() == ["forward_failed"]
 
     actions.reprocess(db.session, order, actor="user:1")
     db.session.commit()
     run_until_idle()
     assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+
+
+def test_a_warehouse_outage_longer_than_the_retries_leaves_orders_waiting_not_in_error(
+        loop: Loop) -> None:
+    """Eight attempts take about ten minutes; a WMS down for longer (maintenance, a failover)
+    must not turn every order that came meanwhile into an error that a person reprocesses one
+    by one. They wait, say why, raise one alert, look again every few minutes and go once the
+    WMS answers. A day on, an order still waiting does become an error."""
+    from datetime import timedelta
+
+    from dropstream.jobs.runner import OUTAGE_PATIENCE, OUTAGE_RECHECK
+
+    loop.wms.faults.fail("transient", times=100, on="forward_order")  # 503s until cleared
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    for _ in range(10):
+        make_due()
+        run_until_idle()
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.RETRYING
+    assert "goes on trying" in order.events[-1].message
+    item = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.forward")).one()
+    assert item.attempts == 11 and item.state is OutboxState.PENDING
+    assert item.run_after - utcnow() <= OUTAGE_RECHECK  # looks again soon, not in an hour
+    [alert] = db.session.scalars(select(Alert).where(Alert.resolved_at.is_(None))).all()
+    assert alert.code == "warehouse_unreachable" and alert.occurrences == 4  # attempts 8 to 11
+
+    loop.wms.faults.queue.clear()  # the WMS is back
+    make_due()
+    run_until_idle()
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    db.session.expire_all()
+    assert db.session.get(Alert, alert.id).resolved_at is not None
+
+    loop.wms.faults.fail("transient", times=100, on="forward_order")
+    late = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    loop.poll()
+    waiting = db.session.scalars(select(OutboxItem).where(
+        OutboxItem.kind == "order.forward", OutboxItem.state == OutboxState.PENDING)).one()
+    waiting.attempts, waiting.created_at = 9, utcnow() - OUTAGE_PATIENCE - timedelta(minutes=1)
+    db.session.commit()
+    make_due()
+    run_until_idle()
+    assert loop.order(late).status is OrderStatus.ERROR  # a day is patience enough
 
 
 def test_a_lost_reply_never_creates_a_second_warehouse_order(loop: Loop) -> None:

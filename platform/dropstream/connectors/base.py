@@ -85,6 +85,21 @@ class TransientError(ConnectorError):
         self.retry_after = retry_after
 
 
+#: Answers that say the remote is down or overloaded, not that this request is wrong.
+_UNAVAILABLE = frozenset({502, 503, 504})
+
+
+def means_unreachable(error: Exception) -> bool:
+    """Whether ``error`` says the remote could not be reached at all: no connection, no answer
+    in time, or a 502/503/504. An outage, which says nothing about the request itself (a 500 or
+    a malformed reply might: those are not counted)."""
+    if not isinstance(error, TransientError) or error.code == "malformed_response":
+        return False
+    if error.remote_status is None:
+        return error.code in ("connection_failed", "timeout")
+    return error.remote_status in _UNAVAILABLE
+
+
 class AuthError(ConnectorError):
     """Credentials are invalid, revoked, or lack a permission: the store or warehouse is paused
     and flagged, never hammered."""

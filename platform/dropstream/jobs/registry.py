@@ -17,13 +17,17 @@ class JobSpec:
     """``run(item)`` does the work; ``on_retry(item, error, next_attempt)`` records a transient
     failure on the subject; ``on_give_up(item, error)`` makes the final failure visible there.
     ``one_at_a_time``: two items of this kind for the same subject never run at once; the
-    later one waits until the other has ended (see ``runner``)."""
+    later one waits until the other has ended (see ``runner``). ``waits_out_outages``: work
+    that needs the warehouse is not given up while the warehouse cannot be reached at all (an
+    outage outlasts ``max_attempts`` in about ten minutes); it waits, for up to a day, and goes
+    as soon as the warehouse answers another item again."""
 
     run: str
     on_retry: str | None = None
     on_give_up: str | None = None
     max_attempts: int = 8
     one_at_a_time: bool = False
+    waits_out_outages: bool = False
 
 
 JOBS: dict[str, JobSpec] = {
@@ -35,10 +39,11 @@ JOBS: dict[str, JobSpec] = {
                              # warehouse gets a second forward; run at once, both would look
                              # the reference up before either created it, and a warehouse that
                              # does not refuse a repeated reference would get the order twice.
-                             one_at_a_time=True),
+                             one_at_a_time=True, waits_out_outages=True),
     "order.mark_sent": JobSpec("dropstream.orders.forwarding:mark_sent_job",
                                on_give_up="dropstream.orders.forwarding:mark_sent_gave_up"),
-    "order.cancel": JobSpec("dropstream.orders.cancellation:cancel_at_warehouse_job"),
+    "order.cancel": JobSpec("dropstream.orders.cancellation:cancel_at_warehouse_job",
+                            waits_out_outages=True),
     "store.rescan_holds": JobSpec("dropstream.orders.holds:rescan_holds_job"),
     "channel.run": JobSpec("dropstream.stores.channels:run_channel_job",
                            on_retry="dropstream.stores.channels:channel_failed",

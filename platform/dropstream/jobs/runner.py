@@ -20,8 +20,8 @@ from datetime import timedelta
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from dropstream.alerts.services import raise_alert
-from dropstream.connectors.base import AuthError, TransientError
+from dropstream.alerts.services import raise_alert, resolve_alerts
+from dropstream.connectors.base import AuthError, TransientError, means_unreachable
 from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.heartbeat import lease_policy
@@ -38,7 +38,7 @@ from dropstream.jobs.outbox import (
     lease,
     running_job_store,
 )
-from dropstream.jobs.registry import JOBS, resolve
+from dropstream.jobs.registry import JOBS, JobSpec, resolve
 from dropstream.observability import context as log_context
 from dropstream.observability import metrics
 from dropstream.state import get_state
@@ -55,6 +55,10 @@ RECORD_PATIENCE_SECONDS = 30.0
 MAX_FOLLOW_UPS = 4
 #: How long work that must run alone waits while another run of it is in progress.
 BUSY_DELAY = timedelta(seconds=2)
+#: Work that waits out a warehouse outage (``JobSpec.waits_out_outages``) looks again this
+#: often once its backoff grows longer, and gives up after this long.
+OUTAGE_RECHECK = timedelta(minutes=5)
+OUTAGE_PATIENCE = timedelta(hours=24)
 
 
 #: session.info key: the rows a running job holds on to (see :func:`hold_for_next_step`).
@@ -174,6 +178,8 @@ def _run(work: int | LeasedWork) -> tuple[str, str]:
             try:
                 with policy.kept(item):
                     resolve(spec.run)(item)
+                if spec.waits_out_outages and item.attempts > spec.max_attempts:
+                    _outage_over(session, item)
                 next_step = claim_next_step(session, policy.hold, _runs_alone)
                 # The next step reads what this one wrote without loading it again, when it
                 # works for the same merchant (another's rows must be loaded, and checked).
@@ -253,12 +259,20 @@ def _retry_or_give_up(session: Session, outbox_id: int, error: Exception) -> str
     item = session.get(OutboxItem, outbox_id, populate_existing=True)
     spec = JOBS[item.kind]
     message = _describe(error)
-    if item.attempts >= spec.max_attempts:
+    outage = _waits_out(spec, item, error)
+    if item.attempts >= spec.max_attempts and not outage:
         if spec.on_give_up:
             resolve(spec.on_give_up)(LeasedWork.of(item), error)
         finish(session, outbox_id, OutboxState.DEAD, message)
         return "dead"
-    delay = backoff_delay(item.attempts, getattr(error, "retry_after", None))
+    retry_after = getattr(error, "retry_after", None)
+    delay = backoff_delay(item.attempts, retry_after)
+    if outage:
+        # The warehouse is down, not this work: look again every few minutes (or when it said
+        # it would be back), so that the work goes soon after it answers again.
+        delay = max(min(delay, OUTAGE_RECHECK), timedelta(seconds=retry_after or 0))
+        if item.attempts >= spec.max_attempts:
+            _alert_outage(session, item, error)
     item.run_after = utcnow() + delay
     item.leased_until = utcnow()  # released: not running, not a new request
     item.dispatched_at = None
@@ -267,6 +281,31 @@ def _retry_or_give_up(session: Session, outbox_id: int, error: Exception) -> str
         resolve(spec.on_retry)(LeasedWork.of(item), error, item.run_after)
     session.commit()
     return "retrying"
+
+
+def _waits_out(spec: JobSpec, item: OutboxItem, error: Exception) -> bool:
+    """Whether this failure is a warehouse outage the work waits out instead of giving up."""
+    owner = getattr(error, "owner", None)
+    return (spec.waits_out_outages and means_unreachable(error) and owner is not None
+            and owner[0] == "warehouse" and utcnow() - item.created_at < OUTAGE_PATIENCE)
+
+
+def _alert_outage(session: Session, item: OutboxItem, error: Exception) -> None:
+    _, warehouse_id = error.owner  # type: ignore[attr-defined]
+    raise_alert(session, provider_id=item.provider_id, merchant_id=item.merchant_id,
+                store_id=item.store_id, code="warehouse_unreachable",
+                group_key=f"warehouse:{warehouse_id}:unreachable",
+                message=(f"The warehouse has not been reachable for {item.attempts} attempts "
+                         f"({getattr(error, 'message', error)}). Orders wait and go as soon as "
+                         "it answers again (DropStream looks every few minutes, for up to a day)."))
+
+
+def _outage_over(session: Session, item: LeasedWork) -> None:
+    """Work that waited out an outage went through: the warehouse answers again."""
+    store = session.get(Store, item.store_id) if item.store_id is not None else None
+    if store is not None and store.warehouse_id is not None:
+        resolve_alerts(session, merchant_id=item.merchant_id,
+                       group_key=f"warehouse:{store.warehouse_id}:unreachable")
 
 
 def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> str:

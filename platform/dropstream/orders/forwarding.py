@@ -15,7 +15,13 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from dropstream.alerts.services import raise_alert
-from dropstream.connectors.base import AuthError, Capability, ConnectorError, RejectedError
+from dropstream.connectors.base import (
+    AuthError,
+    Capability,
+    ConnectorError,
+    RejectedError,
+    means_unreachable,
+)
 from dropstream.connectors.types import Address, WarehouseOrder
 from dropstream.connectors.types import WarehouseLine as WarehouseLineData
 from dropstream.db import utcnow
@@ -23,6 +29,7 @@ from dropstream.events import announce
 from dropstream.extensions import db
 from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import add_work
+from dropstream.jobs.registry import JOBS
 from dropstream.orders.models import Order, OrderAddress
 from dropstream.orders.statuses import HoldReason, OrderStatus
 from dropstream.orders.timeline import record
@@ -101,6 +108,9 @@ def forward_retrying(item: LeasedWork, error: Exception, next_attempt: datetime)
     else:
         why = (f"The warehouse could not be reached (attempt {item.attempts}): {_words(error)}. "
                f"Next attempt at {next_attempt:%Y-%m-%d %H:%M:%S} UTC.")
+        if means_unreachable(error) and item.attempts >= JOBS[item.kind].max_attempts:
+            why += (" The warehouse is down rather than refusing the order: DropStream goes on "
+                    "trying every few minutes, for up to a day.")
     if transition(db.session, order, FORWARDABLE, OrderStatus.RETRYING, forward_attempts=item.attempts):
         record(db.session, order, "retrying", why, remote=_words(error))
 

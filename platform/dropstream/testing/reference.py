@@ -86,6 +86,9 @@ class _Faults:
         fault = match[0]
         if fault == "transient":
             raise TransientError("reference sandbox: injected 503 Service Unavailable", remote_status=503)
+        if fault == "server_error":  # the remote is up but fails this request
+            raise TransientError("reference sandbox: injected 500 Internal Server Error",
+                                 remote_status=500)
         if fault == "auth":
             raise AuthError("reference sandbox: token rejected (401)", remote_status=401)
         if fault == "leaky":

@@ -14,7 +14,12 @@ import pytest
 from tests.conftest import _schema, app_config, database_url
 from wms_support import ACCOUNT, TOKEN, app, connector, wms
 
-from dropstream.connectors.base import AuthError, RejectedError, TransientError
+from dropstream.connectors.base import (
+    AuthError,
+    RejectedError,
+    TransientError,
+    means_unreachable,
+)
 from dropstream.connectors.types import Address, CancelOutcome, WarehouseLine, WarehouseOrder
 from dropstream.testing.contract import WarehouseContract
 from dropstream_wms_generic.connector import GenericWmsConnector
@@ -181,29 +186,32 @@ def test_no_account_is_a_refusal_naming_the_store_setting(app: Any, wms: WmsSand
 
 
 @pytest.mark.parametrize(
-    ("fault", "expected"),
+    ("fault", "expected", "unreachable"),
     [
-        ({"kind": "error", "status": 503, "retry_after": 42}, "answered 503"),
-        ({"kind": "error", "status": 429, "retry_after": 7}, "answered 429"),
-        ({"kind": "drop"}, "connection failed"),
-        ({"kind": "garbage"}, "not JSON"),
+        ({"kind": "error", "status": 503, "retry_after": 42}, "answered 503", True),
+        ({"kind": "error", "status": 429, "retry_after": 7}, "answered 429", False),
+        ({"kind": "drop"}, "connection failed", True),
+        ({"kind": "garbage"}, "not JSON", False),
     ],
 )
 def test_outages_are_transient_and_honour_retry_after(
-    app: Any, wms: WmsSandbox, fault: dict[str, Any], expected: str
+    app: Any, wms: WmsSandbox, fault: dict[str, Any], expected: str, unreachable: bool
 ) -> None:
+    """Transient, each; and only a WMS that is down or cannot be reached counts as an outage
+    that orders wait out (a rate limit or a broken reply does not)."""
     wms.inject(**fault)
     with pytest.raises(TransientError) as failed:
         connector(wms).fetch_shipments(None)
     assert expected in failed.value.message
     assert failed.value.retry_after == fault.get("retry_after")
+    assert means_unreachable(failed.value) is unreachable
 
 
 def test_slowness_past_the_timeout_is_transient(app: Any, wms: WmsSandbox) -> None:
     wms.inject("slow", seconds=1.5)
     with pytest.raises(TransientError) as failed:
         connector(wms, timeout_seconds=1).ship_methods()
-    assert failed.value.code == "timeout"
+    assert failed.value.code == "timeout" and means_unreachable(failed.value)
 
 
 def test_an_outage_window_refuses_everything_until_it_ends(app: Any, wms: WmsSandbox) -> None:
