@@ -173,6 +173,8 @@ def test_new_warehouse_credentials_entered_in_the_console_end_the_refusal(admin,
     from dropstream.alerts.services import raise_alert
     from dropstream.db import utcnow
     from dropstream.jobs.models import OutboxItem
+    from dropstream.orders.statuses import OrderStatus
+    from tests.factories import OrderFactory
 
     warehouse = tenant.warehouse
     warehouse.last_error = "reference WMS: token rejected (401)"
@@ -180,8 +182,10 @@ def test_new_warehouse_credentials_entered_in_the_console_end_the_refusal(admin,
                 store_id=tenant.store.id, code="auth_failed",
                 group_key=f"warehouse:{warehouse.id}:auth_failed",
                 message="The warehouse refused DropStream's credentials.")
+    order = OrderFactory(provider_id=tenant.provider.id, merchant_id=tenant.merchant.id,
+                         store_id=tenant.store.id, status=OrderStatus.RETRYING)
     waiting = OutboxItem(provider_id=tenant.provider.id, merchant_id=tenant.merchant.id,
-                         store_id=tenant.store.id, kind="order.forward", subject_id=1,
+                         store_id=tenant.store.id, kind="order.forward", subject_id=order.id,
                          dedupe_key="waiting-forward", run_after=utcnow() + timedelta(hours=1))
     db.session.add(waiting)
     db.session.commit()
@@ -189,7 +193,8 @@ def test_new_warehouse_credentials_entered_in_the_console_end_the_refusal(admin,
     assert f'href="/console/warehouses/{warehouse.id}"' in alerts  # from the alert to the fix
     page = text(admin.get(f"/console/warehouses/{warehouse.id}"))
     assert "credentials refused" in page and "token rejected (401)" in page
-    assert tenant.store.name in page  # the stores that wait with it
+    assert tenant.store.name in page  # the stores that wait with it, and their orders
+    assert f'href="/console/orders?store_id={tenant.store.id}&amp;status=retrying">1</a>' in page
 
     refused = admin.post(f"/console/warehouses/{warehouse.id}/credentials", {})
     assert refused.status_code == 422

@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
 
 from dropstream.connectors.base import ConnectorRole
 from dropstream.console.access import bp, provider_only, scope
 from dropstream.console.forms import Form, nested, schema_fields
 from dropstream.errors import AppError, ValidationFailed
 from dropstream.extensions import db
+from dropstream.orders.models import Order
+from dropstream.orders.statuses import OrderStatus
 from dropstream.state import get_state
 from dropstream.stores import services
 from dropstream.stores.models import Store, Warehouse
@@ -75,10 +78,15 @@ def _warehouse_page(warehouse: Warehouse, form: Form, status: int = 200) -> Any:
     cls = _connector(warehouse.connector_id)
     stores = db.session.scalars(scope().select(Store, Store.warehouse_id == warehouse.id)
                                 .order_by(Store.name)).all()
+    # What a refusal or an outage holds up: each store's orders waiting to be sent again.
+    retrying = dict(db.session.execute(
+        select(Order.store_id, func.count()).where(
+            scope().criteria(Order), Order.store_id.in_([store.id for store in stores]),
+            Order.status == OrderStatus.RETRYING).group_by(Order.store_id)).all())
     credentials = schema_fields(cls.credentials_schema if cls else None, "credentials",
                                 secret=True)
     return render_template("console/warehouse.html", warehouse=warehouse, stores=stores,
-                           form=form, credentials=credentials), status
+                           retrying=retrying, form=form, credentials=credentials), status
 
 
 @bp.get("/warehouses/<int:warehouse_id>")
