@@ -18,6 +18,13 @@ from dropstream.testing.jobs import make_due, run_until_idle
 from tests.pipeline.conftest import Loop
 
 
+def retried(times: int) -> None:
+    """Run the waiting work ``times`` more times, each at once (as if its backoff had passed)."""
+    for _ in range(times):
+        make_due()
+        run_until_idle()
+
+
 def test_a_warehouse_outage_retries_with_backoff_then_succeeds(loop: Loop) -> None:
     loop.wms.faults.fail("transient", times=2, on="forward_order")
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
@@ -41,9 +48,7 @@ def test_retries_run_out_into_a_visible_error_that_reprocess_fixes(loop: Loop) -
     loop.wms.faults.fail("server_error", times=8, on="forward_order")
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
-    for _ in range(8):
-        make_due()
-        run_until_idle()
+    retried(8)
     order = loop.order(external_id)
     assert order.status is OrderStatus.ERROR
     assert "500" in order.error_message
@@ -68,9 +73,7 @@ def test_a_warehouse_outage_longer_than_the_retries_leaves_orders_waiting_not_in
     loop.wms.faults.fail("transient", times=100, on="forward_order")  # 503s until cleared
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
-    for _ in range(10):
-        make_due()
-        run_until_idle()
+    retried(10)
     order = loop.order(external_id)
     assert order.status is OrderStatus.RETRYING
     assert "goes on trying" in order.events[-1].message
