@@ -102,6 +102,44 @@ def test_a_warehouse_outage_longer_than_the_retries_leaves_orders_waiting_not_in
     assert loop.order(late).status is OrderStatus.ERROR  # a day is patience enough
 
 
+def test_when_the_warehouse_answers_again_all_the_work_waiting_for_it_goes_at_once(
+        loop: Loop) -> None:
+    """Past its ordinary retries, waiting work looks again only every few minutes. The first
+    piece that gets through releases the rest of what waits for that warehouse, other
+    merchants' stores included, so that nothing waits minutes more for its next look."""
+    from datetime import timedelta
+
+    from tests.factories import MerchantFactory, StoreFactory
+
+    tenant = loop.tenant
+    loop.wms.faults.fail("transient", times=100, on="forward_order")
+    first = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    second = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    loop.poll()
+    retried(8)  # both beyond their ordinary retries: waiting out the outage
+    merchant = MerchantFactory(provider_id=tenant.provider.id)
+    store = StoreFactory(provider_id=tenant.provider.id, merchant_id=merchant.id,
+                         warehouse_id=tenant.warehouse.id, with_channels=False)
+    elsewhere = OutboxItem(provider_id=tenant.provider.id, merchant_id=merchant.id,
+                           store_id=store.id, kind="order.forward", subject_id=10**6,
+                           dedupe_key="another-merchant-waiting", attempts=9,
+                           run_after=utcnow() + timedelta(minutes=4))
+    db.session.add(elsewhere)
+    items = db.session.scalars(select(OutboxItem).where(
+        OutboxItem.kind == "order.forward", OutboxItem.store_id == tenant.store.id)
+        .order_by(OutboxItem.id)).all()
+    assert [item.attempts for item in items] == [9, 9]
+    items[0].run_after = utcnow()  # only the first looks again now
+    db.session.commit()
+
+    loop.wms.faults.queue.clear()  # the WMS is back
+    run_until_idle()  # no make_due(): the others were due after minutes
+    assert {loop.order(first).status, loop.order(second).status} == {OrderStatus.AT_WAREHOUSE}
+    db.session.expire_all()
+    assert db.session.get(OutboxItem, elsewhere.id).state is OutboxState.DONE
+
+
 def test_a_lost_reply_never_creates_a_second_warehouse_order(loop: Loop) -> None:
     # The WMS stores the order, then the connection drops: DropStream must look before creating.
     loop.wms.deduplicate = False

@@ -499,6 +499,34 @@ def finish(session: Session, outbox_id: int, state: OutboxState, error: str | No
         plain.expire_on_commit = True
 
 
+def release_waiting_out(session: Session, warehouse_id: int, after_attempts: dict[str, int]) -> int:
+    """The warehouse answers again: make due at once the work of every store linked to it that
+    waits out its outage (kinds with at least their ``after_attempts`` spent: beyond their
+    ordinary retries), whichever merchant's. System work: it reads and changes no one's data
+    but the work's timing. Returns how many rows were released."""
+    from dropstream.stores.models import Store
+    from dropstream.tenants.scope import unscoped
+
+    now = utcnow()
+    stores = select(Store.id).where(Store.warehouse_id == warehouse_id).scalar_subquery()
+    waiting_out = or_(*(and_(OutboxItem.kind == kind, OutboxItem.attempts >= attempts)
+                        for kind, attempts in after_attempts.items()))
+    # Rows another transaction holds are skipped: several pieces of work may go through at
+    # once after an outage, each releasing the same rows, and two updates taking overlapping
+    # rows in different orders would deadlock. What another holds, it is releasing or running.
+    waiting = (select(OutboxItem.id)
+               .where(OutboxItem.state == OutboxState.PENDING, OutboxItem.store_id.in_(stores),
+                      waiting_out, OutboxItem.run_after > now,
+                      or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until <= now))
+               .with_for_update(skip_locked=True))
+    with unscoped(session):
+        return session.execute(
+            update(OutboxItem).where(OutboxItem.id.in_(waiting.scalar_subquery()))
+            .values(run_after=now, dispatched_at=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+
+
 def release_for_stores(session: Session, store_ids: list[int]) -> None:
     """Make these stores' waiting work due now: a store was resumed, or their warehouse was
     given new credentials."""

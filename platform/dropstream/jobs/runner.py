@@ -36,6 +36,7 @@ from dropstream.jobs.outbox import (
     finish,
     hand_back,
     lease,
+    release_waiting_out,
     running_job_store,
 )
 from dropstream.jobs.registry import JOBS, JobSpec, resolve
@@ -301,11 +302,14 @@ def _alert_outage(session: Session, item: OutboxItem, error: Exception) -> None:
 
 
 def _outage_over(session: Session, item: LeasedWork) -> None:
-    """Work that waited out an outage went through: the warehouse answers again."""
+    """Work that waited out an outage went through: the warehouse answers again. The rest of
+    what waits for it goes now, not at its next look, minutes later."""
     store = session.get(Store, item.store_id) if item.store_id is not None else None
     if store is not None and store.warehouse_id is not None:
         resolve_alerts(session, merchant_id=item.merchant_id,
                        group_key=f"warehouse:{store.warehouse_id}:unreachable")
+        release_waiting_out(session, store.warehouse_id, {
+            kind: spec.max_attempts for kind, spec in JOBS.items() if spec.waits_out_outages})
 
 
 def _auth_failed(session: Session, outbox_id: int, error: AuthError) -> str:
