@@ -93,7 +93,7 @@ def means_unreachable(error: Exception) -> bool:
     """Whether ``error`` says the remote could not be reached at all: no connection, no answer
     in time, or a 502/503/504. An outage, which says nothing about the request itself (a 500 or
     a malformed reply might: those are not counted)."""
-    if not isinstance(error, TransientError) or error.code == "malformed_response":
+    if not isinstance(error, TransientError):
         return False
     if error.remote_status is None:
         return error.code in ("connection_failed", "timeout")
