@@ -281,7 +281,8 @@ def test_a_next_step_reads_what_the_step_before_it_wrote_without_loading_it_agai
                                                     for t in tables)] == []
 
 
-def test_a_job_that_makes_several_pieces_of_work_queues_them_all(loop: Loop) -> None:
+def test_a_job_that_makes_several_pieces_of_work_runs_the_first_and_queues_the_rest(
+        loop: Loop) -> None:
     from dropstream.catalog.models import ShippingRule
     from dropstream.orders.holds import request_hold_rescan
 
@@ -297,12 +298,17 @@ def test_a_job_that_makes_several_pieces_of_work_queues_them_all(loop: Loop) -> 
 
     assert run_outbox_item(rescan_id) == "done"
 
-    # Two orders released, two forwards: both handed to the queue (to any free worker), none
-    # run by the rescan's job.
-    forwards = set(db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "order.forward")))
-    assert len(forwards) == 2
-    assert set(_queued_ids()) == forwards
-    assert loop.wms.orders == []
+    # Two orders released, two forwards: the rescan's worker sent the first itself (no trip
+    # through the queue); the other was handed to the queue, for any free worker.
+    forwards = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.forward")
+                                  .order_by(OutboxItem.id)).all()
+    assert [f.state for f in forwards] == [OutboxState.DONE, OutboxState.PENDING]
+    assert _queued_ids() == [forwards[1].id]
+    assert len(loop.wms.orders) == 1
+    assert loop.order(held[0]).status is OrderStatus.AT_WAREHOUSE
+
+    assert run_outbox_item(forwards[1].id) == "done"
+    assert len(loop.wms.orders) == 2
 
 
 def test_a_jobs_next_step_continues_it_even_when_its_store_has_no_room(loop: Loop) -> None:
@@ -381,8 +387,11 @@ def test_re_reads_queued_up_for_a_store_are_done_by_one_job(loop: Loop) -> None:
                                    .execution_options(populate_existing=True)).all()
     assert {item.state for item in refreshes} == {OutboxState.DONE}
     assert [run_outbox_item(item_id) for item_id in rest] == ["skipped"] * 3  # their late jobs
-    assert [loop.order(e).status for e in external_ids] == [OrderStatus.QUEUED] * 4
-    run_until_idle(channels=False)  # each order's forward is its own work, for any worker
+    # Each order's forward is its own work: the import's worker sent the first itself, the
+    # others wait for any free worker.
+    assert [loop.order(e).status for e in external_ids] == (
+        [OrderStatus.AT_WAREHOUSE] + [OrderStatus.QUEUED] * 3)
+    run_until_idle(channels=False)
     assert [loop.order(e).status for e in external_ids] == [OrderStatus.AT_WAREHOUSE] * 4
     assert len(loop.wms.orders) == 4
 

@@ -45,7 +45,7 @@ BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 _SESSION_KEY = "dropstream.outbox.dispatch"
 #: Set while a worker runs an item: work committed meanwhile is collected here for the runner,
-#: which runs a lone follow-up itself and dispatches the rest (``runner.run_outbox_item``).
+#: which runs the first follow-up itself and dispatches the rest (``runner.run_outbox_item``).
 _FOLLOW_UP_KEY = "dropstream.outbox.follow_up"
 #: The next step a running job leased in its last transaction, until that commits.
 _CLAIMED_KEY = "dropstream.outbox.claimed"
