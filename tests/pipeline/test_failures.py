@@ -140,6 +140,47 @@ def test_when_the_warehouse_answers_again_all_the_work_waiting_for_it_goes_at_on
     assert db.session.get(OutboxItem, elsewhere.id).state is OutboxState.DONE
 
 
+def test_a_poll_waiting_out_an_outage_takes_the_place_of_the_runs_scheduled_meanwhile(
+        loop: Loop) -> None:
+    """During a warehouse outage a shipments poll retries with backoff. Each interval that
+    passes meanwhile used to add a run of its own, which called the warehouse that is down at
+    once and then retried too: the calls grew with the outage. Now the waiting run stands for
+    them, and scheduling resumes once it is over."""
+    from dropstream.jobs.scheduler import tick
+    from dropstream.stores.models import Channel, StoreChannel
+
+    loop.wms.faults.fail("transient", times=100, on="fetch_shipments")
+    channel_id = loop.store.channel(Channel.SHIPMENTS).id
+
+    def runs() -> list[OutboxItem]:
+        return db.session.scalars(select(OutboxItem).where(
+            OutboxItem.kind == "channel.run", OutboxItem.subject_id == channel_id)
+            .execution_options(populate_existing=True)).all()
+
+    def calls() -> int:
+        return 100 - sum(1 for fault in loop.wms.faults.queue if fault[1] == "fetch_shipments")
+
+    loop.poll()
+    [waiting] = runs()
+    assert waiting.state is OutboxState.PENDING and waiting.attempts == 1 and calls() == 1
+    for _ in range(5):  # five intervals pass while the run waits for its next attempt
+        db.session.get(StoreChannel, channel_id).next_run_at = utcnow()
+        db.session.commit()
+        tick()
+        run_until_idle()
+    assert [run.id for run in runs()] == [waiting.id]
+    assert calls() == 1
+    assert db.session.get(StoreChannel, channel_id).next_run_at > utcnow()  # looked at again later
+
+    loop.wms.faults.queue.clear()  # the warehouse is back
+    retried(1)
+    assert [(run.id, run.state) for run in runs()] == [(waiting.id, OutboxState.DONE)]
+    db.session.get(StoreChannel, channel_id).next_run_at = utcnow()
+    db.session.commit()
+    tick()
+    assert len(runs()) == 2  # scheduled again
+
+
 def test_a_lost_reply_never_creates_a_second_warehouse_order(loop: Loop) -> None:
     # The WMS stores the order, then the connection drops: DropStream must look before creating.
     loop.wms.deduplicate = False

@@ -15,7 +15,7 @@ from dropstream.connectors.base import Capability, ConnectorError
 from dropstream.db import utcnow
 from dropstream.errors import InvalidTransition, ValidationFailed
 from dropstream.extensions import db
-from dropstream.jobs.models import LeasedWork
+from dropstream.jobs.models import LeasedWork, OutboxItem, OutboxState
 from dropstream.jobs.outbox import add_work, release_for_stores
 from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
@@ -113,8 +113,17 @@ def resume_store(session: Session, store: Store) -> None:
 
 
 def schedule_due_channels(session: Session, limit: int = 500) -> int:
-    """Turn every due channel of an active store into outbox work; set its next run."""
+    """Turn every due channel of an active store into outbox work; set its next run.
+
+    A channel whose last run is still pending (waiting its turn, running, or waiting to be
+    retried) gets no new run: the pending one reads from the channel's cursor whenever it
+    runs, and so stands for the runs due meanwhile. Otherwise each interval of a warehouse
+    outage added a run of its own, which called the warehouse at once and then retried too.
+    (A run asked for now, by a person or a push, is still added: it may carry news.)"""
     now = utcnow()
+    run_pending = select(OutboxItem.id).where(
+        OutboxItem.kind == "channel.run", OutboxItem.subject_id == StoreChannel.id,
+        OutboxItem.state == OutboxState.PENDING).exists()
     due = (StoreChannel.enabled.is_(True), StoreChannel.paused.is_(False),
            or_(StoreChannel.next_run_at.is_(None), StoreChannel.next_run_at <= now))
     longest_waiting = (
@@ -125,14 +134,14 @@ def schedule_due_channels(session: Session, limit: int = 500) -> int:
     # Locked and queued in id order, the order every other writer of these rows and their
     # work keys uses (a WMS stock push queues its stores' runs by store): two transactions
     # taking the same channels in different orders deadlock.
-    statement = select(StoreChannel).where(StoreChannel.id.in_(longest_waiting.scalar_subquery()), *due) \
-        .order_by(StoreChannel.id)
+    statement = select(StoreChannel, run_pending) \
+        .where(StoreChannel.id.in_(longest_waiting.scalar_subquery()), *due).order_by(StoreChannel.id)
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True, of=StoreChannel)
-    channels = session.scalars(statement).all()
-    for channel in channels:
+    channels = session.execute(statement).all()
+    for channel, waiting in channels:
         channel.next_run_at = now + timedelta(seconds=channel.interval_seconds)
-        if supported(channel.store, channel.channel):
+        if not waiting and supported(channel.store, channel.channel):
             _queue_run(session, channel)
     session.commit()
     return len(channels)
