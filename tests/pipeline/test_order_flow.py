@@ -251,6 +251,28 @@ def test_a_new_order_is_written_once_with_its_mapping_and_status(loop: Loop) -> 
     assert writes.count("INSERT INTO orders") == 1
 
 
+def test_a_shipment_is_recorded_with_its_order_read_in_the_same_query(loop: Loop) -> None:
+    """Recording a warehouse shipment (pushed or polled) reads its consignment together with
+    the order whose timeline gets the entry: one query, not a second one for the order."""
+    from dropstream.fulfillment.services import record_shipment
+    from dropstream.stores.connections import warehouse_connector
+
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    loop.wms.ship(f"DS-{loop.tenant.store.id}-{external_id}")
+    store = loop.store
+    [data] = warehouse_connector(store.warehouse, store).fetch_shipments(None).shipments
+    db.session.expire_all()
+
+    with recorded_statements() as statements:
+        shipment = record_shipment(db.session, store, data)
+        db.session.commit()
+
+    assert shipment.state is ShipmentState.PENDING
+    assert loop.order(external_id).events[-1].kind == "shipment_received"
+    assert [s for s in statements if s.startswith("SELECT orders.")] == []
+
+
 def test_an_order_another_worker_inserted_first_is_taken_as_it_is(
         loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two workers read the same new order; the one whose insert loses to the other's commit

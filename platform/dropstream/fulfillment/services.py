@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dropstream.alerts.services import raise_alert
 from dropstream.connectors.base import ConnectorError, RejectedError
@@ -66,9 +66,11 @@ def record_shipment(session: Session, store: Store, data: ShipmentData) -> Shipm
     existing = _find(session, store, data.warehouse_shipment_id)
     if existing is not None:
         return existing
+    # With its order, which the shipment's timeline entry needs: one query, not two.
     address = session.scalar(
         select(OrderAddress).where(OrderAddress.warehouse_ref == data.order_reference,
                                    OrderAddress.merchant_id == store.merchant_id)
+        .options(joinedload(OrderAddress.order))
     )
     shipment = Shipment(
         provider_id=store.provider_id, merchant_id=store.merchant_id, warehouse_id=warehouse_id,
