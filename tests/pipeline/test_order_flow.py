@@ -273,6 +273,34 @@ def test_a_shipment_is_recorded_with_its_order_read_in_the_same_query(loop: Loop
     assert [s for s in statements if s.startswith("SELECT orders.")] == []
 
 
+def test_orders_imported_together_write_their_billing_and_shipping_addresses_at_once(
+        loop: Loop) -> None:
+    """A billing address has the shipping addresses' columns too: the flush writes a table's
+    rows in one statement only while their columns match, and billing, shipping, billing …
+    (two orders read together) cost a statement each."""
+    from dataclasses import replace
+
+    from dropstream.connectors.types import Address
+    from dropstream.orders.importing import import_orders
+    from dropstream.stores.connections import store_connector
+
+    external_ids = [loop.shop.create_order([{"sku": "MUG", "quantity": 1}]) for _ in range(2)]
+    billing = Address(name="Ada Buyer", street1="1 Pay St", city="Leeds", country_code="GB")
+    read = [replace(store_connector(loop.store).fetch_order(external_id), billing_address=billing)
+            for external_id in external_ids]
+
+    with recorded_statements() as statements:
+        import_orders(db.session, loop.store, read)
+        db.session.commit()
+
+    for external_id in external_ids:
+        order = loop.order(external_id)
+        assert order.status is OrderStatus.QUEUED
+        assert sorted((a.role, a.name) for a in order.addresses)[0] == ("billing", "Ada Buyer")
+    if db.engine.dialect.name == "postgresql":  # (SQLite inserts rows one by one)
+        assert sum(s.startswith("INSERT INTO order_addresses") for s in statements) == 1
+
+
 def test_an_order_another_worker_inserted_first_is_taken_as_it_is(
         loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two workers read the same new order; the one whose insert loses to the other's commit

@@ -394,12 +394,18 @@ def _fill(order: Order, data: OrderData) -> None:
 
 def _add_contents(order: Order, data: OrderData) -> None:
     ids = dict(provider_id=order.provider_id, merchant_id=order.merchant_id)
+    # Every address is given the same columns, billing and shipping alike (mapping sets the
+    # last two of a shipping address): a flush inserts rows of one table in one statement only
+    # while their columns match, and a billing address between shipping ones cost one each.
+    unset = dict(ship_code=None, warehouse_ref=None)
     if data.billing_address is not None:
-        order.addresses.append(OrderAddress(**ids, role="billing", **_address_fields(data.billing_address)))
+        order.addresses.append(OrderAddress(
+            **ids, role="billing", external_id="", shipping_method="", **unset,
+            **_address_fields(data.billing_address)))
     by_destination: dict[str, OrderAddress] = {}
     for destination in data.destinations:
         address = OrderAddress(**ids, role="shipping", external_id=_clip(destination.external_id, 100),
-                               shipping_method=_clip(destination.shipping_method, 255),
+                               shipping_method=_clip(destination.shipping_method, 255), **unset,
                                **_address_fields(destination.address))
         order.addresses.append(address)
         by_destination[destination.external_id] = address
