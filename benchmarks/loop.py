@@ -12,7 +12,10 @@ the same cores. Those figures stop when the last order reaches the WMS, when the
 the loop has run only for the orders shipped by then; ``whole_loop`` then waits until every
 order is Shipped in the store (shipments pushed by the WMS, posted back with tracking, stock
 recorded) and gives the CPU per order of the whole loop, and the time from placing to Shipped
-(which includes the sandbox WMS's picking delay).
+(which includes the sandbox WMS's picking delay). The machine's speed varies from day to day
+and between two runs, so it also gives DropStream's CPU over the sandboxes' in the same run
+(``dropstream_cpu_per_sandbox_cpu``): their work per order is the same whatever DropStream's
+version, which makes them a yardstick for comparing versions across runs and days.
 
 It runs on whatever DATABASE_URL / REDIS_URL say (a scratch database is created and dropped).
 With REDIS_URL, DropStream runs as production lays it out: `dropstream serve`, real `dropstream
@@ -238,6 +241,10 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
                 "cpu_ms_per_order": {part: round(1000 * seconds / total, 1)
                                      for part, seconds in cpu_whole_loop.items()},
                 "cpu_ms_per_order_all_parts": round(1000 * sum(cpu_whole_loop.values()) / total, 1),
+                # The machine's speed varies from day to day, and even between two runs; the
+                # sandboxes' work per order does not change between versions of DropStream, so
+                # their CPU in the same run is a yardstick of the machine's speed at the time.
+                "dropstream_cpu_per_sandbox_cpu": _per_sandbox_cpu(cpu_whole_loop),
                 # DropStream's share of it, by what it was spent on (most first).
                 "cpu_ms_per_order_by_work": {
                     what: round(1000 * seconds / total, 1)
@@ -403,6 +410,16 @@ def _cpu_by_work() -> dict[str, float]:
                 key = f"{prefix} {sample.labels[label]}"
                 spent[key] = spent.get(key, 0.0) + sample.value
     return spent
+
+
+def _per_sandbox_cpu(cpu: dict[str, float]) -> float | None:
+    """DropStream's processes' CPU (web, workers, scheduler) over the sandboxes' and shoppers'
+    in the same run; None on the embedded default, where they share one process."""
+    yardstick = cpu.get("sandboxes_and_shoppers")
+    if not yardstick:
+        return None
+    dropstream = sum(seconds for part, seconds in cpu.items() if part.startswith("dropstream_"))
+    return round(dropstream / yardstick, 2)
 
 
 def _cpu_seconds(processes: dict[str, list], database_url: str) -> dict[str, float]:
