@@ -117,8 +117,9 @@ def schedule_due_channels(session: Session, limit: int = 500) -> int:
 
     A channel whose last run is still pending (waiting its turn, running, or waiting to be
     retried) gets no new run: the pending one reads from the channel's cursor whenever it
-    runs, and so stands for the runs due meanwhile. Otherwise each interval of a warehouse
-    outage added a run of its own, which called the warehouse at once and then retried too.
+    runs, and so stands for the runs due meanwhile. Otherwise, where the interval is shorter
+    than a failing run's retries, each interval of a warehouse outage added a run of its own,
+    which called the warehouse at once and then retried too.
     (A run asked for now, by a person or a push, is still added: it may carry news.)"""
     now = utcnow()
     run_pending = select(OutboxItem.id).where(
