@@ -107,14 +107,16 @@ def live_server(app: Any) -> Iterator[str]:
 
 
 def _empty_everything(app: object) -> None:
+    # DELETE, children first, not TRUNCATE: a test's few rows go in about 10 ms, where a
+    # TRUNCATE of every table (new files for each, on PostgreSQL) took 0.4 s, about a minute of
+    # the suite. Ids start again at 1, as they did after TRUNCATE … RESTART IDENTITY.
     tables = list(reversed(db.metadata.sorted_tables))
     with db.engine.begin() as connection:
+        for table in tables:
+            connection.execute(table.delete())
         if connection.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(table.delete())
+            connection.execute(text("SELECT setval(oid::regclass, 1, false) FROM pg_class "
+                                    "WHERE relkind = 'S'"))
     queue = app.extensions["dropstream"].queue  # type: ignore[attr-defined]
     if hasattr(queue, "connection"):
         queue.connection.flushdb()
