@@ -8,17 +8,28 @@ cannot do harm.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from dropstream.db import insert_unless_conflict, utcnow
 from dropstream.jobs.models import InboxEvent
 from dropstream.jobs.outbox import add_work
-from dropstream.stores.models import Store
 
 
-def receive_order_hint(session: Session, store: Store, *, event_key: str, topic: str,
+class HintedStore(Protocol):
+    """The store a hint is about: a :class:`~dropstream.stores.models.Store`, or what a
+    webhook route remembers of one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def merchant_id(self) -> int: ...
+    @property
+    def provider_id(self) -> int: ...
+
+
+def receive_order_hint(session: Session, store: HintedStore, *, event_key: str, topic: str,
                        external_id: str, payload: dict[str, Any]) -> bool:
     """Record a webhook about order ``external_id``; queue a re-read. Returns False for a
     duplicate delivery (same ``event_key``), which changes nothing."""

@@ -12,6 +12,21 @@ delivery gets a 4xx and changes nothing; a database outage a 503, so BigCommerce
 A status change to anything but the monitored status or Cancelled is acknowledged and
 dropped: those are DropStream's own moves (Awaiting Shipment, Shipped) echoing back, and
 reading the order again would only spend the store's API quota.
+
+What a delivery needs of its store (ids, monitored status, secrets) is remembered per process
+for :data:`~.senders.SENDER_TTL` seconds (:mod:`.senders`): a busy store sends several
+deliveries per order, about half of them echoes, and each cost a database transaction and a
+decryption just to find this out. A secret header that does not match what is remembered is
+checked against the database before it is refused, so new credentials work at once. What
+those seconds allow is harmless:
+
+* after a store is paused or disconnected, or its secret replaced, a delivery with the old
+  values still queues a re-read, which runs only once the store is connected, and reads the
+  order from the store;
+* a deleted store's delivery is answered 503 (its inbox row cannot be written), and the retry
+  401;
+* a status just chosen as the monitored one may be dropped as an echo, as a lost webhook
+  would be: the polling sweep imports the order.
 """
 
 from __future__ import annotations
@@ -33,6 +48,9 @@ from dropstream.orders.inbox import receive_order_hint
 from dropstream.stores.credentials import read_credentials
 from dropstream_bigcommerce.connector import WEBHOOK_SECRET_HEADER
 from dropstream_bigcommerce.oauth import CONTEXT, find_store
+from dropstream_bigcommerce.runtime import runtime
+from dropstream_bigcommerce import senders
+from dropstream_bigcommerce.senders import Sender
 from dropstream_bigcommerce.schemas import AWAITING_FULFILLMENT, CANCELLED
 
 log = logging.getLogger(__name__)
@@ -85,12 +103,14 @@ def _payload() -> dict[str, Any]:
 
 
 def receive() -> ResponseReturnValue:
+    store_hash = None
     try:
         payload = _payload()
-        store, credentials = _sender(payload)
-        _check_signature(credentials)
-        outcome = _record(store, credentials, payload)
-        if not outcome["received"]:
+        store_hash = CONTEXT.match(payload["producer"]).group(1)  # type: ignore[union-attr]
+        sender = _sender(store_hash)
+        _check_signature(sender)
+        outcome = _record(sender, payload)
+        if not outcome["received"] and db.session().in_transaction():
             # Ended with COMMIT (it wrote nothing), not the teardown's ROLLBACK: psycopg forgets
             # every statement it prepared on a connection at a ROLLBACK, and about half of a
             # store's deliveries end here (DropStream's own status moves echoing back).
@@ -100,26 +120,52 @@ def receive() -> ResponseReturnValue:
         return jsonify(error=refusal.message), refusal.status
     except SQLAlchemyError:
         db.session.rollback()
+        if store_hash is not None:  # the store may be gone: look again next time
+            runtime().senders.put(store_hash, None)
         log.exception("BigCommerce webhook not stored: database unavailable")
         return jsonify(error="DropStream cannot store the webhook now; retry later."), 503
     return jsonify(outcome), 200
 
 
-def _sender(payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The store the delivery claims to come from, if its secret header matches."""
-    store_hash = CONTEXT.match(payload["producer"]).group(1)  # type: ignore[union-attr]
-    store = find_store(db.session, store_hash)
-    sent = request.headers.get(WEBHOOK_SECRET_HEADER, "")
-    credentials = read_credentials(store) if store is not None else {}
-    expected = str(credentials.get("webhook_secret") or "")
+def _sender(store_hash: str) -> Sender:
+    """The store the delivery claims to come from, if its secret header matches: as
+    remembered, or else as the database has it now."""
+    sent = request.headers.get(WEBHOOK_SECRET_HEADER, "").encode()
+    remembered = runtime().senders
+    sender = remembered.get(store_hash)
+    if sender is None or not hmac.compare_digest(sent, sender.webhook_secret.encode()):
+        sender = _look_up(store_hash)
+        remembered.put(store_hash, sender)
+    expected = sender.webhook_secret if sender is not None else ""
     # Compare even when there is no store, so the answer takes as long either way.
-    matches = hmac.compare_digest(sent.encode(), (expected or "\x00" * 43).encode())
-    if store is None or not expected or not matches:
+    matches = hmac.compare_digest(sent, (expected or "\x00" * 43).encode())
+    if sender is None or not expected or not matches:
         raise Refused(401, "The webhook is not signed with a store's secret.")
-    return store, credentials
+    return sender
 
 
-def _check_signature(credentials: dict[str, Any]) -> None:
+def _look_up(store_hash: str) -> Sender | None:
+    store = find_store(db.session, store_hash)
+    if store is None:
+        return None
+    credentials = read_credentials(store)
+    signing_secret = credentials.get("client_secret") or (
+        current_app.config.get("BIGCOMMERCE_APP_CLIENT_SECRET")
+        if credentials.get("installed_via") == "app"
+        else None
+    )
+    return Sender(
+        id=store.id,
+        merchant_id=store.merchant_id,
+        provider_id=store.provider_id,
+        monitored_status_id=(store.settings or {}).get("monitored_status_id", AWAITING_FULFILLMENT),
+        webhook_secret=str(credentials.get("webhook_secret") or ""),
+        signing_secret=str(signing_secret) if signing_secret else None,
+        until=time.monotonic() + senders.SENDER_TTL,
+    )
+
+
+def _check_signature(sender: Sender) -> None:
     """BigCommerce also signs deliveries the Standard Webhooks way with the account's client
     secret (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``). The secret header
     is what every delivery carries; a signature, when present, must verify too."""
@@ -128,11 +174,7 @@ def _check_signature(credentials: dict[str, Any]) -> None:
         return
     message_id = request.headers.get("webhook-id", "")
     timestamp = request.headers.get("webhook-timestamp", "")
-    secret = credentials.get("client_secret") or (
-        current_app.config.get("BIGCOMMERCE_APP_CLIENT_SECRET")
-        if credentials.get("installed_via") == "app"
-        else None
-    )
+    secret = sender.signing_secret
     if not secret:
         return  # nothing to verify with; the secret header already matched
     try:
@@ -141,7 +183,7 @@ def _check_signature(credentials: dict[str, Any]) -> None:
     except ValueError:
         raise Refused(401, "webhook-timestamp is not a time.") from None
     signed = f"{message_id}.{timestamp}.".encode() + request.get_data(cache=True)
-    expected = base64.b64encode(hmac.new(str(secret).encode(), signed, hashlib.sha256).digest())
+    expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest())
     offered = [
         part.partition(",")[2].encode() for part in signatures.split() if part.startswith("v1,")
     ]
@@ -149,7 +191,7 @@ def _check_signature(credentials: dict[str, Any]) -> None:
         raise Refused(401, "webhook-signature does not verify.")
 
 
-def _record(store: Any, credentials: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+def _record(sender: Sender, payload: dict[str, Any]) -> dict[str, Any]:
     scope, data = payload["scope"], payload["data"]
     order_id = data.get("id")
     if scope not in ORDER_SCOPES or data.get("type", "order") != "order":
@@ -161,15 +203,14 @@ def _record(store: Any, credentials: dict[str, Any], payload: dict[str, Any]) ->
     ):
         raise Refused(400, "data.id is not an order id.")
     status = data.get("status") if isinstance(data.get("status"), dict) else {}
-    monitored = (store.settings or {}).get("monitored_status_id", AWAITING_FULFILLMENT)
     if scope == "store/order/statusUpdated" and status.get("new_status_id") not in (
-        monitored,
+        sender.monitored_status_id,
         CANCELLED,
     ):
         return {"received": False, "reason": "a status DropStream does not import at"}
     fresh = receive_order_hint(
         db.session,
-        store,
+        sender,
         event_key=event_key(payload),
         topic=scope,
         external_id=str(order_id),

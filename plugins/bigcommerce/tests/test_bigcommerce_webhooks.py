@@ -17,11 +17,14 @@ from bigcommerce_support import add_products, app, sandbox, served, shop, wire
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from tests.conftest import _schema, app_config, database_url
-from tests.pipeline.conftest import recorded_rollbacks
+from tests.pipeline.conftest import recorded_rollbacks, recorded_statements
 
 from dropstream.extensions import db
 from dropstream.jobs.models import InboxEvent, OutboxItem
-from dropstream.stores.credentials import read_credentials
+from dropstream.stores.credentials import read_credentials, write_credentials
+from dropstream.stores.models import Store, StoreState
+from dropstream.stores.services import delete_store
+from dropstream_bigcommerce import senders
 from dropstream_bigcommerce.connector import WEBHOOK_SECRET_HEADER
 from dropstream_bigcommerce.sandbox.testing import SandboxStore
 
@@ -166,6 +169,73 @@ def test_status_changes_dropstream_does_not_import_at_are_acknowledged_and_dropp
     )
     assert _post(served, cancelled, secret).json()["received"] is True  # a cancellation matters
     assert _count(InboxEvent) == 1
+
+
+def _echo(wired: Any, n: int) -> dict[str, Any]:
+    status = {"previous_status_id": 11, "new_status_id": 9}
+    return _payload(wired, hash=f"echo{n:04d}", data={"type": "order", "id": 42, "status": status})
+
+
+def test_a_known_store_s_echoes_cost_no_database_work_and_are_still_checked(
+    wired: Any, served: str
+) -> None:
+    secret = read_credentials(wired.store)["webhook_secret"]
+    assert _post(served, _echo(wired, 1), secret).status_code == 200  # the store is looked up
+    with recorded_statements() as statements:
+        answer = _post(served, _echo(wired, 2), secret)
+        forged = _post(served, _echo(wired, 3), secret[:-1] + ("A" if secret[-1] != "A" else "B"))
+    assert answer.status_code == 200 and answer.json()["received"] is False
+    assert forged.status_code == 401  # remembered or not, the secret must match
+    # The echo ran no statement at all; the forgery made DropStream look the store up again
+    # (its secret might have been replaced), and only that.
+    assert len([s for s in statements if s.startswith("SELECT")]) == 1, statements
+    assert not [s for s in statements if s.startswith(("INSERT", "UPDATE"))]
+
+
+def test_a_store_s_new_secret_works_at_once_and_the_old_one_is_then_refused(
+    wired: Any, served: str
+) -> None:
+    old = read_credentials(wired.store)["webhook_secret"]
+    assert _post(served, _echo(wired, 1), old).status_code == 200  # remembered with the old one
+    new = "n" * 43
+    write_credentials(wired.store, {**read_credentials(wired.store), "webhook_secret": new})
+    db.session.commit()
+
+    assert _post(served, _payload(wired), new).json() == {"received": True, "duplicate": False}
+    assert _post(served, _echo(wired, 2), old).status_code == 401
+    assert _count(InboxEvent) == 1
+
+
+def test_a_deleted_store_s_deliveries_are_refused_once_what_was_remembered_expires(
+    wired: Any, served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(senders, "SENDER_TTL", 0.5)
+    secret = read_credentials(wired.store)["webhook_secret"]
+    assert _post(served, _echo(wired, 1), secret).status_code == 200
+    store = db.session.get(Store, wired.store.id)
+    store.state = StoreState.PAUSED
+    delete_store(db.session, store)
+    db.session.commit()
+
+    assert _post(served, _echo(wired, 2), secret).status_code == 200  # still remembered
+    time.sleep(0.6)
+    assert _post(served, _echo(wired, 3), secret).status_code == 401
+    assert _post(served, _payload(wired), secret).status_code == 401
+
+
+def test_a_deleted_store_s_hint_is_retried_by_bigcommerce_then_refused(
+    wired: Any, served: str
+) -> None:
+    secret = read_credentials(wired.store)["webhook_secret"]
+    assert _post(served, _echo(wired, 1), secret).status_code == 200
+    store = db.session.get(Store, wired.store.id)
+    store.state = StoreState.PAUSED
+    delete_store(db.session, store)
+    db.session.commit()
+
+    assert _post(served, _payload(wired), secret).status_code == 503  # its row cannot be written
+    assert _post(served, _payload(wired), secret).status_code == 401  # and it was forgotten
+    assert _count(InboxEvent) == 0 and _count(OutboxItem) == 0
 
 
 def test_a_database_outage_is_a_503_so_bigcommerce_retries(
