@@ -357,6 +357,7 @@ def test_orders_read_together_are_mapped_against_one_read_and_written_together(l
     assert [e.kind for e in loop.order(mapped).events] == ["imported", "queued"]
     assert [e.kind for e in loop.order(held).events] == ["imported", "held"]
     assert sum(s.startswith("SELECT listings.") for s in statements) == 1
+    assert not [s for s in statements if s.startswith("SELECT listing_components.")]  # joined
     assert sum(s.startswith("SELECT shipping_rules.") for s in statements) == 1
     assert sum(s.startswith("SAVEPOINT") for s in statements) == 1
     run_until_idle()

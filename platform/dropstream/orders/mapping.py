@@ -12,10 +12,10 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
-from dropstream.catalog.models import Listing, ShippingRule, shipping_match_key
+from dropstream.catalog.models import Listing, ListingComponent, ShippingRule, shipping_match_key
 from dropstream.orders.models import Order, OrderAddress, WarehouseLine
 from dropstream.orders.statuses import HoldReason
 from dropstream.stores.models import Store
@@ -45,11 +45,12 @@ class MappingResult:
 @dataclass(frozen=True)
 class StoreCatalog:
     """What a store's orders are mapped with, read once for several orders (a backlog's
-    imports, a rescan of held orders): listings by store SKU, shipping rules by match key (the
-    store's default rule under ``""``)."""
+    imports, a rescan of held orders): what one unit of each listed store SKU ships as
+    (``[(warehouse_sku, units), …]``, see :meth:`Listing.expand`), and each shipping rule's
+    warehouse code by match key (the store's default rule under ``""``)."""
 
-    listings: dict[str, Listing]
-    rules: dict[str, ShippingRule]
+    listings: dict[str, list[tuple[str, int]]]
+    rules: dict[str, str]
 
 
 def read_catalog(session: Session, store: Store, orders: Iterable[Order]) -> StoreCatalog:
@@ -93,8 +94,7 @@ def map_order(session: Session, order: Order, store: Store,
             problems.append(Problem(HoldReason.NO_SKU, f"{path}.sku",
                                     f"{shown(line.name, 'a product')} has no SKU; give it one in the store"))
             continue
-        listing = listings.get(line.sku)
-        components = listing.expand() if listing else [(line.sku, 1)]
+        components = listings.get(line.sku) or [(line.sku, 1)]
         most = max(per_unit for _, per_unit in components)
         if line.quantity * most > MAX_LINE_UNITS:
             problems.append(Problem(HoldReason.INVALID_QUANTITY, f"{path}.quantity",
@@ -125,9 +125,9 @@ def map_order(session: Session, order: Order, store: Store,
             problems.append(Problem(HoldReason.INVALID_ADDRESS, f"{path}.country_code",
                                     f"{address.country_code!r} is not a two-letter ISO 3166 "
                                     "country code"))
-        rule = rules.get(shipping_match_key(address.shipping_method)) or rules.get("")
-        address.ship_code = rule.warehouse_code if rule else None
-        if rule is None:
+        code = rules.get(shipping_match_key(address.shipping_method), rules.get(""))
+        address.ship_code = code
+        if code is None:
             problems.append(Problem(
                 HoldReason.UNMAPPED_SHIPPING_METHOD, f"{path}.shipping_method",
                 f"no shipping rule maps {address.shipping_method!r}; add one (or a default rule)",
@@ -174,20 +174,43 @@ def _skus(orders: Iterable[Order]) -> set[str]:
     return {line.sku for order in orders for line in order.lines if line.sku}
 
 
-def _listings_for(session: Session, store: Store, skus: set[str]) -> dict[str, Listing]:
+#: Built once, as plain rows: every import reads them, and loading them as objects (listings,
+#: then their components by a second query) cost more than the mapping itself. The store's
+#: merchant is named besides the store, as the tenant scope would.
+_LISTINGS = (
+    select(Listing.store_sku, Listing.warehouse_sku, ListingComponent.warehouse_sku,
+           ListingComponent.quantity)
+    .outerjoin(ListingComponent, ListingComponent.listing_id == Listing.id)
+    .where(Listing.merchant_id == bindparam("merchant_id"),
+           Listing.store_id == bindparam("store_id"),
+           Listing.store_sku.in_(bindparam("skus", expanding=True)))
+    .order_by(Listing.id, ListingComponent.id)
+)
+_RULES = select(ShippingRule.match_key, ShippingRule.is_default, ShippingRule.warehouse_code).where(
+    ShippingRule.merchant_id == bindparam("merchant_id"),
+    ShippingRule.store_id == bindparam("store_id"),
+)
+
+
+def _listings_for(session: Session, store: Store,
+                  skus: set[str]) -> dict[str, list[tuple[str, int]]]:
     if not skus:
         return {}
+    listings: dict[str, list[tuple[str, int]]] = {}
     # Listings and rules never depend on the order being mapped: what the session holds
     # pending is flushed once, later, not before each of these reads.
     with session.no_autoflush:
-        rows = session.scalars(
-            select(Listing).options(selectinload(Listing.components))
-            .where(Listing.store_id == store.id, Listing.store_sku.in_(skus))
-        ).all()
-    return {row.store_sku: row for row in rows}
+        rows = session.execute(_LISTINGS, {"merchant_id": store.merchant_id, "store_id": store.id,
+                                           "skus": sorted(skus)})
+        for store_sku, warehouse_sku, component_sku, units in rows:
+            ships_as = listings.setdefault(store_sku, [])
+            # As Listing.expand: a bundle's components, else the listed SKU, one for one.
+            ships_as.append((component_sku, units) if component_sku is not None
+                            else (warehouse_sku or store_sku, 1))
+    return listings
 
 
-def _rules_for(session: Session, store: Store) -> dict[str, ShippingRule]:
+def _rules_for(session: Session, store: Store) -> dict[str, str]:
     with session.no_autoflush:
-        rules = session.scalars(select(ShippingRule).where(ShippingRule.store_id == store.id)).all()
-    return {("" if rule.is_default else rule.match_key): rule for rule in rules}
+        rules = session.execute(_RULES, {"merchant_id": store.merchant_id, "store_id": store.id})
+        return {("" if is_default else match_key): code for match_key, is_default, code in rules}
