@@ -20,7 +20,7 @@ from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
 from dropstream.state import get_state
 from dropstream.testing.jobs import run_until_idle
-from tests.pipeline.conftest import Loop, recorded_rollbacks, wire
+from tests.pipeline.conftest import Loop, recorded_rollbacks, recorded_statements, wire
 
 
 def _forget_queue() -> None:
@@ -176,6 +176,22 @@ def test_an_orders_next_step_runs_in_the_same_job_without_a_queue_round_trip(loo
     assert states == {"order.refresh": OutboxState.DONE, "order.forward": OutboxState.DONE,
                       "order.mark_sent": OutboxState.DONE}
     assert _queued_ids() == []
+
+
+def test_a_new_orders_forward_is_claimed_without_asking_whether_another_worker_runs_it(
+        loop: Loop) -> None:
+    """Forwards run one at a time per order, and a worker claiming one asks first (a lock and
+    a query on PostgreSQL). No worker can be forwarding an order the claiming import has just
+    created, so that claim asks nothing; a forward of an order released later still asks (see
+    the held-and-released test below)."""
+    external_id, refresh_id = _an_order_waiting_for_its_import(loop)
+
+    with recorded_statements() as statements:
+        assert run_outbox_item(refresh_id) == "done"
+
+    assert loop.order(external_id).status is OrderStatus.AT_WAREHOUSE
+    asked = [s for s in statements if "pg_advisory_xact_lock" in s or "outbox.id !=" in s]
+    assert asked == []
 
 
 class _WorkerDied(BaseException):

@@ -67,8 +67,13 @@ def add_work(
     queue: str = "default",
     payload: dict[str, Any] | None = None,
     delay: timedelta | None = None,
+    new_subject: bool = False,
 ) -> None:
-    """Ask for ``kind`` to run for ``subject_id``; a no-op while the same work waits unstarted."""
+    """Ask for ``kind`` to run for ``subject_id``; a no-op while the same work waits unstarted.
+
+    ``new_subject``: the subject was created in the caller's transaction (an import's new
+    order), so no work for it can be running anywhere: a job claiming this as its next step
+    need not ask (:func:`claim_next_step`)."""
     now = utcnow()
     dedupe_key = dedupe_key or f"{kind}:{subject_id}"
     values = dict(
@@ -94,7 +99,7 @@ def add_work(
         session.info.setdefault(_SESSION_KEY, []).append((outbox_id, queue))
         follow_ups = session.info.get(_FOLLOW_UP_KEY)
         if follow_ups is not None:
-            follow_ups.added[outbox_id] = (kind, subject_id)
+            follow_ups.added[outbox_id] = (kind, subject_id, new_subject)
 
 
 @cache
@@ -143,9 +148,9 @@ class FollowUps:
     items: list[tuple[int, str]] = field(default_factory=list)
     #: Whether the job already added the one piece of work that continues it.
     continued: bool = False
-    #: The kind and subject of each row the job added and dispatched (for
-    #: :func:`claim_next_step`).
-    added: dict[int, tuple[str, int | None]] = field(default_factory=dict)
+    #: The kind and subject of each row the job added and dispatched, and whether the subject
+    #: is new (for :func:`claim_next_step`).
+    added: dict[int, tuple[str, int | None, bool]] = field(default_factory=dict)
     #: Whether this worker may run the job's next step itself (it has not chained too many).
     may_claim: bool = True
     #: The next step, leased for this worker in the job's last commit (once that committed).
@@ -203,9 +208,9 @@ def claim_next_step(session: Session, hold: timedelta,
             or not pending or len(pending) != 1):
         return None
     outbox_id, _queue = pending[0]
-    kind, subject_id = follow_ups.added.get(outbox_id, ("", None))
-    if runs_alone(kind) and another_running(session, kind=kind, subject_id=subject_id,
-                                            outbox_id=outbox_id):
+    kind, subject_id, new_subject = follow_ups.added.get(outbox_id, ("", None, False))
+    if runs_alone(kind) and not new_subject and another_running(
+            session, kind=kind, subject_id=subject_id, outbox_id=outbox_id):
         return None
     leased = lease(session, outbox_id, hold, commit=False)
     if leased is not None:

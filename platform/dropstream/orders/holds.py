@@ -81,8 +81,10 @@ def judge(session: Session, order: Order, store: Store, *, automatic: bool = Fal
     return Verdict()
 
 
-def tell(session: Session, order: Order, store: Store, verdict: Verdict) -> None:
-    """Announce what :func:`judge` decided, raise the store's hold alert, queue the forward."""
+def tell(session: Session, order: Order, store: Store, verdict: Verdict, *,
+         new_order: bool = False) -> None:
+    """Announce what :func:`judge` decided, raise the store's hold alert, queue the forward
+    (``new_order``: of an order this transaction imported)."""
     if verdict.held_for is not None:
         reason = verdict.held_for.reason
         announce(session, "order_held", order_id=order.id, merchant_id=order.merchant_id,
@@ -96,7 +98,8 @@ def tell(session: Session, order: Order, store: Store, verdict: Verdict) -> None
                  automatic=verdict.automatic)
     if verdict.queued:
         add_work(session, kind="order.forward", subject_id=order.id, store_id=store.id,
-                 merchant_id=order.merchant_id, provider_id=order.provider_id)
+                 merchant_id=order.merchant_id, provider_id=order.provider_id,
+                 new_subject=new_order)
 
 
 def _nothing_to_ship(order: Order) -> tuple[str, str]:

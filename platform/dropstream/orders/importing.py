@@ -157,7 +157,7 @@ def _import_new_together(session: Session, store: Store, orders: list[OrderData]
 def _tell_imported(session: Session, store: Store, order: Order, verdict: Verdict) -> None:
     announce(session, "order_imported", order_id=order.id, store_id=store.id,
              merchant_id=store.merchant_id, external_id=order.external_id)
-    tell(session, order, store, verdict)
+    tell(session, order, store, verdict, new_order=True)
 
 
 def keep_unreadable_order(session: Session, store: Store, external_id: str, number: str,
