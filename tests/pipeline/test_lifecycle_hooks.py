@@ -133,8 +133,8 @@ def test_plugins_hear_of_no_import_that_was_rolled_back(
     is kept in error instead: the announcement went with it."""
     from dropstream.orders import importing
 
-    def tell_then_fail(*args: Any, _tell=importing.tell) -> None:
-        _tell(*args)
+    def tell_then_fail(*args: Any, _tell=importing.tell, **kwargs: Any) -> None:
+        _tell(*args, **kwargs)
         raise ValueError("failed after telling")
 
     monkeypatch.setattr(importing, "tell", tell_then_fail)
