@@ -10,9 +10,10 @@ row to race for: its new values go into its INSERT.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import inspect, update
+from sqlalchemy import Update, bindparam, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -30,15 +31,26 @@ def transition(session: Session, order: Order, allowed_from: Iterable[OrderStatu
             setattr(order, key, value)
         return True
     session.flush()
-    moved = session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status.in_(allowed))
-        .values(status=to, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    parameters = {f"new_{key}": value for key, value in values.items()}
+    moved = session.execute(_update(tuple(sorted(values))), {
+        "order_id": order.id, "allowed": allowed, "new_status": to, **parameters}).rowcount
     if moved:
         # The row is written; mirror it on the object without making the ORM write it again.
         set_committed_value(order, "status", to)
         for key, value in values.items():
             set_committed_value(order, key, value)
     return bool(moved)
+
+
+@cache
+def _update(keys: tuple[str, ...]) -> Update:
+    """The conditional UPDATE setting ``status`` and ``keys``, built once per set of keys: an
+    order moves several times on its way, and building the statement (and its cache key) each
+    time cost more CPU than running it."""
+    table = Order.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("order_id"),
+               table.c.status.in_(bindparam("allowed", expanding=True)))
+        .values(status=bindparam("new_status"), **{key: bindparam(f"new_{key}") for key in keys})
+    )
