@@ -118,6 +118,40 @@ def test_rows_a_job_took_along_keep_their_lease_while_it_runs(
     assert _item(other).state is OutboxState.DONE and _item(other).attempts == 1
 
 
+def test_one_thread_renews_every_running_jobs_lease_and_ends_once_none_runs(
+        loop: Loop, short_heartbeat: None) -> None:
+    first = _add_slow_work(loop)
+    add_work(db.session, kind="test.slow", subject_id=0, store_id=loop.tenant.store.id,
+             merchant_id=loop.tenant.merchant.id, provider_id=loop.tenant.provider.id)
+    db.session.commit()
+    second = db.session.scalars(select(OutboxItem.id).where(OutboxItem.id != first)).one()
+    app = current_app._get_current_object()
+    outcomes: list[str] = []
+
+    def worker(item_id: int) -> None:
+        with app.app_context():
+            outcomes.append(run_outbox_item(item_id))
+
+    def heartbeats() -> int:
+        return sum(thread.name.startswith("lease") for thread in threading.enumerate())
+
+    workers = [threading.Thread(target=worker, args=(item_id,)) for item_id in (first, second)]
+    for thread in workers:
+        thread.start()
+    seen = []
+    while any(thread.is_alive() for thread in workers):
+        seen.append(heartbeats())
+        time.sleep(0.1)
+    for thread in workers:
+        thread.join()
+
+    assert outcomes == ["done", "done"]
+    assert max(seen) == 1, "one heartbeat for both jobs"
+    assert all(_item(item_id).attempts == 1 for item_id in (first, second)), "no lease lapsed"
+    time.sleep(3 * outbox.HEARTBEAT_SECONDS)
+    assert heartbeats() == 0, "the heartbeat ended once no job ran"
+
+
 def test_a_dead_workers_lease_lapses_after_the_short_lease_not_the_long_one(
         loop: Loop, short_heartbeat: None) -> None:
     item_id = _add_slow_work(loop)

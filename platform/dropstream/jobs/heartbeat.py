@@ -5,7 +5,9 @@ still runs it. Without renewal that means a lease longer than any job (``RUN_LEA
 the rows of a worker killed mid-job wait that long. Worker processes on PostgreSQL instead lease
 for ``HEARTBEAT_LEASE`` (60 s) and renew it every ``HEARTBEAT_SECONDS`` from a thread beside the
 handler: a live worker keeps its rows however long the job takes (up to the queue's job timeout),
-and a dead one's come back within a minute.
+and a dead one's come back within a minute. One such thread per process (and app) renews what
+every job running there holds; it ends after a beat that found nothing to renew, and the next
+job starts it again. (A thread per job cost more than many a job's own work.)
 
 The embedded default (worker threads in one process, usually SQLite) keeps ``RUN_LEASE`` and no
 heartbeat: a SQLite job can hold the write lock through a slow upstream call, which would stall
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,7 +46,11 @@ class LeasePolicy:
         if self.renew_every is None:
             return nullcontext()
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        return _heartbeat(app, item, self.hold, self.renew_every)
+        beats = app.extensions.setdefault(_EXTENSION, {})
+        heartbeat = beats.get(self)
+        if heartbeat is None:
+            heartbeat = beats.setdefault(self, Heartbeat(app, self.hold, self.renew_every))
+        return _kept(heartbeat, item)
 
 
 def lease_policy() -> LeasePolicy:
@@ -56,46 +63,86 @@ def lease_policy() -> LeasePolicy:
     return LeasePolicy(outbox.RUN_LEASE)
 
 
-#: The rows the running job's heartbeat keeps besides its own (this thread's job).
+#: Where an app keeps its heartbeat per lease policy.
+_EXTENSION = "dropstream.heartbeats"
+#: What the running job's heartbeat keeps besides its own row (this thread's job).
 _alongside = threading.local()
 
 
 def keep_alongside(items: list[LeasedWork]) -> None:
     """Keep these leases alive too while the running job's heartbeat beats: rows a job took
     along (``outbox.take_along``). Nothing without a heartbeat."""
-    kept = getattr(_alongside, "items", None)
+    kept = getattr(_alongside, "kept", None)
     if kept is not None:
-        kept.extend(items)
+        heartbeat, rows = kept
+        heartbeat.keep(items, alongside=True)
+        rows.extend(items)
+
+
+class Heartbeat:
+    """The thread renewing the leases of every job running in this process, and of the rows
+    they took along, every ``every`` seconds for ``hold``."""
+
+    def __init__(self, app: Flask, hold: timedelta, every: float) -> None:
+        self._app, self._hold, self._every = app, hold, every
+        #: outbox id → (the leased row, whether a job took it along rather than runs it)
+        self._held: dict[int, tuple[LeasedWork, bool]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def keep(self, items: Iterable[LeasedWork], alongside: bool = False) -> None:
+        with self._lock:
+            for item in items:
+                self._held[item.id] = (item, alongside)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, name="lease-heartbeat",
+                                                daemon=True)
+                self._thread.start()
+
+    def drop(self, items: Iterable[LeasedWork]) -> None:
+        with self._lock:
+            for item in items:
+                self._held.pop(item.id, None)
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(self._every)
+            with self._lock:
+                held = list(self._held.values())
+                if not held:
+                    self._thread = None  # the next job starts another
+                    return
+            try:
+                # An app context of its own: its own session and connection, beside the jobs'.
+                with self._app.app_context(), unscoped(db.session):
+                    for item, alongside in held:
+                        if not outbox.renew(db.session, item, self._hold):
+                            self._refused(item, alongside)
+            except Exception as error:  # noqa: BLE001 - a missed beat is retried at the next one
+                log.warning("could not renew the leases of %s (%s); trying again in %g s",
+                            ", ".join(str(item.id) for item, _ in held), type(error).__name__,
+                            self._every)
+
+    def _refused(self, item: LeasedWork, alongside: bool) -> None:
+        """The row is no longer this worker's: finished, handed back, or taken over."""
+        with self._lock:
+            running = self._held.get(item.id, (None, False))[0] is item
+            if running:
+                del self._held[item.id]
+        if running and not alongside:  # (after its job ended, a refusal is no news)
+            log.warning("outbox item %s: its lease ended while it ran", item.id)
 
 
 @contextmanager
-def _heartbeat(app: Flask, item: LeasedWork, hold: timedelta, every: float) -> Iterator[None]:
-    stop = threading.Event()
+def _kept(heartbeat: Heartbeat, item: LeasedWork) -> Iterator[None]:
     alongside: list[LeasedWork] = []
-
-    def beat() -> None:
-        while not stop.wait(every):
-            try:
-                # An app context of its own: its own session and connection, beside the job's.
-                with app.app_context(), unscoped(db.session):
-                    if not outbox.renew(db.session, item, hold):
-                        log.warning("outbox item %s: its lease ended while it ran", item.id)
-                        return
-                    for other in list(alongside):
-                        if not outbox.renew(db.session, other, hold):  # finished or handed back
-                            alongside.remove(other)
-            except Exception as error:  # noqa: BLE001 - a missed beat is retried at the next one
-                log.warning("outbox item %s: could not renew its lease (%s); trying again in %g s",
-                            item.id, type(error).__name__, every)
-
-    _alongside.items = alongside
-    thread = threading.Thread(target=beat, name=f"lease-{item.id}", daemon=True)
-    thread.start()
+    _alongside.kept = (heartbeat, alongside)
+    heartbeat.keep([item])
     try:
         yield
     finally:
-        # Stopped before the runner records the outcome: a late beat must not hold a row the
-        # runner has just released for its retry (the renewal refuses an ended lease anyway).
-        _alongside.items = None
-        stop.set()
-        thread.join(timeout=every + 10)
+        # Dropped before the runner records the outcome; a beat already under way may still
+        # renew the row, which is harmless: the runner's outcome ends the lease in any case,
+        # and a renewal refuses a lease that has ended.
+        _alongside.kept = None
+        heartbeat.drop([item, *alongside])
