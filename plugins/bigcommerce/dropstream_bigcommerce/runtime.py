@@ -4,7 +4,6 @@ checks keep their data.
 With Redis (``REDIS_URL``), they live there, shared by every worker process, on the connection
 the core's job queue already holds (so it is closed with the app's queue). On the embedded
 default they live in this process. Built lazily on first use, one per app: nothing global.
-What webhook deliveries are checked against (:mod:`.senders`) is always kept in this process.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from flask import Flask, current_app
 from dropstream.state import get_state
 from dropstream_bigcommerce.catalog_index import CatalogStore, LocalCatalogStore, RedisCatalogStore
 from dropstream_bigcommerce.ratelimit import Limiter, LocalLimiter, RedisLimiter
-from dropstream_bigcommerce.senders import Senders
 from dropstream_bigcommerce.status_checks import CheckStore, LocalCheckStore, RedisCheckStore
 
 EXTENSION = "dropstream_bigcommerce"
@@ -28,7 +26,6 @@ class PluginRuntime:
     limiter: Limiter
     catalog: CatalogStore
     status_checks: CheckStore
-    senders: Senders
 
 
 def runtime(app: Flask | None = None) -> PluginRuntime:
@@ -38,15 +35,10 @@ def runtime(app: Flask | None = None) -> PluginRuntime:
         connection = redis_connection(app)
         if connection is not None:
             state = PluginRuntime(
-                RedisLimiter(connection),
-                RedisCatalogStore(connection),
-                RedisCheckStore(connection),
-                Senders(),
+                RedisLimiter(connection), RedisCatalogStore(connection), RedisCheckStore(connection)
             )
         else:
-            state = PluginRuntime(
-                LocalLimiter(), LocalCatalogStore(), LocalCheckStore(), Senders()
-            )
+            state = PluginRuntime(LocalLimiter(), LocalCatalogStore(), LocalCheckStore())
         app.extensions[EXTENSION] = state
     return state
 

@@ -13,12 +13,10 @@ A status change to anything but the monitored status or Cancelled is acknowledge
 dropped: those are DropStream's own moves (Awaiting Shipment, Shipped) echoing back, and
 reading the order again would only spend the store's API quota.
 
-What a delivery needs of its store (ids, monitored status, secrets) is remembered per process
-for :data:`~.senders.SENDER_TTL` seconds (:mod:`.senders`): a busy store sends several
-deliveries per order, about half of them echoes, and each cost a database transaction and a
-decryption just to find this out. A secret header that does not match what is remembered is
-checked against the database before it is refused, so new credentials work at once. What
-those seconds allow is harmless:
+What a delivery is checked against (the store's ids, monitored status and secrets) is
+remembered for a few seconds (:mod:`dropstream.security.senders`): about half of a store's
+deliveries are echoes, and each cost a database transaction and a decryption just to find this
+out. What those seconds allow is harmless:
 
 * after a store is paused or disconnected, or its secret replaced, a delivery with the old
   values still queues a re-read, which runs only once the store is connected, and reads the
@@ -37,6 +35,7 @@ import hmac
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, jsonify, request
@@ -45,12 +44,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dropstream.extensions import db
 from dropstream.orders.inbox import receive_order_hint
+from dropstream.security.senders import RememberedSenders, remembered_senders
 from dropstream.stores.credentials import read_credentials
 from dropstream_bigcommerce.connector import WEBHOOK_SECRET_HEADER
 from dropstream_bigcommerce.oauth import CONTEXT, find_store
-from dropstream_bigcommerce.runtime import runtime
-from dropstream_bigcommerce import senders
-from dropstream_bigcommerce.senders import Sender
 from dropstream_bigcommerce.schemas import AWAITING_FULFILLMENT, CANCELLED
 
 log = logging.getLogger(__name__)
@@ -69,6 +66,20 @@ def event_key(payload: dict[str, Any]) -> str:
     a different event about the same order does not."""
     identity = f"{payload['scope']}\n{payload.get('created_at')}\n{payload['hash']}"
     return hashlib.sha1(identity.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Sender:
+    """What a delivery is checked against and recorded for: the store's ids, its monitored
+    status and its secrets (never shown in a repr)."""
+
+    id: int
+    merchant_id: int
+    provider_id: int
+    monitored_status_id: Any
+    webhook_secret: str = field(repr=False)
+    #: The client secret that signs Standard Webhooks deliveries, if DropStream has it.
+    signing_secret: str | None = field(repr=False)
 
 
 class Refused(Exception):
@@ -121,7 +132,7 @@ def receive() -> ResponseReturnValue:
     except SQLAlchemyError:
         db.session.rollback()
         if store_hash is not None:  # the store may be gone: look again next time
-            runtime().senders.put(store_hash, None)
+            _remembered().put(store_hash, None)
         log.exception("BigCommerce webhook not stored: database unavailable")
         return jsonify(error="DropStream cannot store the webhook now; retry later."), 503
     return jsonify(outcome), 200
@@ -131,7 +142,7 @@ def _sender(store_hash: str) -> Sender:
     """The store the delivery claims to come from, if its secret header matches: as
     remembered, or else as the database has it now."""
     sent = request.headers.get(WEBHOOK_SECRET_HEADER, "").encode()
-    remembered = runtime().senders
+    remembered = _remembered()
     sender = remembered.get(store_hash)
     if sender is None or not hmac.compare_digest(sent, sender.webhook_secret.encode()):
         sender = _look_up(store_hash)
@@ -161,8 +172,11 @@ def _look_up(store_hash: str) -> Sender | None:
         monitored_status_id=(store.settings or {}).get("monitored_status_id", AWAITING_FULFILLMENT),
         webhook_secret=str(credentials.get("webhook_secret") or ""),
         signing_secret=str(signing_secret) if signing_secret else None,
-        until=time.monotonic() + senders.SENDER_TTL,
     )
+
+
+def _remembered() -> RememberedSenders[Sender]:
+    return remembered_senders(current_app, "bigcommerce.webhooks")
 
 
 def _check_signature(sender: Sender) -> None:

@@ -21,10 +21,10 @@ from tests.pipeline.conftest import recorded_rollbacks, recorded_statements
 
 from dropstream.extensions import db
 from dropstream.jobs.models import InboxEvent, OutboxItem
+from dropstream.security import senders
 from dropstream.stores.credentials import read_credentials, write_credentials
 from dropstream.stores.models import Store, StoreState
 from dropstream.stores.services import delete_store
-from dropstream_bigcommerce import senders
 from dropstream_bigcommerce.connector import WEBHOOK_SECRET_HEADER
 from dropstream_bigcommerce.sandbox.testing import SandboxStore
 

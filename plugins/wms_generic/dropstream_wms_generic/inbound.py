@@ -8,15 +8,23 @@ order reference) belong to a store linked to *this* warehouse; and its event id 
 refusal answers the protocol's error document and changes nothing. An accepted push is stored
 in the webhook inbox (so a replayed event id is a duplicate) and handed to the core services in
 the same transaction, which commits before the 202.
+
+What a warehouse's pushes are checked against (its inbound key, signing secret and default
+account) is remembered for a few seconds (:mod:`dropstream.security.senders`): a busy warehouse
+pushes a shipment or a snapshot several times a second. A key that does not match what is
+remembered is checked against the database before the push is refused, so new credentials work
+at once; for those few seconds, the replaced ones still do, which can do no harm but record
+what the warehouse says happened.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -29,6 +37,7 @@ from dropstream.inventory.services import record_stock
 from dropstream.jobs.models import InboxEvent
 from dropstream.orders.models import Order, OrderAddress
 from dropstream.security.secrets import SecretError
+from dropstream.security.senders import RememberedSenders, remembered_senders
 from dropstream.stores.channels import run_now
 from dropstream.stores.credentials import read_credentials
 from dropstream.stores.models import Channel, Store, Warehouse
@@ -38,6 +47,17 @@ from dropstream_wms_generic.connector import CONNECTOR_ID
 
 #: Largest push accepted (a stock event holds at most 1,000 levels, far below this).
 MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PushSender:
+    """What a warehouse's pushes are checked against and read (secrets never in a repr)."""
+
+    id: int
+    #: The account of the warehouse's stores that have no customer code of their own.
+    default_account: str | None
+    inbound_key: str = field(repr=False)
+    signing_secret: str = field(repr=False)
 
 
 class Refused(Exception):
@@ -125,7 +145,7 @@ def push_stock(warehouse_id: int) -> tuple[Response, int]:
 # ------------------------------------------------------------------------------------------------
 
 
-def _authenticated_event(warehouse_id: int, document: str) -> tuple[Warehouse, dict[str, Any]]:
+def _authenticated_event(warehouse_id: int, document: str) -> tuple[PushSender, dict[str, Any]]:
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise Refused(
             413,
@@ -135,16 +155,21 @@ def _authenticated_event(warehouse_id: int, document: str) -> tuple[Warehouse, d
         )
     request.max_content_length = MAX_BODY_BYTES
     body = request.get_data(cache=True)  # over the limit without a length: werkzeug refuses (413)
-    warehouse, credentials = _warehouse(warehouse_id)
-    if not credentials.get("inbound_key") or not credentials.get("signing_secret"):
+    given = request.headers.get(signing.KEY_HEADER, "").encode()
+    remembered = _remembered()
+    warehouse = remembered.get(warehouse_id)
+    if warehouse is None or not hmac.compare_digest(given, warehouse.inbound_key.encode()):
+        remembered.put(warehouse_id, None)
+        warehouse = _warehouse(warehouse_id)
+        remembered.put(warehouse_id, warehouse)
+    if not warehouse.inbound_key or not warehouse.signing_secret:
         raise Refused(
             401,
             "unauthorized",
             f"Warehouse {warehouse_id} accepts no pushes: set its "
             "credentials.inbound_key and credentials.signing_secret first.",
         )
-    given = request.headers.get(signing.KEY_HEADER, "")
-    if not hmac.compare_digest(given.encode(), str(credentials["inbound_key"]).encode()):
+    if not hmac.compare_digest(given, warehouse.inbound_key.encode()):
         raise Refused(
             401,
             "unauthorized",
@@ -153,7 +178,7 @@ def _authenticated_event(warehouse_id: int, document: str) -> tuple[Warehouse, d
         )
     try:
         signing.verify(
-            str(credentials["signing_secret"]),
+            warehouse.signing_secret,
             request.headers.get(signing.TIMESTAMP_HEADER),
             request.headers.get(signing.SIGNATURE_HEADER),
             body,
@@ -171,7 +196,11 @@ def _authenticated_event(warehouse_id: int, document: str) -> tuple[Warehouse, d
     return warehouse, event
 
 
-def _warehouse(warehouse_id: int) -> tuple[Warehouse, dict[str, Any]]:
+def _remembered() -> RememberedSenders[PushSender]:
+    return remembered_senders(current_app, f"{CONNECTOR_ID}.pushes")
+
+
+def _warehouse(warehouse_id: int) -> PushSender:
     # Who is calling is not known yet: the warehouse is found unscoped, and an unknown one is
     # refused exactly like a wrong key, so the endpoint reveals nothing about other warehouses.
     with unscoped(db.session):
@@ -185,32 +214,36 @@ def _warehouse(warehouse_id: int) -> tuple[Warehouse, dict[str, Any]]:
                 "the key belongs to.",
             )
         try:
-            return warehouse, read_credentials(warehouse)
+            credentials = read_credentials(warehouse)
         except SecretError:
             raise Refused(
                 401,
                 "unauthorized",
                 f"Warehouse {warehouse_id}'s credentials cannot be read; enter them again.",
             ) from None
+    return PushSender(
+        id=warehouse.id,
+        default_account=(warehouse.settings or {}).get("default_account"),
+        inbound_key=str(credentials.get("inbound_key") or ""),
+        signing_secret=str(credentials.get("signing_secret") or ""),
+    )
 
 
-def _account_of(store: Store, warehouse: Warehouse) -> str:
+def _account_of(store: Store, warehouse: PushSender) -> str:
     return str(
-        (store.warehouse_account or {}).get("customer_code")
-        or (warehouse.settings or {}).get("default_account")
-        or ""
+        (store.warehouse_account or {}).get("customer_code") or warehouse.default_account or ""
     )
 
 
 def _stores_for_account(
-    session: Session, warehouse: Warehouse, account: str, field: str
+    session: Session, warehouse: PushSender, account: str, field: str
 ) -> list[Store]:
     """The stores of this warehouse whose account is ``account`` (:func:`_account_of`, asked
     of the database): a provider may link hundreds of merchants to one warehouse, and every
     stock push asks."""
     code = Store.warehouse_account["customer_code"].as_string()
     matches = code == account
-    if (warehouse.settings or {}).get("default_account") == account:
+    if warehouse.default_account == account:
         matches = or_(matches, code.is_(None), code == "")  # stores without a code of their own
     with unscoped(session):
         mine = session.scalars(
@@ -227,7 +260,9 @@ def _stores_for_account(
     return list(mine)
 
 
-def _store_for_shipment(session: Session, warehouse: Warehouse, document: dict[str, Any]) -> Store:
+def _store_for_shipment(
+    session: Session, warehouse: PushSender, document: dict[str, Any]
+) -> Store:
     """The store the shipment belongs to: the one whose order has the reference, else (an
     unknown order: kept as an unmatched shipment with an alert) the account's first store."""
     with unscoped(session):
@@ -259,7 +294,7 @@ def _store_for_shipment(session: Session, warehouse: Warehouse, document: dict[s
 
 
 def _first_delivery(
-    session: Session, stores: list[Store], warehouse: Warehouse, event: dict[str, Any], topic: str
+    session: Session, stores: list[Store], warehouse: PushSender, event: dict[str, Any], topic: str
 ) -> None:
     """Keep the event in the inbox of each store; a repeat of its id is refused as a duplicate.
 

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from tests.conftest import _schema, app_config, client, database_url
 from tests.factories import MerchantFactory, StoreFactory, WarehouseFactory
+from tests.pipeline.conftest import recorded_statements
 from wms_support import ACCOUNT, INBOUND_KEY, SIGNING_SECRET, Wired, app, wire, wms
 
 from dropstream.alerts.models import Alert
@@ -230,6 +231,41 @@ def test_a_warehouse_without_push_credentials_accepts_no_pushes(client: Any, wir
     db.session.commit()
     response = push(client, wired.warehouse_id, "stock", stock_event())
     assert response.status_code == 401 and "inbound_key" in response.get_json()["error"]["message"]
+
+
+def test_a_known_warehouse_s_pushes_are_checked_without_reading_it_again(
+    client: Any, wired: Wired
+) -> None:
+    first = shipment_event("evt-a", id="SH-A")
+    assert push(client, wired.warehouse_id, "shipments", first).status_code == 202
+    with recorded_statements() as statements:
+        accepted = push(client, wired.warehouse_id, "shipments", shipment_event("evt-b", id="SH-B"))
+    assert accepted.status_code == 202
+    assert not [s for s in statements if "FROM warehouses" in s]
+
+    forged = shipment_event("evt-c", id="SH-C")
+    with recorded_statements() as statements:
+        refused = push(client, wired.warehouse_id, "shipments", forged, key="not-the-key")
+    assert refused.status_code == 401
+    # A key unlike the remembered one is checked against the warehouse as it is now.
+    assert len([s for s in statements if "FROM warehouses" in s]) == 1
+
+
+def test_new_push_credentials_work_at_once_and_the_old_ones_are_then_refused(
+    client: Any, wired: Wired
+) -> None:
+    assert push(client, wired.warehouse_id, "stock", stock_event("evt-a")).status_code == 202
+    new_key, new_secret = "new-inbound-key-0123", "new-signing-secret-0123456789abcdef"
+    write_credentials(
+        db.session.get(Warehouse, wired.warehouse_id),
+        {"token": "t", "inbound_key": new_key, "signing_secret": new_secret},
+    )
+    db.session.commit()
+
+    renewed = push(client, wired.warehouse_id, "stock", stock_event("evt-b"), key=new_key,
+                   secret=new_secret)
+    assert renewed.status_code == 202
+    assert push(client, wired.warehouse_id, "stock", stock_event("evt-c")).status_code == 401
 
 
 def test_a_replayed_event_is_a_duplicate_and_changes_nothing(client: Any, wired: Wired) -> None:
