@@ -173,8 +173,12 @@ def _begin_log_context() -> None:
 
 
 def _dispatch_outbox_after_commit(session_class: Any) -> None:
-    """Queue outbox work and deliver plugin notifications only once their transaction commits."""
+    """Queue outbox work and deliver plugin notifications only once their transaction commits;
+    then too, make every process forget what it remembers of senders whose rows changed."""
     if not event.contains(session_class, "after_commit", _after_commit):
+        from dropstream.stores.credentials import note_changed_senders
+
+        event.listen(session_class, "after_flush", note_changed_senders)
         event.listen(session_class, "after_commit", _after_commit)
         event.listen(session_class, "after_soft_rollback", _after_rollback)
         event.listen(session_class, "after_transaction_create", _mark_savepoint)
@@ -188,7 +192,9 @@ def _after_commit(session: Any) -> None:
         return
     from dropstream import events
     from dropstream.jobs import outbox
+    from dropstream.security import senders
 
+    senders.forget_committed(session)
     outbox.dispatch_committed(session)
     events.deliver_committed(session)
 
@@ -216,6 +222,7 @@ def _forget_savepoint_marks(session: Any, transaction: Any) -> None:
 def _after_rollback(session: Any, previous_transaction: Any) -> None:
     from dropstream import events
     from dropstream.jobs import outbox
+    from dropstream.security import senders
 
     if previous_transaction.nested:
         # A rolled-back savepoint: the outer transaction's work still stands, but what the
@@ -227,6 +234,7 @@ def _after_rollback(session: Any, previous_transaction: Any) -> None:
         return
     outbox.forget_uncommitted(session)
     events.forget_uncommitted(session)
+    senders.forget_rolled_back(session)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:

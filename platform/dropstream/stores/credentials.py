@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from itertools import chain
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from dropstream.security.senders import note_change
 from dropstream.state import get_state
 from dropstream.stores.models import HasCredentials
 
@@ -26,3 +30,15 @@ def credentials_version(row: HasCredentials) -> str:
     """Which credentials ``row`` holds now, without revealing them (a digest of the sealed
     blob, which changes whenever they are written again)."""
     return hashlib.sha256((row.credentials_ciphertext or "").encode()).hexdigest()[:16]
+
+
+def note_changed_senders(session: Session, flush_context: Any) -> None:
+    """``after_flush`` listener: a row holding credentials (a store, a warehouse) was changed
+    or deleted, so what inbound routes remember of their senders is forgotten when the
+    transaction commits (:mod:`dropstream.security.senders`)."""
+    for row in chain(session.deleted, session.dirty):
+        if isinstance(row, HasCredentials) and (
+            row in session.deleted or session.is_modified(row, include_collections=False)
+        ):
+            note_change(session)
+            return

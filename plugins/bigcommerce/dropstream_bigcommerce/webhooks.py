@@ -14,17 +14,9 @@ dropped: those are DropStream's own moves (Awaiting Shipment, Shipped) echoing b
 reading the order again would only spend the store's API quota.
 
 What a delivery is checked against (the store's ids, monitored status and secrets) is
-remembered for a few seconds (:mod:`dropstream.security.senders`): about half of a store's
-deliveries are echoes, and each cost a database transaction and a decryption just to find this
-out. What those seconds allow is harmless:
-
-* after a store is paused or disconnected, or its secret replaced, a delivery with the old
-  values still queues a re-read, which runs only once the store is connected, and reads the
-  order from the store;
-* a deleted store's delivery is answered 503 (its inbox row cannot be written), and the retry
-  401;
-* a status just chosen as the monitored one may be dropped as an echo, as a lost webhook
-  would be: the polling sweep imports the order.
+remembered (:mod:`dropstream.security.senders`, which forgets it in every process as soon as
+the store's row changes): about half of a store's deliveries are echoes, and each cost a
+database transaction and a decryption just to find this out.
 """
 
 from __future__ import annotations
@@ -132,21 +124,20 @@ def receive() -> ResponseReturnValue:
     except SQLAlchemyError:
         db.session.rollback()
         if store_hash is not None:  # the store may be gone: look again next time
-            _remembered().put(store_hash, None)
+            _remembered().forget(store_hash)
         log.exception("BigCommerce webhook not stored: database unavailable")
         return jsonify(error="DropStream cannot store the webhook now; retry later."), 503
     return jsonify(outcome), 200
 
 
 def _sender(store_hash: str) -> Sender:
-    """The store the delivery claims to come from, if its secret header matches: as
-    remembered, or else as the database has it now."""
+    """The store the delivery claims to come from, if its secret header matches."""
     sent = request.headers.get(WEBHOOK_SECRET_HEADER, "").encode()
-    remembered = _remembered()
-    sender = remembered.get(store_hash)
-    if sender is None or not hmac.compare_digest(sent, sender.webhook_secret.encode()):
-        sender = _look_up(store_hash)
-        remembered.put(store_hash, sender)
+    sender = _remembered().sender(
+        store_hash,
+        matches=lambda known: hmac.compare_digest(sent, known.webhook_secret.encode()),
+        look_up=lambda: _look_up(store_hash),
+    )
     expected = sender.webhook_secret if sender is not None else ""
     # Compare even when there is no store, so the answer takes as long either way.
     matches = hmac.compare_digest(sent, (expected or "\x00" * 43).encode())

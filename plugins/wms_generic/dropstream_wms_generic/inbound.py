@@ -10,11 +10,9 @@ in the webhook inbox (so a replayed event id is a duplicate) and handed to the c
 the same transaction, which commits before the 202.
 
 What a warehouse's pushes are checked against (its inbound key, signing secret and default
-account) is remembered for a few seconds (:mod:`dropstream.security.senders`): a busy warehouse
-pushes a shipment or a snapshot several times a second. A key that does not match what is
-remembered is checked against the database before the push is refused, so new credentials work
-at once; for those few seconds, the replaced ones still do, which can do no harm but record
-what the warehouse says happened.
+account) is remembered (:mod:`dropstream.security.senders`, which forgets it in every process
+as soon as the warehouse's row changes): a busy warehouse pushes a shipment or a snapshot
+several times a second, and each cost a transaction and a decryption to check.
 """
 
 from __future__ import annotations
@@ -156,12 +154,12 @@ def _authenticated_event(warehouse_id: int, document: str) -> tuple[PushSender, 
     request.max_content_length = MAX_BODY_BYTES
     body = request.get_data(cache=True)  # over the limit without a length: werkzeug refuses (413)
     given = request.headers.get(signing.KEY_HEADER, "").encode()
-    remembered = _remembered()
-    warehouse = remembered.get(warehouse_id)
-    if warehouse is None or not hmac.compare_digest(given, warehouse.inbound_key.encode()):
-        remembered.put(warehouse_id, None)
-        warehouse = _warehouse(warehouse_id)
-        remembered.put(warehouse_id, warehouse)
+    warehouse = _remembered().sender(
+        warehouse_id,
+        matches=lambda known: hmac.compare_digest(given, known.inbound_key.encode()),
+        look_up=lambda: _warehouse(warehouse_id),
+    )
+    assert warehouse is not None  # an unknown one is refused by _warehouse
     if not warehouse.inbound_key or not warehouse.signing_secret:
         raise Refused(
             401,

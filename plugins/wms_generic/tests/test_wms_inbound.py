@@ -227,6 +227,8 @@ def test_schema_errors_name_the_field(client: Any, wired: Wired) -> None:
 
 
 def test_a_warehouse_without_push_credentials_accepts_no_pushes(client: Any, wired: Wired) -> None:
+    assert push(client, wired.warehouse_id, "stock", stock_event("evt-0")).status_code == 202
+    # Removing them takes effect at once, though the warehouse's pushes were remembered.
     write_credentials(db.session.get(Warehouse, wired.warehouse_id), {"token": "t"})
     db.session.commit()
     response = push(client, wired.warehouse_id, "stock", stock_event())
