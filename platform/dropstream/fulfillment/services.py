@@ -62,7 +62,6 @@ def record_shipment(session: Session, store: Store, data: ShipmentData) -> Shipm
     """
     if _another_stores(session, store, data.order_reference):
         return None
-    warehouse_id = store.warehouse_id
     existing = _find(session, store, data.warehouse_shipment_id)
     if existing is not None:
         return existing
@@ -72,6 +71,21 @@ def record_shipment(session: Session, store: Store, data: ShipmentData) -> Shipm
                                    OrderAddress.merchant_id == store.merchant_id)
         .options(joinedload(OrderAddress.order))
     )
+    return _record(session, store, data, address)
+
+
+def record_pushed_shipment(session: Session, store: Store, data: ShipmentData,
+                           address: OrderAddress | None) -> Shipment:
+    """:func:`record_shipment` for a shipment a WMS pushed, whose consignment (``address``, with
+    its order loaded; None: no order has its reference) and store the inbound route has already
+    found from its reference, and checked against the warehouse and account that pushed it."""
+    existing = _find(session, store, data.warehouse_shipment_id)
+    return existing if existing is not None else _record(session, store, data, address)
+
+
+def _record(session: Session, store: Store, data: ShipmentData,
+            address: OrderAddress | None) -> Shipment:
+    warehouse_id = store.warehouse_id
     shipment = Shipment(
         provider_id=store.provider_id, merchant_id=store.merchant_id, warehouse_id=warehouse_id,
         store_id=store.id, warehouse_shipment_id=data.warehouse_shipment_id[:120],

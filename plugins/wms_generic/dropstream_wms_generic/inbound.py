@@ -24,13 +24,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from dropstream.connectors.types import StockSnapshot
 from dropstream.db import insert_unless_conflict, utcnow
 from dropstream.errors import InvalidTransition
 from dropstream.extensions import db
-from dropstream.fulfillment.services import record_shipment
+from dropstream.fulfillment.services import record_pushed_shipment
 from dropstream.inventory.services import record_stock
 from dropstream.jobs.models import InboxEvent
 from dropstream.orders.models import Order, OrderAddress
@@ -86,14 +86,13 @@ def _refused(error: Refused) -> tuple[Response, int]:
 def push_shipment(warehouse_id: int) -> tuple[Response, int]:
     warehouse, event = _authenticated_event(warehouse_id, "shipment-event")
     document = event["shipment"]
-    store = _store_for_shipment(db.session, warehouse, document)
+    store, address = _store_for_shipment(db.session, warehouse, document)
     _first_delivery(db.session, [store], warehouse, event, "shipment")
     activate(db.session, TenantScope.for_merchant(store.provider_id, store.merchant_id, "wms push"))
     try:
-        shipment = record_shipment(db.session, store, protocol.shipment_from(document))
-        if shipment is None:  # another store's reference: _store_for_shipment should prevent it
-            raise Refused(422, "wrong_account", "The shipment's order reference belongs to another "
-                          "store of this warehouse.", "shipment.order_reference")
+        shipment = record_pushed_shipment(
+            db.session, store, protocol.shipment_from(document), address
+        )
         shipment_id, state = shipment.id, shipment.state.value
         db.session.commit()
     finally:
@@ -260,19 +259,22 @@ def _stores_for_account(
 
 def _store_for_shipment(
     session: Session, warehouse: PushSender, document: dict[str, Any]
-) -> Store:
-    """The store the shipment belongs to: the one whose order has the reference, else (an
-    unknown order: kept as an unmatched shipment with an alert) the account's first store."""
+) -> tuple[Store, OrderAddress | None]:
+    """The store the shipment belongs to and the consignment it ships (with its order): the
+    one whose order has the reference, else (an unknown order: kept as an unmatched shipment
+    with an alert) the account's first store, and None."""
     with unscoped(session):
         row = session.execute(
             select(Store, OrderAddress)
             .join(Order, Order.store_id == Store.id)
             .join(OrderAddress, OrderAddress.order_id == Order.id)
             .where(OrderAddress.warehouse_ref == document["reference"])
+            .options(contains_eager(OrderAddress.order))
         ).first()
     if row is None:
-        return _stores_for_account(session, warehouse, document["account"], "shipment.account")[0]
-    store = row[0]
+        stores = _stores_for_account(session, warehouse, document["account"], "shipment.account")
+        return stores[0], None
+    store, address = row
     if store.warehouse_id != warehouse.id:
         raise Refused(
             422,
@@ -288,7 +290,7 @@ def _store_for_shipment(
             f"to another account than {document['account']!r}.",
             "shipment.account",
         )
-    return store
+    return store, address
 
 
 def _first_delivery(

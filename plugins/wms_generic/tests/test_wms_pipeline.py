@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from tests.conftest import _schema, app_config, database_url
+from tests.pipeline.conftest import recorded_statements
 from wms_support import ACCOUNT, INBOUND_KEY, SIGNING_SECRET, app, inbound_url, served, wire, wms
 
 from dropstream.extensions import db
@@ -119,9 +120,13 @@ def test_pushed_shipments_and_stock_arrive_through_the_signed_endpoints(
 
     shipment = wms.ship(f"DS-{wired.store_id}-{external_id}")
     db.session.remove()  # this thread must hold no transaction while DropStream writes
-    delivered = wms.deliver_pushes()
+    with recorded_statements() as statements:
+        delivered = wms.deliver_pushes()
 
     assert delivered == {"delivered": 2, "refused": 0, "retrying": 0}, wms.pushes()
+    # The consignment the shipment's reference names is read once, with its store and order.
+    assert len([s for s in statements if s.startswith("SELECT") and "order_addresses" in s]) == 1
+    assert "shipment_received" in [event.kind for event in _order(external_id).events]
     [recorded] = db.session.scalars(select(Shipment)).all()
     assert (
         recorded.warehouse_shipment_id == shipment["id"] and recorded.state is ShipmentState.PENDING
