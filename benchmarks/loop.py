@@ -12,10 +12,13 @@ the same cores. Those figures stop when the last order reaches the WMS, when the
 the loop has run only for the orders shipped by then; ``whole_loop`` then waits until every
 order is Shipped in the store (shipments pushed by the WMS, posted back with tracking, stock
 recorded) and gives the CPU per order of the whole loop, and the time from placing to Shipped
-(which includes the sandbox WMS's picking delay). The machine's speed varies from day to day
-and between two runs, so it also gives DropStream's CPU over the sandboxes' in the same run
-(``dropstream_cpu_per_sandbox_cpu``): their work per order is the same whatever DropStream's
-version, which makes them a yardstick for comparing versions across runs and days.
+(which includes the sandbox WMS's picking delay). ``--intake-only`` keeps the WMS from shipping
+during the run instead: the figures are then the first half's alone (import, forward, sent
+status), with nothing of the return half competing for the cores, in ``intake``. The machine's
+speed varies from day to day and between two runs, so it also gives DropStream's CPU over the
+sandboxes' in the same run (``dropstream_cpu_per_sandbox_cpu``): their work per order is the
+same whatever DropStream's version, which makes them a yardstick for comparing versions across
+runs and days.
 
 It runs on whatever DATABASE_URL / REDIS_URL say (a scratch database is created and dropped).
 With REDIS_URL, DropStream runs as production lays it out: `dropstream serve`, real `dropstream
@@ -26,6 +29,7 @@ embedded default, everything runs in this process.
     python benchmarks/loop.py --merchants 4 --orders 100 --rate 10           # latency at 10/s
     python benchmarks/loop.py --merchants 20 --orders 300 --rate 10          # sustained, 10 min
     python benchmarks/loop.py --burst 1000                                   # one rate-limited store
+    python benchmarks/loop.py --merchants 10 --orders 40 --rate 50 --intake-only   # first half
 
 Throughput runs lift the stores' API quotas (so the figure is DropStream's, not BigCommerce's
 quota); a run longer than two minutes also reports the latency minute by minute, and every
@@ -61,6 +65,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="orders per second placed, all stores")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (with REDIS_URL)")
     parser.add_argument("--burst", type=int, default=0, help="burst this many orders on one rate-limited store")
+    parser.add_argument("--intake-only", action="store_true",
+                        help="the WMS ships nothing during the run: the first half's figures alone")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dropstream-loop-"))
@@ -111,6 +117,8 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
         stoppers += [service.stop for service in demo.services.values()]
         bigcommerce = app.extensions["dropstream_bigcommerce.demo"].sandbox
         wms = next(s for s in demo.services.values() if s.name == "wms")
+        if args.intake_only:  # a picking delay longer than any run
+            _configure_wms(wms.url, ship_delay=24 * 3600)
         merchants = 1 if args.burst else args.merchants
         with app.app_context():
             db.create_all()
@@ -191,7 +199,8 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
                     for part, seconds in _cpu_seconds(processes, database_url).items()}
         memory_after = _resident_mb(processes)
         shipped: dict[str, float] = {}
-        if not args.burst:  # the rest of the loop: shipped, posted back, Shipped in the store
+        loop_closes = not args.burst and not args.intake_only
+        if loop_closes:  # the rest of the loop: shipped, posted back, Shipped in the store
             while time.monotonic() < deadline:
                 shipped = _shipped_in_store(bigcommerce, hashes)
                 if len(set(shipped) & set(placed)) >= total:
@@ -199,8 +208,8 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
                 time.sleep(0.5)
             cpu_whole_loop = {part: seconds - cpu_before.get(part, 0.0)
                               for part, seconds in _cpu_seconds(processes, database_url).items()}
-            cpu_by_work = {what: seconds - cpu_by_work_before.get(what, 0.0)
-                           for what, seconds in _cpu_by_work().items()}
+        cpu_by_work = {what: seconds - cpu_by_work_before.get(what, 0.0)
+                       for what, seconds in _cpu_by_work().items()}
         references = [o["reference"] for o in _wms_orders(wms.url)]
         finished = max(arrived.values()) if arrived else time.time()
         latencies = sorted(arrived[r] - placed[r] for r in placed if r in arrived)
@@ -230,7 +239,9 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
                                        if r in arrived and r.startswith(f"DS-{store_id}-")])
             for n, store_id in enumerate(store_ids)}
         result["cpu_ms_per_order"] = {part: round(1000 * seconds / total, 1) for part, seconds in cpu_used.items()}
-        if not args.burst:
+        if args.intake_only:
+            result["intake"] = _cpu_summary(cpu_used, cpu_by_work, total)
+        if loop_closes:
             # The figures above stop when the last order reaches the WMS; the return half of
             # the loop (shipments pushed, posted to the store, stock) has then run only for the
             # orders the WMS shipped by that moment. These take every order to Shipped.
@@ -238,18 +249,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             result["whole_loop"] = {
                 "shipped_in_store": len(done),
                 "placed_to_shipped_p50_p95_ms": _p50_p95(done),
-                "cpu_ms_per_order": {part: round(1000 * seconds / total, 1)
-                                     for part, seconds in cpu_whole_loop.items()},
-                "cpu_ms_per_order_all_parts": round(1000 * sum(cpu_whole_loop.values()) / total, 1),
-                # The machine's speed varies from day to day, and even between two runs; the
-                # sandboxes' work per order does not change between versions of DropStream, so
-                # their CPU in the same run is a yardstick of the machine's speed at the time.
-                "dropstream_cpu_per_sandbox_cpu": _per_sandbox_cpu(cpu_whole_loop),
-                # DropStream's share of it, by what it was spent on (most first).
-                "cpu_ms_per_order_by_work": {
-                    what: round(1000 * seconds / total, 1)
-                    for what, seconds in sorted(cpu_by_work.items(), key=lambda kv: -kv[1])
-                    if seconds >= 0.0005 * total},
+                **_cpu_summary(cpu_whole_loop, cpu_by_work, total),
             }
         result["stages_p50_p95_ms"] = _stages(app, placed)
         result["work_per_order"], result["work_retried"] = _work(app, total)
@@ -391,6 +391,30 @@ def _p50_p95(seconds: list[float]) -> list[int] | None:
         return None
     seconds = sorted(seconds)
     return [round(1000 * statistics.median(seconds)), round(1000 * seconds[int(0.95 * (len(seconds) - 1))])]
+
+
+def _cpu_summary(cpu: dict[str, float], by_work: dict[str, float], total: int) -> dict:
+    """CPU per order: of each part, of all parts, DropStream's over the sandboxes', and
+    DropStream's by what it was spent on (most first)."""
+    return {
+        "cpu_ms_per_order": {part: round(1000 * seconds / total, 1) for part, seconds in cpu.items()},
+        "cpu_ms_per_order_all_parts": round(1000 * sum(cpu.values()) / total, 1),
+        # The machine's speed varies from day to day, and even between two runs; the
+        # sandboxes' work per order does not change between versions of DropStream, so
+        # their CPU in the same run is a yardstick of the machine's speed at the time.
+        "dropstream_cpu_per_sandbox_cpu": _per_sandbox_cpu(cpu),
+        "cpu_ms_per_order_by_work": {
+            what: round(1000 * seconds / total, 1)
+            for what, seconds in sorted(by_work.items(), key=lambda kv: -kv[1])
+            if seconds >= 0.0005 * total},
+    }
+
+
+def _configure_wms(url: str, **settings: object) -> None:
+    import requests
+
+    with requests.post(f"{url}/_sandbox/configure", json=settings, timeout=10) as response:
+        response.raise_for_status()
 
 
 def _cpu_by_work() -> dict[str, float]:
