@@ -35,6 +35,8 @@ SENDER_TTL = 60.0
 MAX_SENDERS = 10_000
 #: The Redis key of the generation (shared by every process of one deployment).
 GENERATION_KEY = "dropstream:senders:generation"
+#: At most one warning this often (s) while the generation cannot be read.
+WARN_EVERY = 60.0
 #: session.info key: the transaction changed a row holding credentials.
 _CHANGED = "dropstream.senders_changed"
 
@@ -47,6 +49,7 @@ class Generation:
     def __init__(self, redis: Any | None) -> None:
         self._redis = redis
         self._local = 0
+        self._warned_at = float("-inf")
 
     def current(self) -> int | None:
         """The generation now; None when it cannot be read."""
@@ -55,8 +58,10 @@ class Generation:
         try:
             return int(self._redis.get(GENERATION_KEY) or 0)
         except Exception as error:  # noqa: BLE001 - Redis down: trust nothing remembered
-            log.warning("cannot read what senders are checked against (%s): reading the "
-                        "database for each delivery", type(error).__name__)
+            if time.monotonic() - self._warned_at >= WARN_EVERY:  # not once per delivery
+                self._warned_at = time.monotonic()
+                log.warning("cannot read whether inbound senders changed (%s): each delivery "
+                            "is checked against the database meanwhile", type(error).__name__)
             return None
 
     def advance(self) -> None:
