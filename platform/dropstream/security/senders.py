@@ -10,8 +10,8 @@ changed a row holding credentials (a store, a warehouse: its credentials, settin
 the row deleted) commits: each delivery first reads a generation number that such a commit
 increments (in Redis with ``REDIS_URL``, else in this process, the only one), one round trip
 instead of a transaction and a decryption. Revoked credentials therefore stop working when the
-change commits, as they would without this memory. Entries also expire after
-:data:`SENDER_TTL`, and a delivery that does not match what is remembered is checked against
+change commits, as they would without this memory. Entries also expire after a few seconds
+(:data:`SENDER_TTL`), and a delivery that does not match what is remembered is checked against
 the database before it is refused. When the generation cannot be read (Redis down), nothing
 remembered is trusted: every delivery is checked against the database.
 """
@@ -29,8 +29,10 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
-#: Seconds a process trusts what it remembers of a sender, changed or not.
-SENDER_TTL = 60.0
+#: Seconds a process trusts what it remembers of a sender, changed or not. The generation says
+#: when a sender changed; this bounds what it cannot say: a change committed while Redis was
+#: down (its generation could not be advanced), and any change made other than by the ORM.
+SENDER_TTL = 5.0
 #: Most senders one route remembers at once; past it, the oldest are forgotten first.
 MAX_SENDERS = 10_000
 #: The Redis key of the generation (shared by every process of one deployment).
