@@ -132,8 +132,11 @@ def test_one_thread_renews_every_running_jobs_lease_and_ends_once_none_runs(
         with app.app_context():
             outcomes.append(run_outbox_item(item_id))
 
+    earlier = set(threading.enumerate())  # an earlier test's heartbeat may still be asleep
+
     def heartbeats() -> int:
-        return sum(thread.name.startswith("lease") for thread in threading.enumerate())
+        return sum(thread.name.startswith("lease") and thread not in earlier
+                   for thread in threading.enumerate())
 
     workers = [threading.Thread(target=worker, args=(item_id,)) for item_id in (first, second)]
     for thread in workers:
