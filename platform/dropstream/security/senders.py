@@ -73,8 +73,9 @@ class Generation:
         try:
             self._redis.incr(GENERATION_KEY)
         except Exception:  # noqa: BLE001
-            # Nothing remembered is trusted while Redis is down (``current``), and a Redis that
-            # lost the key starts from 0, which no entry remembered under a later number has.
+            # Nothing remembered is trusted while Redis is down (``current``). A change it could
+            # not count here, like a Redis that lost the key (it reads 0 again), is trusted for
+            # SENDER_TTL at most.
             log.exception("could not tell the other processes that a sender changed")
 
 
