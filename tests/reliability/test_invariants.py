@@ -130,9 +130,12 @@ def test_a_skipped_shipment_record_is_reported_never_posted(
     import dropstream.fulfillment.services as fulfillment
     import dropstream_wms_generic.inbound as inbound
 
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise inbound.Refused(422, "planted", "the planted fault drops this shipment")
+
     # Shipments polled or pushed from the WMS are dropped instead of recorded.
     monkeypatch.setattr(fulfillment, "record_shipment", lambda *args, **kwargs: None)
-    monkeypatch.setattr(inbound, "record_shipment", lambda *args, **kwargs: None)
+    monkeypatch.setattr(inbound, "record_pushed_shipment", refuse)
     run = start_run()
     run.place_orders(1)
     assert run.wait_for(lambda: run.wms.shipments() and run.warehouse_done(), timeout=30)
