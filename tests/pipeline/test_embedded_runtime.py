@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from dropstream.extensions import db
+from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.jobs.scheduler import start_in_process, wait_idle
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
@@ -43,7 +44,17 @@ def test_orders_flow_through_worker_threads_exactly_once(app: object) -> None:
 
     db.session.expire_all()
     orders = db.session.scalars(select(Order)).all()
-    assert Counter(o.status for o in orders) == {OrderStatus.AT_WAREHOUSE: 120}
+    assert Counter(o.status for o in orders) == {OrderStatus.AT_WAREHOUSE: 120}, _unfinished()
     for loop in loops:
         references = Counter(o["reference"] for o in loop.wms.orders)
         assert len(references) == len(created[loop.tenant.store.id]) and set(references.values()) == {1}
+
+
+def _unfinished() -> str:
+    """What the work not done says of itself (this test failed once in many runs, with orders
+    left queued after the runtime reported idle: this says why, if it happens again)."""
+    rows = db.session.execute(
+        select(OutboxItem.kind, OutboxItem.attempts, OutboxItem.run_after, OutboxItem.last_error)
+        .where(OutboxItem.state != OutboxState.DONE)
+    ).all()
+    return f"{len(rows)} items not done: " + "; ".join(str(tuple(row)) for row in rows[:10])
