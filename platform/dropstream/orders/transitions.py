@@ -23,6 +23,8 @@ from dropstream.orders.statuses import OrderStatus
 
 def transition(session: Session, order: Order, allowed_from: Iterable[OrderStatus],
                to: OrderStatus, **values: Any) -> bool:
+    """Move ``order`` to ``to`` if its status is one of ``allowed_from``, setting ``values``
+    (plain values, bound as parameters) with it; whether it moved."""
     allowed = list(allowed_from)
     if inspect(order).pending:
         if order.status not in allowed:
