@@ -36,9 +36,15 @@ class Listing(MerchantOwned, Timestamped, db.Model):
 
     def expand(self) -> list[tuple[str, int]]:
         """``[(warehouse_sku, units per store unit), …]``."""
-        if self.components:
-            return [(c.warehouse_sku, c.quantity) for c in self.components]
-        return [(self.warehouse_sku or self.store_sku, 1)]
+        return ships_as(self.store_sku, self.warehouse_sku,
+                        [(c.warehouse_sku, c.quantity) for c in self.components])
+
+
+def ships_as(store_sku: str, warehouse_sku: str | None,
+             components: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """What one store unit of a listing ships as, ``[(warehouse_sku, units), …]``: a bundle's
+    components, else its warehouse SKU (the store SKU when it names none), one for one."""
+    return components or [(warehouse_sku or store_sku, 1)]
 
 
 class ListingComponent(MerchantOwned, db.Model):

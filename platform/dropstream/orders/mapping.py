@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from dropstream.catalog.models import Listing, ListingComponent, ShippingRule, shipping_match_key
+from dropstream.catalog.models import (
+    Listing,
+    ListingComponent,
+    ShippingRule,
+    ships_as,
+    shipping_match_key,
+)
 from dropstream.orders.models import Order, OrderAddress, WarehouseLine
 from dropstream.orders.statuses import HoldReason
 from dropstream.stores.models import Store
@@ -196,18 +202,18 @@ def _listings_for(session: Session, store: Store,
                   skus: set[str]) -> dict[str, list[tuple[str, int]]]:
     if not skus:
         return {}
-    listings: dict[str, list[tuple[str, int]]] = {}
+    listed: dict[str, tuple[str | None, list[tuple[str, int]]]] = {}
     # Listings and rules never depend on the order being mapped: what the session holds
     # pending is flushed once, later, not before each of these reads.
     with session.no_autoflush:
         rows = session.execute(_LISTINGS, {"merchant_id": store.merchant_id, "store_id": store.id,
                                            "skus": sorted(skus)})
         for store_sku, warehouse_sku, component_sku, units in rows:
-            ships_as = listings.setdefault(store_sku, [])
-            # As Listing.expand: a bundle's components, else the listed SKU, one for one.
-            ships_as.append((component_sku, units) if component_sku is not None
-                            else (warehouse_sku or store_sku, 1))
-    return listings
+            components = listed.setdefault(store_sku, (warehouse_sku, []))[1]
+            if component_sku is not None:
+                components.append((component_sku, units))
+    return {sku: ships_as(sku, warehouse_sku, components)
+            for sku, (warehouse_sku, components) in listed.items()}
 
 
 def _rules_for(session: Session, store: Store) -> dict[str, str]:

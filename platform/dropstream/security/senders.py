@@ -99,17 +99,13 @@ class RememberedSenders(Generic[Sender]):
                 and found[1] > time.monotonic() and matches(found[2])):
             return found[2]
         sender = look_up()
-        self.forget(key)
-        if sender is not None and generation is not None:
-            with self._lock:
+        with self._lock:
+            self._by_key.pop(key, None)
+            if sender is not None and generation is not None:
                 while len(self._by_key) >= MAX_SENDERS:
                     del self._by_key[next(iter(self._by_key))]
                 self._by_key[key] = (generation, time.monotonic() + SENDER_TTL, sender)
         return sender
-
-    def forget(self, key: object) -> None:
-        with self._lock:
-            self._by_key.pop(key, None)
 
 
 def remembered_senders(app: Flask, route: str) -> RememberedSenders[Any]:

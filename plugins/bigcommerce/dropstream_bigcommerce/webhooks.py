@@ -106,11 +106,9 @@ def _payload() -> dict[str, Any]:
 
 
 def receive() -> ResponseReturnValue:
-    store_hash = None
     try:
         payload = _payload()
-        store_hash = CONTEXT.match(payload["producer"]).group(1)  # type: ignore[union-attr]
-        sender = _sender(store_hash)
+        sender = _sender(CONTEXT.match(payload["producer"]).group(1))  # type: ignore[union-attr]
         _check_signature(sender)
         outcome = _record(sender, payload)
         if not outcome["received"] and db.session().in_transaction():
@@ -123,8 +121,6 @@ def receive() -> ResponseReturnValue:
         return jsonify(error=refusal.message), refusal.status
     except SQLAlchemyError:
         db.session.rollback()
-        if store_hash is not None:  # the store may be gone: look again next time
-            _remembered().forget(store_hash)
         log.exception("BigCommerce webhook not stored: database unavailable")
         return jsonify(error="DropStream cannot store the webhook now; retry later."), 503
     return jsonify(outcome), 200
