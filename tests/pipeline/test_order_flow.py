@@ -421,3 +421,25 @@ def test_an_order_of_a_batch_another_worker_inserted_first_is_taken_as_it_is(
     assert db.session.scalar(select(func.count()).select_from(Order)) == 2
     assert sorted(o["reference"] for o in loop.wms.orders) == sorted(
         f"DS-{loop.store.id}-{external_id}" for external_id in (raced, other))
+
+
+def test_a_forward_loads_the_store_and_its_warehouse_in_one_statement(loop: Loop) -> None:
+    """A worker's job starts with nothing loaded: the store its work is for is read with its
+    warehouse, which a forward calls, instead of a second query for the warehouse."""
+    from dropstream.jobs.models import OutboxItem
+    from dropstream.jobs.runner import run_outbox_item
+    from dropstream.orders.importing import refresh_order
+
+    external_id = loop.shop.create_order([{"sku": "MUG", "quantity": 1}])
+    refresh_order(db.session, loop.store, external_id)
+    db.session.commit()
+    forward = db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "order.forward")).one()
+    order_id = loop.order(external_id).id
+    db.session.remove()  # as a worker's job finds its session
+
+    with recorded_statements() as statements:
+        run_outbox_item(forward)
+
+    assert db.session.get(Order, order_id).status is OrderStatus.AT_WAREHOUSE
+    assert [s for s in statements if s.startswith("SELECT warehouses.")] == []
+    assert any(s.startswith("SELECT stores.") and "JOIN warehouses" in s for s in statements)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from dropstream.alerts.services import raise_alert, resolve_alerts
 from dropstream.connectors.base import AuthError, TransientError, means_unreachable
@@ -210,12 +210,16 @@ def _run(work: int | LeasedWork) -> tuple[str, str]:
         activate(session, None)
 
 
+_WITH_WAREHOUSE = (joinedload(Store.warehouse),)
+
+
 def _store_takes_work(session: Session, store_id: int | None) -> bool:
     """Whether the store the work is for may be worked for now. Its row is loaded in the
-    transaction the handler goes on with (which finds it there, without loading it again)."""
+    transaction the handler goes on with (which finds it there, without loading it again),
+    with its warehouse's in the same statement: most work for a store calls its warehouse."""
     if store_id is None:
         return True
-    store = session.get(Store, store_id)
+    store = session.get(Store, store_id, options=_WITH_WAREHOUSE)
     return store is None or store.state in WORKING_STATES
 
 
