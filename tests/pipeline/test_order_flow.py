@@ -443,3 +443,78 @@ def test_a_forward_loads_the_store_and_its_warehouse_in_one_statement(loop: Loop
     assert db.session.get(Order, order_id).status is OrderStatus.AT_WAREHOUSE
     assert [s for s in statements if s.startswith("SELECT warehouses.")] == []
     assert any(s.startswith("SELECT stores.") and "JOIN warehouses" in s for s in statements)
+
+
+def test_a_consignment_acknowledged_before_a_failure_is_not_sent_again(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each consignment's acknowledgement is written (and committed) before the next is sent:
+    when the second fails, the retry sends only the second."""
+    from dropstream.connectors.base import TransientError
+    from dropstream.testing.reference import ReferenceWarehouse, default_address
+    from tests.pipeline.test_failures import retried
+
+    created: list[str] = []
+    forward = ReferenceWarehouse.forward_order
+
+    def second_fails_once(self: object, order: object):  # type: ignore[no-untyped-def]
+        reference = order.reference  # type: ignore[attr-defined]
+        created.append(reference)
+        if reference.endswith("-2") and created.count(reference) == 1:
+            raise TransientError("reference WMS: 503")
+        return forward(self, order)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ReferenceWarehouse, "forward_order", second_fails_once)
+    external_id = loop.shop.create_order(
+        [{"sku": "A", "quantity": 1, "destination": "1"}, {"sku": "B", "quantity": 2, "destination": "2"}],
+        destinations=[{"id": "1", "shipping_method": "Ground", "address": default_address()},
+                      {"id": "2", "shipping_method": "Ground", "address": default_address()}],
+    )
+    run_until_idle()
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.RETRYING
+    first, second = order.shipping_addresses
+    assert first.warehouse_order_id and first.forwarded_at and not second.warehouse_order_id
+
+    retried(1)
+    order = loop.order(external_id)
+    assert order.status is OrderStatus.AT_WAREHOUSE
+    assert all(address.warehouse_order_id for address in order.shipping_addresses)
+    prefix = f"DS-{loop.tenant.store.id}-{external_id}"
+    assert created == [f"{prefix}-1", f"{prefix}-2", f"{prefix}-2"]
+    assert len(loop.wms.orders) == 2
+
+
+def test_an_event_of_an_order_already_written_is_one_insert(loop: Loop) -> None:
+    """A step on the timeline of an order already written is inserted at once, without loading
+    the timeline; it reads back in its place, with its facts."""
+    from dropstream.orders.timeline import record
+
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    order = loop.order(external_id)
+
+    with recorded_statements() as statements:
+        record(db.session, order, "note", "A person looked at it.", actor="user:7", remote=None)
+        db.session.commit()
+
+    assert [s.split(" (")[0] for s in statements if not s.startswith(("SELECT set_config", "BEGIN",
+                                                                       "COMMIT"))] == [
+        "INSERT INTO order_events"]
+    order = loop.order(external_id)
+    assert [e.kind for e in order.events] == ["imported", "queued", "forwarded", "store_status", "note"]
+    assert order.events[-1].detail == {"actor": "user:7"}
+    assert order.events[-1].created_at is not None
+
+
+def test_an_event_of_an_order_whose_timeline_is_loaded_appears_in_it(loop: Loop) -> None:
+    from dropstream.orders.timeline import record
+
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    order = loop.order(external_id)
+    assert len(order.events) == 4  # loaded
+
+    record(db.session, order, "note", "A person looked at it.")
+    assert [e.kind for e in order.events][-1] == "note"  # before the commit
+    db.session.commit()
+    assert [e.kind for e in loop.order(external_id).events][-1] == "note"
