@@ -82,7 +82,8 @@ def _inlined(node: Any, resolver: Any, through: tuple[int, ...] = ()) -> Any:
     """``node`` with each ``{"$ref": …}`` replaced by the schema it names (``resolver``:
     referencing's, for where ``node`` sits). The validators then look nothing up while they
     validate: the look-ups cost about 40% of validating a document, and every document crossing
-    the wire is validated. A reference within its own target (recursion) is kept."""
+    the wire is validated. A reference within its own target (recursion) is kept; it must then
+    be absolute, as it may no longer sit under the base it was written against."""
     if isinstance(node, list):
         return [_inlined(value, resolver, through) for value in node]
     if not isinstance(node, dict):
@@ -94,6 +95,8 @@ def _inlined(node: Any, resolver: Any, through: tuple[int, ...] = ()) -> Any:
         target = resolver.lookup(reference)
         if id(target.contents) not in through:
             return _inlined(target.contents, target.resolver, (*through, id(target.contents)))
+        if ":" not in reference.partition("#")[0]:
+            raise ValueError(f"a recursive reference must be absolute: {reference!r}")
     return {key: _inlined(value, resolver, through) for key, value in node.items()}
 
 

@@ -97,3 +97,13 @@ def test_references_are_resolved_once_and_a_recursive_one_is_kept() -> None:
         "$ref": "urn:test:tree"}
     assert protocol.schema("order")["properties"]["account"] == {
         "$ref": "urn:dropstream:wms:v1:common#/$defs/account"}  # published as written
+
+
+def test_a_relative_recursive_reference_is_refused_when_the_validators_are_built() -> None:
+    from referencing import Registry, Resource
+
+    tree = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "urn:test:tree",
+            "type": "array", "items": {"$ref": "#"}}
+    registry = Registry().with_resource("urn:test:tree", Resource.from_contents(tree)).crawl()
+    with pytest.raises(ValueError, match="must be absolute"):
+        protocol._inlined(tree, registry.resolver("urn:test:tree"))
