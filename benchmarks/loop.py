@@ -30,12 +30,15 @@ embedded default, everything runs in this process.
     python benchmarks/loop.py --merchants 20 --orders 300 --rate 10          # sustained, 10 min
     python benchmarks/loop.py --burst 1000                                   # one rate-limited store
     python benchmarks/loop.py --merchants 10 --orders 40 --rate 50 --intake-only   # first half
+    python benchmarks/loop.py --merchants 10 --orders 150 --rate 60 --intake-only  # capacity
 
-Throughput runs lift the stores' API quotas (so the figure is DropStream's, not BigCommerce's
-quota); a run longer than two minutes also reports the latency minute by minute, and every
-run the resident memory of DropStream's processes at its start and end. ``--burst`` keeps the
-Standard plan's 150 requests per 30 s and reports how long the burst took against the least
-time that quota allows, and whether the sandbox ever sent a 429.
+Orders per second end to end cannot exceed the rate offered: a run offered more than the goal
+(the "capacity" line) shows how far past it DropStream goes. Throughput runs lift the stores'
+API quotas (so the figure is DropStream's, not BigCommerce's quota); a run longer than two
+minutes also reports the latency minute by minute, and every run the resident memory of
+DropStream's processes at its start and end. ``--burst`` keeps the Standard plan's 150 requests
+per 30 s and reports how long the burst took against the least time that quota allows, and
+whether the sandbox ever sent a 429.
 """
 
 from __future__ import annotations
