@@ -445,6 +445,40 @@ def test_a_forward_loads_the_store_and_its_warehouse_in_one_statement(loop: Loop
     assert any(s.startswith("SELECT stores.") and "JOIN warehouses" in s for s in statements)
 
 
+def test_a_shipment_post_reads_its_consignment_with_it_and_not_the_stores_copy(loop: Loop) -> None:
+    """A worker's shipment post starts with nothing loaded: the shipment is read with its
+    consignment (destination, shipping method) in one query, and loading the order leaves out
+    the store's copy of it, which the post does not read (it is still kept, and read when
+    asked)."""
+    from dropstream.connectors.types import ShipmentData, ShipmentLineData
+    from dropstream.fulfillment.services import record_shipment
+    from dropstream.jobs.models import OutboxItem
+    from dropstream.jobs.runner import run_outbox_item
+
+    external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    run_until_idle()
+    [line] = loop.wms.orders[0]["lines"]
+    record_shipment(db.session, loop.store, ShipmentData(
+        "SH-1", loop.wms.orders[0]["reference"],
+        (ShipmentLineData(quantity=1, line_reference=line["reference"], sku="A"),),
+        carrier="UPS", tracking_number="1ZPOSTED"))
+    db.session.commit()
+    post = db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "shipment.post")).one()
+    order_id = loop.order(external_id).id
+    db.session.remove()  # as a worker's job finds its session
+
+    with recorded_statements() as statements:
+        run_outbox_item(post)
+
+    assert db.session.get(Order, order_id).status is OrderStatus.SHIPPED
+    assert [s["tracking"] for s in loop.shop.shipments.values()] == ["1ZPOSTED"]
+    assert [s for s in statements if s.startswith("SELECT order_addresses.")] == []
+    assert any(s.startswith("SELECT shipments.") and "JOIN order_addresses" in s
+               for s in statements)
+    assert [s for s in statements if s.startswith("SELECT") and "source_payload" in s] == []
+    assert db.session.get(Order, order_id).source_payload  # kept, and read when asked
+
+
 def test_a_consignment_acknowledged_before_a_failure_is_not_sent_again(
         loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each consignment's acknowledgement is written (and committed) before the next is sent:

@@ -46,3 +46,5 @@ class Shipment(MerchantOwned, Timestamped, db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     order = relationship("Order")
+    #: The consignment it ships, read through only: ``address_id`` is what is written.
+    address = relationship("OrderAddress", viewonly=True)

@@ -50,7 +50,10 @@ class Order(MerchantOwned, Timestamped, db.Model):
     #: Transient forward failures so far (reset on success or Reprocess).
     forward_attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
-    source_payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: The store's copy as last read, kept for whoever investigates the order. Nothing in the
+    #: flows reads it, so loading an order leaves it out (a few KB of JSON to decode on each of
+    #: the several loads of an order's way through the loop); reading it loads it then.
+    source_payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, deferred=True)
 
     addresses: Mapped[list[OrderAddress]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderAddress.id"

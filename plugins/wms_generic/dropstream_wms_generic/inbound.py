@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from dropstream.connectors.types import StockSnapshot
 from dropstream.db import insert_unless_conflict, utcnow
@@ -237,7 +237,7 @@ def _stores_for_account(
 ) -> list[Store]:
     """The stores of this warehouse whose account is ``account`` (:func:`_account_of`, asked
     of the database): a provider may link hundreds of merchants to one warehouse, and every
-    stock push asks."""
+    stock push asks. With their channels, which a stock push then queues: one query."""
     code = Store.warehouse_account["customer_code"].as_string()
     matches = code == account
     if warehouse.default_account == account:
@@ -245,7 +245,8 @@ def _stores_for_account(
     with unscoped(session):
         mine = session.scalars(
             select(Store).where(Store.warehouse_id == warehouse.id, matches).order_by(Store.id)
-        ).all()
+            .options(joinedload(Store.channels))
+        ).unique().all()
     if not mine:
         raise Refused(
             422,

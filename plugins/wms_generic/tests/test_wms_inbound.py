@@ -346,6 +346,18 @@ def test_pushed_stock_is_recorded_and_queues_the_inventory_push(client: Any, wir
     assert [i.kind for i in db.session.scalars(select(OutboxItem))] == ["channel.run"]
 
 
+def test_a_stock_push_reads_its_stores_with_their_channels(client: Any, wired: Wired) -> None:
+    """The push queues each store's inventory channel: the channels come with the stores, in
+    the one query that finds the account's stores, not in a query of their own per push."""
+    push(client, wired.warehouse_id, "stock", stock_event("evt-a"))  # the sender is remembered
+    with recorded_statements() as statements:
+        response = push(client, wired.warehouse_id, "stock", stock_event("evt-b"))
+
+    assert response.status_code == 202 and response.get_json()["pushes_queued"] == 1
+    assert [s for s in statements if s.startswith("SELECT store_channels.")] == []
+    assert any(s.startswith("SELECT stores.") and "JOIN store_channels" in s for s in statements)
+
+
 def test_stock_for_an_account_reaches_only_the_stores_with_that_account(
     client: Any, wired: Wired
 ) -> None:
