@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from dropstream.alerts.services import raise_alert, resolve_alerts
@@ -99,16 +99,21 @@ def _create_levels(session: Session, store: Store,
     return created
 
 
+#: Built once (every stock push and poll runs it). Every writer locks in one order (by id): no
+#: deadlock between two.
+_LEVELS_LOCKED = (
+    select(StockLevel).where(StockLevel.warehouse_id == bindparam("warehouse_id"),
+                             StockLevel.merchant_id == bindparam("merchant_id"),
+                             StockLevel.warehouse_sku.in_(bindparam("skus", expanding=True)))
+    .order_by(StockLevel.id).with_for_update().execution_options(populate_existing=True))
+
+
 def _levels_for(session: Session, store: Store, skus: list[str]) -> dict[str, StockLevel]:
     """The stored levels of these SKUs, locked and read fresh: two snapshots recorded at once
     (a WMS's push and the stock poll) each compare their time with what the other committed,
     so the older one cannot overwrite the newer."""
-    return {level.warehouse_sku: level for level in session.scalars(
-        select(StockLevel).where(StockLevel.warehouse_id == store.warehouse_id,
-                                 StockLevel.merchant_id == store.merchant_id,
-                                 StockLevel.warehouse_sku.in_(skus))
-        .order_by(StockLevel.id)  # every writer locks in one order: no deadlock between two
-        .with_for_update().execution_options(populate_existing=True))}
+    return {level.warehouse_sku: level for level in session.scalars(_LEVELS_LOCKED, {
+        "warehouse_id": store.warehouse_id, "merchant_id": store.merchant_id, "skus": skus})}
 
 
 def available_quantities(session: Session, store: Store,

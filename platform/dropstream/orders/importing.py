@@ -21,7 +21,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -284,10 +284,13 @@ def refresh_order_job(item: LeasedWork) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
+#: Built once: every import asks.
+_ORDER = select(Order).where(Order.store_id == bindparam("store_id"),
+                             Order.external_id == bindparam("external_id"))
+
+
 def _find(session: Session, store: Store, external_id: str) -> Order | None:
-    return session.scalar(
-        select(Order).where(Order.store_id == store.id, Order.external_id == str(external_id))
-    )
+    return session.scalar(_ORDER, {"store_id": store.id, "external_id": str(external_id)})
 
 
 def _find_all(session: Session, store: Store, external_ids: Sequence[str]) -> dict[str, Order]:
