@@ -426,19 +426,13 @@ def test_an_order_of_a_batch_another_worker_inserted_first_is_taken_as_it_is(
 def test_a_forward_loads_the_store_and_its_warehouse_in_one_statement(loop: Loop) -> None:
     """A worker's job starts with nothing loaded: the store its work is for is read with its
     warehouse, which a forward calls, instead of a second query for the warehouse."""
-    from dropstream.jobs.models import OutboxItem
-    from dropstream.jobs.runner import run_outbox_item
     from dropstream.orders.importing import refresh_order
 
     external_id = loop.shop.create_order([{"sku": "MUG", "quantity": 1}])
     refresh_order(db.session, loop.store, external_id)
     db.session.commit()
-    forward = db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "order.forward")).one()
-    order_id = loop.order(external_id).id
-    db.session.remove()  # as a worker's job finds its session
 
-    with recorded_statements() as statements:
-        run_outbox_item(forward)
+    order_id, statements = _run_as_a_worker(loop, "order.forward", external_id)
 
     assert db.session.get(Order, order_id).status is OrderStatus.AT_WAREHOUSE
     assert [s for s in statements if s.startswith("SELECT warehouses.")] == []
@@ -452,8 +446,6 @@ def test_a_shipment_post_reads_its_consignment_with_it_and_not_the_stores_copy(l
     asked)."""
     from dropstream.connectors.types import ShipmentData, ShipmentLineData
     from dropstream.fulfillment.services import record_shipment
-    from dropstream.jobs.models import OutboxItem
-    from dropstream.jobs.runner import run_outbox_item
 
     external_id = loop.shop.create_order([{"sku": "A", "quantity": 1}])
     run_until_idle()
@@ -463,12 +455,8 @@ def test_a_shipment_post_reads_its_consignment_with_it_and_not_the_stores_copy(l
         (ShipmentLineData(quantity=1, line_reference=line["reference"], sku="A"),),
         carrier="UPS", tracking_number="1ZPOSTED"))
     db.session.commit()
-    post = db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "shipment.post")).one()
-    order_id = loop.order(external_id).id
-    db.session.remove()  # as a worker's job finds its session
 
-    with recorded_statements() as statements:
-        run_outbox_item(post)
+    order_id, statements = _run_as_a_worker(loop, "shipment.post", external_id)
 
     assert db.session.get(Order, order_id).status is OrderStatus.SHIPPED
     assert [s["tracking"] for s in loop.shop.shipments.values()] == ["1ZPOSTED"]
@@ -477,6 +465,20 @@ def test_a_shipment_post_reads_its_consignment_with_it_and_not_the_stores_copy(l
                for s in statements)
     assert [s for s in statements if s.startswith("SELECT") and "source_payload" in s] == []
     assert db.session.get(Order, order_id).source_payload  # kept, and read when asked
+
+
+def _run_as_a_worker(loop: Loop, kind: str, external_id: str) -> tuple[int, list[str]]:
+    """Run the one piece of work of ``kind`` as a worker's job finds it, nothing loaded: the
+    id of the order (by its store id) and the statements the job ran."""
+    from dropstream.jobs.models import OutboxItem
+    from dropstream.jobs.runner import run_outbox_item
+
+    work = db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == kind)).one()
+    order_id = loop.order(external_id).id
+    db.session.remove()  # as a worker's job finds its session
+    with recorded_statements() as statements:
+        run_outbox_item(work)
+    return order_id, statements
 
 
 def test_a_consignment_acknowledged_before_a_failure_is_not_sent_again(
