@@ -56,6 +56,7 @@ _CONSIGNMENT = select(OrderAddress).where(
 _LINES_LOCKED = (
     select(WarehouseLine).where(WarehouseLine.address_id == bindparam("address_id"))
     .order_by(WarehouseLine.id).with_for_update().execution_options(populate_existing=True))
+#: The same unlocked: a post reads only what never changes (references, units per bundle).
 _LINES = select(WarehouseLine).where(WarehouseLine.address_id == bindparam("address_id"))
 #: A post's order, locked with FOR NO KEY UPDATE (see post_shipment), and its lines read fresh
 #: after the lock is taken.

@@ -51,8 +51,8 @@ class Order(MerchantOwned, Timestamped, db.Model):
     forward_attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     #: The store's copy as last read, kept for whoever investigates the order. Nothing in the
-    #: flows reads it, so loading an order leaves it out (a few KB of JSON to decode on each of
-    #: the several loads of an order's way through the loop); reading it loads it then.
+    #: flows reads it, so loading an order leaves it out (JSON to fetch and decode on each of
+    #: the several loads on an order's way through the loop); reading it loads it then.
     source_payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, deferred=True)
 
     addresses: Mapped[list[OrderAddress]] = relationship(
