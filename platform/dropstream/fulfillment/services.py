@@ -195,7 +195,7 @@ def post_shipment(session: Session, shipment: Shipment, first_attempt: bool = Fa
     # events) do not, while this post may wait for the store's API quota.
     order = session.scalars(_ORDER_LOCKED, {"order_id": shipment.order_id}).one()
     store = session.get(Store, shipment.store_id)
-    address = session.get(OrderAddress, shipment.address_id)
+    address = shipment.address
     deltas = _store_quantities(session, shipment)
     if not deltas:
         shipment.state = ShipmentState.POSTED
