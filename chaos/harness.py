@@ -112,7 +112,11 @@ class FaultRun:
         self.options = options
         self.rng = random.Random(options.seed)
         self._stack = ExitStack()
-        self.port = free_port()
+        # The app's address is in its settings before it serves, so its port is taken now
+        # (bound and listening) and served from later: a port only probed free could be taken
+        # meanwhile (by a sandbox, or as a connection's own port) and the server not start.
+        self._listener: socket.socket | None = _listening_socket()
+        self.port = int(self._listener.getsockname()[1])
         self.base_url = f"http://127.0.0.1:{self.port}"
         workdir = tempfile.mkdtemp(prefix="dropstream-chaos-")
         self.app = create_app({
@@ -155,6 +159,9 @@ class FaultRun:
         self.close()
 
     def close(self) -> None:
+        if self._listener is not None:  # never served from
+            self._listener.close()
+            self._listener = None
         self._stack.close()
         with self.app.app_context():
             db.session.remove()
@@ -178,7 +185,8 @@ class FaultRun:
                               self.bigcommerce.stop)
         self.demo.add_service("wms", self.wms.url, self.wms.stop)
         self._seed()
-        self._server = make_server(self.app, self.port)
+        self._server = make_server(self.app, self.port, listener=self._listener)
+        self._listener = None  # the server's now
         self._stack.callback(self.receiver_down)
         queue = get_state(self.app).queue
         self._stack.callback(queue.close)  # last, after the workers stopped
@@ -397,10 +405,13 @@ class FaultRun:
 
 
 class _Server:
-    def __init__(self, app: Any, port: int) -> None:
+    def __init__(self, app: Any, port: int, listener: socket.socket | None = None) -> None:
         from werkzeug.serving import make_server as werkzeug_server
 
-        self.server = werkzeug_server("127.0.0.1", port, app, threaded=True)
+        fd = None if listener is None else listener.fileno()
+        self.server = werkzeug_server("127.0.0.1", port, app, threaded=True, fd=fd)
+        if listener is not None:
+            listener.close()  # the server serves from its own copy, and closes it on stop
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.1}, daemon=True)
         self.thread.start()
@@ -411,9 +422,10 @@ class _Server:
         self.thread.join(timeout=10)
 
 
-def make_server(app: Any, port: int) -> _Server:
-    """DropStream served on ``127.0.0.1:port`` from a thread."""
-    return _Server(app, port)
+def make_server(app: Any, port: int, listener: socket.socket | None = None) -> _Server:
+    """DropStream served on ``127.0.0.1:port`` from a thread (from ``listener``, a socket
+    already listening there, when given)."""
+    return _Server(app, port, listener)
 
 
 def patiently(read: Callable[[], Any], attempts: int = 10) -> Any:
@@ -430,10 +442,12 @@ def patiently(read: Callable[[], Any], attempts: int = 10) -> Any:
     raise AssertionError("unreachable")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _listening_socket() -> socket.socket:
+    """A socket listening on a free loopback port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    return listener
 
 
 @contextmanager
