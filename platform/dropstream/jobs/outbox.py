@@ -341,6 +341,21 @@ def renew(session: Session, item: LeasedWork, hold: timedelta) -> bool:
     return bool(renewed)
 
 
+def end_leases(session: Session) -> int:
+    """End every live run lease, committed: the work goes again (the relay dispatches it, its
+    attempt spent, as a crash spends it). Returns how many. Only for a caller that knows no
+    worker runs anywhere: a live worker's lease ended here would let a second one run its work
+    (``jobs/sole_runner``: the embedded default starting with no other process running work)."""
+    now = utcnow()
+    live = list(session.scalars(select(_OUTBOX.c.id).where(
+        _OUTBOX.c.state == OutboxState.PENDING, _OUTBOX.c.leased_until > now)))
+    if live:  # (no UPDATE otherwise: on SQLite it would wait for the write lock)
+        session.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(live), _OUTBOX.c.leased_until > now)
+                        .values(leased_until=now, dispatched_at=None))
+    session.commit()
+    return len(live)
+
+
 #: Built once: whether another worker holds a live lease on work of the same kind for the same
 #: subject.
 _ANOTHER_RUNNING = select(_OUTBOX.c.id).where(

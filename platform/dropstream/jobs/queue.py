@@ -11,7 +11,7 @@ import logging
 import queue as stdlib_queue
 import threading
 from collections.abc import Sequence
-from typing import Protocol
+from typing import IO, Protocol
 
 from flask import Flask
 
@@ -125,7 +125,9 @@ class InProcessQueue:
     """The embedded default: worker threads inside the process, each in an app context.
 
     Threads start on :meth:`start` (the demo, ``dropstream serve``, tests that want them);
-    until then dispatched ids wait in memory and the relay can always re-dispatch them.
+    until then dispatched ids wait in memory and the relay can always re-dispatch them. A
+    process that starts them as the only one running work on its SQLite file first ends the
+    leases a dead process left (``jobs/sole_runner``): that work goes again at once.
     """
 
     name = "in-process"
@@ -137,6 +139,7 @@ class InProcessQueue:
         self._live: set[int] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._sole_runner: IO[str] | None = None
 
     def dispatch(self, items: Sequence[tuple[int, str]]) -> None:
         with self._lock:
@@ -149,10 +152,26 @@ class InProcessQueue:
     def start(self) -> None:
         if self._threads:
             return
+        self._end_dead_processes_leases()
         for number in range(self.workers):
             thread = threading.Thread(target=self._work, name=f"dropstream-worker-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _end_dead_processes_leases(self) -> None:
+        from dropstream.extensions import db
+        from dropstream.jobs import outbox, sole_runner
+        from dropstream.tenants.scope import unscoped
+
+        with self.app.app_context():
+            self._sole_runner = sole_runner.claim(db.engine)
+            if self._sole_runner is None:
+                return
+            with unscoped(db.session):
+                ended = outbox.end_leases(db.session)
+        if ended:
+            log.warning("%d items were running when an earlier process stopped without finishing "
+                        "them; they go again now", ended)
 
     def _work(self) -> None:
         from dropstream.jobs.runner import run_outbox_item
@@ -192,7 +211,13 @@ class InProcessQueue:
             self._pending.put(None)
         for thread in self._threads:
             thread.join(timeout=10)
+        still_running = any(thread.is_alive() for thread in self._threads)
         self._threads.clear()
+        if not still_running:  # else the lock goes with the process: its leases are live
+            from dropstream.jobs import sole_runner
+
+            sole_runner.let_go(self._sole_runner)
+            self._sole_runner = None
 
 
 def build_queue(app: Flask) -> JobQueue:

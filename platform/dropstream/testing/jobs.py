@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from dropstream.db import utcnow
 from dropstream.extensions import db
+from dropstream.jobs import outbox
 from dropstream.jobs.models import OutboxItem, OutboxState
 from dropstream.jobs.queue import QUEUES, InProcessQueue, RQQueue
 from dropstream.jobs.runner import run_outbox_item
@@ -71,12 +72,8 @@ def end_leases() -> None:
     """As if every run lease had run out (``RUN_LEASE`` passed): work a crashed worker held
     becomes free for another. Only while no worker runs, as a real lease ends only when its
     holder is gone or overdue."""
-    now = utcnow()
     with unscoped(db.session):
-        db.session.execute(update(OutboxItem).where(OutboxItem.state == OutboxState.PENDING,
-                                                    OutboxItem.leased_until > now)
-                           .values(leased_until=now, dispatched_at=None))
-        db.session.commit()
+        outbox.end_leases(db.session)
 
 
 def make_due() -> None:
