@@ -1,12 +1,16 @@
 """Handing work to RQ: one job per outbox row in its queue, never two while one waits, and a
-stale job (its worker died, or it was lost between the queue and a worker) replaced."""
+stale job (its worker died, or it was lost between the queue and a worker) replaced; and the
+worker that runs them telling RQ it is alive."""
 
 from __future__ import annotations
 
 import pytest
+from rq import Worker
 from rq.job import Job, JobStatus
+from rq.utils import now, utcparse
 
 from dropstream.jobs.queue import RQQueue, job_id
+from dropstream.jobs.worker import AppContextWorker
 from dropstream.state import get_state
 
 
@@ -44,3 +48,23 @@ def test_a_stale_job_under_a_rows_id_is_replaced_and_a_scheduled_one_is_left(que
     queue.dispatch([(7, "default"), (8, "default"), (9, "default")])
 
     assert sorted(_waiting(queue, "default")) == [job_id(7), job_id(8)]
+
+
+def test_a_workers_heartbeat_keeps_it_and_its_executions_registered_for_the_timeout(
+        app: object, queue: RQQueue) -> None:
+    # The heartbeat's three commands go in one round trip (jobs/worker.py); what it says must
+    # stay what RQ's says: the worker alive until the timeout, as the queue's dashboard shows.
+    worker = AppContextWorker([queue.queue("default")], connection=queue.connection)
+    worker.app = app  # type: ignore[assignment]
+    worker.register_birth()
+    try:
+        queue.connection.sadd(worker.executions_key, "an-execution")
+        before = now()
+        worker.heartbeat(timeout=500)
+        assert 490 <= queue.connection.ttl(worker.key) <= 500
+        assert 490 <= queue.connection.ttl(worker.executions_key) <= 500
+        beat = utcparse(queue.connection.hget(worker.key, "last_heartbeat").decode())
+        assert before.replace(microsecond=0) <= beat <= now()
+        assert Worker.find_by_key(worker.key, connection=queue.connection) is not None
+    finally:
+        worker.register_death()

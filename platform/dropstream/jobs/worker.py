@@ -13,10 +13,38 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask
+from rq import SimpleWorker
 
 from dropstream.jobs.queue import QUEUES, RQQueue
 
 log = logging.getLogger(__name__)
+
+
+class AppContextWorker(SimpleWorker):
+    """RQ's worker running each job inside the application's context (``app``, set before it
+    works)."""
+
+    app: Flask
+    stop_asked = False
+
+    def perform_job(self, *args: Any, **kwargs: Any) -> bool:
+        with self.app.app_context():
+            return super().perform_job(*args, **kwargs)
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.stop_asked = True  # SIGTERM / Ctrl-C: really stop, not a Redis failure
+        super().request_stop(signum, frame)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat, its three commands sent together. RQ sends this heartbeat on its own
+        (in no pipeline) three times per job, one round trip per command: nine of the twenty
+        or so round trips each job costs, where three do."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        with self.connection.pipeline(transaction=False) as beat:
+            super().heartbeat(timeout, beat)
+            beat.execute()
 
 
 def run_worker(app: Flask, queues: Sequence[str] = QUEUES, burst: bool = False,
@@ -29,7 +57,6 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUES, burst: bool = False,
     meanwhile: the work is in the database, and the relay queues again what Redis forgot.
     """
     from redis.exceptions import RedisError
-    from rq import SimpleWorker
     from rq.exceptions import StopRequested
 
     queue = app.extensions["dropstream"].queue
@@ -37,21 +64,11 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUES, burst: bool = False,
         raise RuntimeError("REDIS_URL is not set: the embedded default runs jobs in-process, "
                            "no `dropstream worker` is needed.")
 
-    class AppContextWorker(SimpleWorker):
-        stop_asked = False
-
-        def perform_job(self, *args: Any, **kwargs: Any) -> bool:
-            with app.app_context():
-                return super().perform_job(*args, **kwargs)
-
-        def request_stop(self, signum: Any, frame: Any) -> None:
-            self.stop_asked = True  # SIGTERM / Ctrl-C: really stop, not a Redis failure
-            super().request_stop(signum, frame)
-
     worked = False
     while True:
         worker = AppContextWorker([queue.queue(name) for name in queues],
                                   connection=queue.connection)
+        worker.app = app
         try:
             worked = worker.work(burst=burst, with_scheduler=with_scheduler,
                                  logging_level="WARNING") or worked
