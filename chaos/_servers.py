@@ -36,9 +36,21 @@ log = logging.getLogger("chaos")
 
 
 def free_port() -> int:
+    """A loopback port free now, for a program that binds it itself (PostgreSQL, Redis): it may
+    be taken before that program starts. DropStream's web process is handed a socket already
+    listening instead (:func:`listening_socket`, ``dropstream serve --fd``)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def listening_socket() -> socket.socket:
+    """A socket listening on a free loopback port, held from now on: nothing else can take the
+    port before the server that is to serve it starts, or while it restarts."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    return listener
 
 
 def wait_for(what: str, ready: Callable[[], bool], timeout: float = 30.0,
@@ -204,13 +216,20 @@ class HubProcess:
     folder: Path
     popen: subprocess.Popen[bytes] | None = None
     kills: int = 0
+    #: The socket the process serves (``serve --fd``), held here across its restarts.
+    listener: socket.socket | None = None
 
     def start(self) -> HubProcess:
         from dropstream.demo.runtime import dropstream_command
 
+        args, inherited = list(self.args), ()
+        if self.listener is not None:
+            args += ["--fd", str(self.listener.fileno())]
+            inherited = (self.listener.fileno(),)
         with open(self.folder / f"{self.name}.log", "ab") as output:
-            self.popen = subprocess.Popen(dropstream_command(*self.args), env=self.env,
-                                          stdout=output, stderr=subprocess.STDOUT)
+            self.popen = subprocess.Popen(dropstream_command(*args), env=self.env,
+                                          stdout=output, stderr=subprocess.STDOUT,
+                                          pass_fds=inherited)
         return self
 
     @property
@@ -274,8 +293,9 @@ class Hub:
         from dropstream.testing import invariants, jobs  # noqa: F401 - loaded now, not mid-run
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
+        listener = listening_socket()
+        self.stoppers.append(listener.close)
+        base = f"http://127.0.0.1:{listener.getsockname()[1]}"
         self.app = create_app({
             "SQLALCHEMY_DATABASE_URI": self.config.database_url,
             "REDIS_URL": self.config.redis_url,
@@ -303,8 +323,8 @@ class Hub:
             db.session.expunge_all()
             db.session.remove()
         env = {**process_env(self.app), "DROPSTREAM_LOG_LEVEL": "WARNING"}
-        self.processes["web"] = HubProcess("web", ["serve", "--port", str(port), "--quiet"],
-                                           env, self.folder)
+        self.processes["web"] = HubProcess("web", ["serve", "--quiet"], env, self.folder,
+                                           listener=listener)
         self.processes["scheduler"] = HubProcess("scheduler", ["scheduler"], env, self.folder)
         for number in range(self.config.workers):
             self.processes[f"worker-{number}"] = HubProcess(f"worker-{number}", ["worker"], env,

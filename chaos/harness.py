@@ -41,6 +41,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
+from chaos._servers import listening_socket
 from dropstream.app import create_app
 from dropstream.db import utcnow
 from dropstream.demo.catalog import CATALOG, MUG, TEE
@@ -115,7 +116,7 @@ class FaultRun:
         # The app's address is in its settings before it serves, so its port is taken now
         # (bound and listening) and served from later: a port only probed free could be taken
         # meanwhile (by a sandbox, or as a connection's own port) and the server not start.
-        self._listener: socket.socket | None = _listening_socket()
+        self._listener: socket.socket | None = listening_socket()
         self.port = int(self._listener.getsockname()[1])
         self.base_url = f"http://127.0.0.1:{self.port}"
         workdir = tempfile.mkdtemp(prefix="dropstream-chaos-")
@@ -440,14 +441,6 @@ def patiently(read: Callable[[], Any], attempts: int = 10) -> Any:
                 raise
             time.sleep(0.5)
     raise AssertionError("unreachable")
-
-
-def _listening_socket() -> socket.socket:
-    """A socket listening on a free loopback port."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    return listener
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from chaos._servers import free_port, wait_for
+from chaos._servers import listening_socket, wait_for
 from dropstream.app import create_app
 from dropstream.db import utcnow
 from dropstream.demo.runtime import dropstream_command, process_env
@@ -113,11 +113,16 @@ def _state(app: Any, outbox_id: int) -> tuple[OutboxState, bool]:
 def test_work_a_killed_process_was_running_goes_again_as_soon_as_it_starts_again(
         tmp_path: Path) -> None:
     app = _sqlite_app(tmp_path)
-    env = process_env(app)
-    port = free_port()
-    first = subprocess.Popen(dropstream_command("serve", "--port", str(port), "--quiet"),
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    second = None
+    listener = listening_socket()  # a supervisor's: the port outlives each process
+    port = listener.getsockname()[1]
+
+    def serve() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            dropstream_command("serve", "--fd", str(listener.fileno()), "--quiet"),
+            env=process_env(app), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(listener.fileno(),))
+
+    first, second = serve(), None
     try:
         # It serves once its workers run: it took the lock before, as the only process.
         wait_for("the first process", lambda: _serving(port), timeout=60)
@@ -125,17 +130,17 @@ def test_work_a_killed_process_was_running_goes_again_as_soon_as_it_starts_again
         outbox_id = _left_running(app)  # the first process's job, when SIGKILL comes
         first.kill()
         first.wait(timeout=30)
-        port = free_port()
-        second = subprocess.Popen(dropstream_command("serve", "--port", str(port), "--quiet"),
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        second = serve()
         # Without the lock the work would wait out its lease: 300 s.
         wait_for("the forward to run again", lambda: _state(app, outbox_id)[0] is OutboxState.DONE,
                  timeout=60)
+        assert _serving(port)
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
+        listener.close()
     with app.app_context():
         db.engine.dispose()
 
@@ -160,6 +165,23 @@ def test_a_process_that_is_not_the_only_one_running_work_leaves_every_lease_alon
         assert _state(app, outbox_id)[1] is False
     finally:
         queue.close()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_workers_start_on_a_database_not_migrated_yet(tmp_path: Path) -> None:
+    # Only the lock's holder looks for leases to end: with no tables yet it says so and goes on,
+    # as the rest of the process does until `dropstream db upgrade` runs.
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'new.db'}",
+                      "REDIS_URL": None, "SECRET_KEY": "embedded-test-secret-key-0123456789abcdef",
+                      "ENCRYPTION_KEYS": list(TEST_KEYS), "INSTANCE_PATH": str(tmp_path)}, env={})
+    queue = get_state(app).queue
+    queue.start()
+    try:
+        assert _lock_is_held(app)
+    finally:
+        queue.close()
+    assert not _lock_is_held(app)  # let go when its workers stopped
     with app.app_context():
         db.engine.dispose()
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from chaos._servers import Hub, free_port, scratch_hub, wait_for
+from chaos._servers import Hub, listening_socket, scratch_hub, wait_for
 from chaos.process_kills import run_kills
 from dropstream.app import create_app
 from dropstream.demo.runtime import dropstream_command, process_env
@@ -76,10 +76,13 @@ def test_serve_runs_the_web_application_in_its_own_process_until_sigterm(
     with app.app_context():
         db.create_all()
         db.engine.dispose()
-    port = free_port()
-    serving = subprocess.Popen(dropstream_command("serve", "--port", str(port), "--quiet"),
-                               env=process_env(app), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+    # As a supervisor starts it (socket activation): on a socket it holds, already listening.
+    listener = listening_socket()
+    port = listener.getsockname()[1]
+    serving = subprocess.Popen(
+        dropstream_command("serve", "--fd", str(listener.fileno()), "--quiet"),
+        env=process_env(app), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        pass_fds=(listener.fileno(),))
 
     def healthy() -> bool:
         with requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
@@ -92,5 +95,6 @@ def test_serve_runs_the_web_application_in_its_own_process_until_sigterm(
     finally:
         serving.send_signal(signal.SIGTERM)
         output, _ = serving.communicate(timeout=30)
+        listener.close()
     assert serving.returncode == 0, output.decode()
     assert f"serving on http://127.0.0.1:{port}" in output.decode()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import IO, Protocol
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,13 @@ class InProcessQueue:
             self._sole_runner = sole_runner.claim(db.engine)
             if self._sole_runner is None:
                 return
-            with unscoped(db.session):
-                ended = outbox.end_leases(db.session)
+            try:
+                with unscoped(db.session):
+                    ended = outbox.end_leases(db.session)
+            except SQLAlchemyError as error:  # a database not migrated yet, say: start anyway
+                db.session.rollback()
+                log.warning("could not end the leases an earlier process left: %s", error)
+                return
         if ended:
             log.warning("%d items were running when an earlier process stopped without finishing "
                         "them; they go again now", ended)
