@@ -7,7 +7,6 @@ HTTP sandboxes is tested with them.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections import Counter
 
@@ -15,18 +14,13 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from chaos._servers import listening_socket
 from dropstream.catalog.models import Listing, ShippingRule
 from dropstream.demo.runtime import DemoOptions, run_demo
 from dropstream.extensions import db
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import HoldReason, OrderStatus
 from dropstream.tenants.scope import unscoped
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -36,7 +30,8 @@ def app_config(app_config: dict[str, object]) -> dict[str, object]:
 
 
 def test_the_demo_runs_the_whole_loop_and_stops_cleanly(app) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port()
+    listener = listening_socket()  # held from now: nothing can take the port while it starts
+    port = listener.getsockname()[1]
     said: list[str] = []
     health: list[int] = []
     threads_before = set(threading.enumerate())
@@ -47,7 +42,11 @@ def test_the_demo_runs_the_whole_loop_and_stops_cleanly(app) -> None:  # type: i
             health.append(requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code)
 
     db.session.commit()
-    run = run_demo(app, DemoOptions(port=port, orders_per_minute=900, duration=6, progress_every=2), say=say)
+    try:
+        run = run_demo(app, DemoOptions(port=port, fd=listener.fileno(), orders_per_minute=900,
+                                        duration=6, progress_every=2), say=say)
+    finally:
+        listener.close()
 
     text = "\n".join(said)
     assert health == [200]

@@ -8,7 +8,6 @@ On the embedded default the jobs run in threads; in CI (PostgreSQL + Redis) the 
 from __future__ import annotations
 
 import random
-import socket
 import time
 from collections.abc import Iterator
 
@@ -17,6 +16,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from chaos._servers import listening_socket
 from dropstream.app import create_app
 from dropstream.demo.runtime import DemoOptions, DemoRun, start
 from dropstream.demo_support import DemoContext
@@ -28,15 +28,10 @@ from dropstream.tenants.scope import unscoped
 TWO_MINUTES = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def running_demo(app_config: dict[str, object], fresh_database_url: str) -> Iterator[tuple[DemoRun, str]]:
-    port = _free_port()
+    listener = listening_socket()  # held from now: nothing can take the port while it starts
+    port = listener.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     app = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": fresh_database_url, "ALLOW_LOOPBACK": True,
                       "PUBLIC_BASE_URL": base}, env={}, load_entry_points=True)
@@ -46,10 +41,12 @@ def running_demo(app_config: dict[str, object], fresh_database_url: str) -> Iter
     run = DemoRun(DemoContext(app=app, public_base_url=base, rng=random.Random(3)))
     said: list[str] = []
     try:
-        start(app, run, DemoOptions(port=port, orders_per_minute=120, workers=2), say=said.append)
+        start(app, run, DemoOptions(port=port, fd=listener.fileno(), orders_per_minute=120,
+                                    workers=2), say=said.append)
         yield run, base
     finally:
         run.stop()
+        listener.close()
         with app.app_context():
             db.engine.dispose()
 

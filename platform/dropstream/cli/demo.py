@@ -24,8 +24,11 @@ from dropstream.config import load_settings
               help="`dropstream worker` processes to start when REDIS_URL is set.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Random seed of the shoppers.")
 @click.option("--duration", type=float, default=None, help="Stop by itself after this many seconds.")
+@click.option("--fd", type=int, default=None,
+              help="Serve on this inherited socket, already listening, instead of binding "
+                   "--host and --port (as `dropstream serve --fd`).")
 def demo_command(host: str, port: int, orders_per_minute: float, workers: int, seed: int,
-                 duration: float | None) -> None:
+                 duration: float | None, fd: int | None) -> None:
     """Run DropStream with the store and warehouse sandboxes and let orders flow, until Ctrl-C.
 
     On the embedded default (no DATABASE_URL / REDIS_URL) everything runs in this process on a
@@ -33,8 +36,11 @@ def demo_command(host: str, port: int, orders_per_minute: float, workers: int, s
     Prints the console and API addresses, a login and an API key.
     """
     from dropstream.app import create_app
+    from dropstream.cli.serve import listening_on
     from dropstream.demo.runtime import DemoOptions, run_demo
 
+    if fd is not None:
+        host, port = listening_on(fd)
     public = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     overrides: dict[str, object] = {"ALLOW_LOOPBACK": True, "PUBLIC_BASE_URL": public}
     if not os.environ.get("DATABASE_URL"):
@@ -43,7 +49,8 @@ def demo_command(host: str, port: int, orders_per_minute: float, workers: int, s
     with app.app_context():
         flask_migrate.upgrade()
     run_demo(app, DemoOptions(host=host, port=port, orders_per_minute=orders_per_minute,
-                              seed=seed, workers=workers, duration=duration), say=click.echo)
+                              seed=seed, workers=workers, duration=duration, fd=fd),
+             say=click.echo)
 
 
 def fresh_sqlite_file() -> Path:

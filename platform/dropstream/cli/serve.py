@@ -42,7 +42,7 @@ def serve_command(host: str, port: int, quiet: bool, fd: int | None) -> None:
     if quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if fd is not None:
-        host, port = _listening_on(fd)
+        host, port = listening_on(fd)
     server = make_server(host, port, app, threaded=True, fd=fd)
     if fd is not None:
         os.close(fd)  # the server serves from its own copy of the socket
@@ -68,7 +68,7 @@ def serve_command(host: str, port: int, quiet: bool, fd: int | None) -> None:
             stopper()
 
 
-def _listening_on(fd: int) -> tuple[str, int]:
+def listening_on(fd: int) -> tuple[str, int]:
     """The address of the inherited socket ``fd`` (its family as the socket says, not as
     --host would)."""
     try:

@@ -50,6 +50,8 @@ class DemoOptions:
     #: Stop by itself after this many seconds (tests); None: until Ctrl-C.
     duration: float | None = None
     progress_every: float = 10.0
+    #: Serve this inherited socket, already listening on ``host:port``, instead of binding.
+    fd: int | None = None
 
 
 @dataclass
@@ -113,7 +115,7 @@ def start(app: Flask, run: DemoRun, options: DemoOptions, say: Callable[[str], N
         db.session.expunge_all()
         db.session.remove()
     start_jobs(app, run, options)
-    server = make_server(options.host, options.port, app, threaded=True)
+    server = make_server(options.host, options.port, app, threaded=True, fd=options.fd)
     thread = threading.Thread(target=server.serve_forever, name="dropstream-demo-web", daemon=True)
     thread.start()
     run.stoppers.append(lambda: (server.shutdown(), server.server_close()))
