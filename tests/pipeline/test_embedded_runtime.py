@@ -76,14 +76,15 @@ def _unfinished() -> str:
 # -- work a dead process was running ------------------------------------------------------------
 
 
-def _sqlite_app(tmp_path: Path) -> Any:
+def _sqlite_app(tmp_path: Path, tables: bool = True) -> Any:
     """An embedded default of its own on a SQLite file, whatever the session's database (the
-    lock these tests are about is a file beside SQLite's)."""
+    lock these tests are about is a file beside SQLite's); with its tables, unless not."""
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'dropstream.db'}",
                       "REDIS_URL": None, "SECRET_KEY": "embedded-test-secret-key-0123456789abcdef",
                       "ENCRYPTION_KEYS": list(TEST_KEYS), "INSTANCE_PATH": str(tmp_path)}, env={})
-    with app.app_context():
-        db.create_all()
+    if tables:
+        with app.app_context():
+            db.create_all()
     return app
 
 
@@ -172,9 +173,7 @@ def test_a_process_that_is_not_the_only_one_running_work_leaves_every_lease_alon
 def test_workers_start_on_a_database_not_migrated_yet(tmp_path: Path) -> None:
     # Only the lock's holder looks for leases to end: with no tables yet it says so and goes on,
     # as the rest of the process does until `dropstream db upgrade` runs.
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'new.db'}",
-                      "REDIS_URL": None, "SECRET_KEY": "embedded-test-secret-key-0123456789abcdef",
-                      "ENCRYPTION_KEYS": list(TEST_KEYS), "INSTANCE_PATH": str(tmp_path)}, env={})
+    app = _sqlite_app(tmp_path, tables=False)
     queue = get_state(app).queue
     queue.start()
     try:

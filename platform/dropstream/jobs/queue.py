@@ -16,6 +16,8 @@ from typing import IO, Protocol
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
+from dropstream.jobs import sole_runner
+
 log = logging.getLogger(__name__)
 
 #: Queues by urgency; workers listen to them in this order.
@@ -161,7 +163,7 @@ class InProcessQueue:
 
     def _end_dead_processes_leases(self) -> None:
         from dropstream.extensions import db
-        from dropstream.jobs import outbox, sole_runner
+        from dropstream.jobs import outbox
         from dropstream.tenants.scope import unscoped
 
         with self.app.app_context():
@@ -220,8 +222,6 @@ class InProcessQueue:
         still_running = any(thread.is_alive() for thread in self._threads)
         self._threads.clear()
         if not still_running:  # else the lock goes with the process: its leases are live
-            from dropstream.jobs import sole_runner
-
             sole_runner.let_go(self._sole_runner)
             self._sole_runner = None
 

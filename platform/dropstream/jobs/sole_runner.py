@@ -33,7 +33,8 @@ def lock_path(engine: Engine) -> Path | None:
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    return Path(url.database).resolve().with_name(Path(url.database).name + LOCK_SUFFIX)
+    database = Path(url.database).resolve()
+    return database.with_name(database.name + LOCK_SUFFIX)
 
 
 def claim(engine: Engine) -> IO[str] | None:
