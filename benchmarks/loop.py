@@ -170,6 +170,8 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             stoppers.append(start_in_process(app, tick_seconds=0.5).stop)
         cpu_before = _cpu_seconds(processes, database_url)
         cpu_by_work_before = _cpu_by_work()
+        runs_before = _runs()
+        queue_jobs_before = _queue_jobs(app.extensions["dropstream"].queue)
         transactions_before = _transactions(database_url)
         memory_before = _resident_mb(processes)
 
@@ -200,6 +202,8 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             time.sleep(0.5)
         cpu_used = {part: seconds - cpu_before.get(part, 0.0)
                     for part, seconds in _cpu_seconds(processes, database_url).items()}
+        runs = {what: n - runs_before.get(what, 0.0) for what, n in _runs().items()}
+        queue_jobs = _queue_jobs(app.extensions["dropstream"].queue)
         memory_after = _resident_mb(processes)
         shipped: dict[str, float] = {}
         loop_closes = not args.burst and not args.intake_only
@@ -256,6 +260,13 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             }
         result["stages_p50_p95_ms"] = _stages(app, placed)
         result["work_per_order"], result["work_retried"] = _work(app, total)
+        # Up to the moment the last order reached the WMS, as the CPU per order: how the work
+        # ran (a queue job, or run next by the worker of the step before), and what a queue
+        # job costs beyond its work (RQ's bookkeeping, a transaction for a row found taken).
+        result["runs_per_order"] = {what: round(n / total, 2) for what, n in sorted(runs.items())
+                                    if n >= 0.005 * total}
+        if queue_jobs is not None and queue_jobs_before is not None:
+            result["queue_jobs_per_order"] = round((queue_jobs - queue_jobs_before) / total, 2)
         missing = sorted(set(placed) - set(arrived))
         if missing:
             result["not_arrived"] = _explain(app, missing[:10])
@@ -423,20 +434,42 @@ def _configure_wms(url: str, **settings: object) -> None:
 def _cpu_by_work() -> dict[str, float]:
     """CPU seconds so far by kind of job (``job order.forward``) and by endpoint (``web
     bigcommerce.webhooks``), summed over every DropStream process of the run."""
+    return _summed_metrics({"dropstream_job_cpu_seconds_total": ("job", ("kind",)),
+                            "dropstream_http_cpu_seconds_total": ("web", ("endpoint",))})
+
+
+def _runs() -> dict[str, float]:
+    """Outbox items run so far, by kind and outcome (``run order.forward done``; a queue job
+    that found its item taken or done is ``run unknown skipped``), over every process."""
+    return _summed_metrics({"dropstream_jobs_total": ("run", ("kind", "outcome"))})
+
+
+def _summed_metrics(names: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, float]:
+    """The samples named (name → prefix, labels), summed over every DropStream process of the
+    run by ``prefix label…``."""
     from prometheus_client import CollectorRegistry, multiprocess
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    names = {"dropstream_job_cpu_seconds_total": ("job", "kind"),
-             "dropstream_http_cpu_seconds_total": ("web", "endpoint")}
-    spent: dict[str, float] = {}
+    summed: dict[str, float] = {}
     for family in registry.collect():
         for sample in family.samples:
             if sample.name in names:
-                prefix, label = names[sample.name]
-                key = f"{prefix} {sample.labels[label]}"
-                spent[key] = spent.get(key, 0.0) + sample.value
-    return spent
+                prefix, labels = names[sample.name]
+                key = " ".join([prefix, *(sample.labels[label] for label in labels)])
+                summed[key] = summed.get(key, 0.0) + sample.value
+    return summed
+
+
+def _queue_jobs(queue) -> int | None:  # type: ignore[no-untyped-def]
+    """Jobs put on RQ's queues so far (Redis's count of RPUSH and LPUSH since its start or
+    statistics reset); None on the embedded default."""
+    connection = getattr(queue, "connection", None)
+    if connection is None:
+        return None
+    stats = connection.info("commandstats")
+    return sum(stats.get(f"cmdstat_{command}", {}).get("calls", 0)
+               for command in ("rpush", "lpush"))
 
 
 def _per_sandbox_cpu(cpu: dict[str, float]) -> float | None:

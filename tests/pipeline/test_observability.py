@@ -89,7 +89,8 @@ def test_job_log_lines_carry_tenant_and_job_ids(loop: Loop, caplog: pytest.LogCa
 
 def test_re_reads_taken_along_by_another_job_are_counted_as_run(loop: Loop) -> None:
     """A backlog's re-reads done by one job (taken along) count as run, each once: the
-    operator's jobs-done rate is the work done, not the number of jobs that did it."""
+    operator's jobs-done rate is the work done, not the number of jobs that did it. Their own
+    jobs, which find them done, count as skipped: what queueing them cost for nothing."""
     from datetime import timedelta
 
     from sqlalchemy import update
@@ -100,7 +101,8 @@ def test_re_reads_taken_along_by_another_job_are_counted_as_run(loop: Loop) -> N
     from dropstream.orders.inbox import receive_order_hint
 
     done = metrics.JOBS.labels("order.refresh", "done")
-    before = done._value.get()
+    skipped = metrics.JOBS.labels("unknown", "skipped")
+    before, skipped_before = done._value.get(), skipped._value.get()
     external_ids = [loop.shop.create_order([{"sku": "A", "quantity": 1}]) for _ in range(3)]
     for external_id in external_ids:
         receive_order_hint(db.session, loop.store, event_key=f"created-{external_id}",
@@ -115,3 +117,4 @@ def test_re_reads_taken_along_by_another_job_are_counted_as_run(loop: Loop) -> N
     statuses = {loop.order(external_id).status.value for external_id in external_ids}
     assert statuses == {"at_warehouse"}
     assert done._value.get() - before == 3
+    assert skipped._value.get() - skipped_before == 2

@@ -136,10 +136,14 @@ def _run_observed(work: int | LeasedWork, follow_ups: FollowUps) -> str:
         finally:
             if outcome != "skipped":
                 # Rows the job took along and finished are items run too (their own jobs,
-                # when they come, find them done and count nothing).
+                # when they come, find them done and count as skipped).
                 along = follow_ups.done_along if outcome == "done" else 0
                 metrics.JOBS.labels(kind, outcome).inc(1 + along)
                 metrics.JOB_SECONDS.labels(kind).observe(time.perf_counter() - started)
+            else:
+                # Counted, not timed: a queue job that found its row taken or done (its kind
+                # unknown: the row was not read) says how much queueing went for nothing.
+                metrics.JOBS.labels(kind, outcome).inc()
             # Skipped runs too: a lease that found the row taken still cost a transaction.
             metrics.JOB_CPU_SECONDS.labels(kind).inc(time.thread_time() - cpu_started)
 

@@ -24,7 +24,8 @@ from prometheus_client.core import GaugeMetricFamily
 
 #: Process-wide by nature (one set of series per process), created on first use.
 _REGISTRY = CollectorRegistry(auto_describe=True)
-JOBS = Counter("dropstream_jobs_total", "Outbox items run, by kind and outcome.",
+JOBS = Counter("dropstream_jobs_total", "Outbox items run, by kind and outcome (skipped: a queue "
+               "job found its item taken or done, its kind unread).",
                ["kind", "outcome"], registry=_REGISTRY)
 JOB_SECONDS = Histogram("dropstream_job_seconds", "Time to run one outbox item, by kind.", ["kind"],
                         registry=_REGISTRY, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
