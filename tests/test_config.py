@@ -141,3 +141,20 @@ def test_the_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for name, meaning in ENVIRONMENT.items():
         assert f"| `{name}` | {meaning} |" in readme, f"README's configuration table lacks {name}"
+
+
+@pytest.mark.parametrize(("given", "days"), [(None, 30), ("", 30), (" 7 ", 7), ("3", 3)])
+def test_history_days_default_to_thirty(given: str | None, days: int) -> None:
+    env = {} if given is None else {"DROPSTREAM_HISTORY_DAYS": given}
+    assert load_settings(env)["HISTORY_DAYS"] == days
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ("a month", "DROPSTREAM_HISTORY_DAYS='a month' is not a whole number of days"),
+    ("2", "DROPSTREAM_HISTORY_DAYS=2 is too short: use at least 3"),
+    ("-30", "DROPSTREAM_HISTORY_DAYS=-30 is too short"),
+])
+def test_history_days_too_short_or_not_a_number_are_refused(given: str, message: str) -> None:
+    """Kept fewer days than a store re-sends a webhook, a copy would be taken for new."""
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"DROPSTREAM_HISTORY_DAYS": given})

@@ -47,6 +47,9 @@ ENVIRONMENT = {
     "SMTP_URL": "Mail server for invitations and alert digests, e.g. smtp://user:password@host:587 "
     "(STARTTLS) or smtps://…:465. Unset: the console shows invitation links instead.",
     "MAIL_FROM": "Sender address of DropStream's e-mails. Default: dropstream@localhost.",
+    "DROPSTREAM_HISTORY_DAYS": "Days finished work and received webhooks are kept for "
+    "operators to look up, then deleted (default 30, at least 3). Orders and their timelines "
+    "stay.",
     "BIGCOMMERCE_APP_CLIENT_ID": "Client id of your DropStream app in BigCommerce's Developer "
     "Portal, for merchants who install the app. Unset: stores connect with API accounts only.",
     "BIGCOMMERCE_APP_CLIENT_SECRET": "That app's client secret (exchanges install codes, verifies "
@@ -98,12 +101,35 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "BIGCOMMERCE_APP_CLIENT_SECRET": env.get("BIGCOMMERCE_APP_CLIENT_SECRET") or None,
         "BIGCOMMERCE_LOGIN_URL": (env.get("BIGCOMMERCE_LOGIN_URL")
                                   or "https://login.bigcommerce.com").rstrip("/"),
+        "HISTORY_DAYS": _history_days(env.get("DROPSTREAM_HISTORY_DAYS")),
     }
     url = settings["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgres://") or url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; the bare scheme would ask for psycopg2.
         settings["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + url.split("://", 1)[1]
     return settings
+
+
+#: Days of work history kept (``jobs/retention.py``). BigCommerce re-sends an unacknowledged
+#: webhook for up to 48 hours: its inbox record must still be there to turn the copy away.
+DEFAULT_HISTORY_DAYS = 30
+MIN_HISTORY_DAYS = 3
+
+
+def _history_days(value: str | None) -> int:
+    if value is None or not value.strip():
+        return DEFAULT_HISTORY_DAYS
+    try:
+        days = int(value.strip())
+    except ValueError:
+        raise ConfigError(f"DROPSTREAM_HISTORY_DAYS={value!r} is not a whole number of days: "
+                          f"use, say, {DEFAULT_HISTORY_DAYS}.") from None
+    if days < MIN_HISTORY_DAYS:
+        raise ConfigError(
+            f"DROPSTREAM_HISTORY_DAYS={days} is too short: use at least {MIN_HISTORY_DAYS} (a "
+            "store re-sends a webhook for up to 48 hours, and its record must still be there "
+            "to turn the copy away).")
+    return days
 
 
 def finalize_secrets(config: dict[str, Any]) -> None:

@@ -99,6 +99,7 @@ class InboxEvent(MerchantOwned, db.Model):
     event_key: Mapped[str] = mapped_column(String(200))
     topic: Mapped[str] = mapped_column(String(120))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Indexed for the history's clean-up (``jobs/retention.py``), which deletes the oldest.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(String(200))

@@ -1,7 +1,8 @@
 """The scheduler: every tick it relays due outbox work to the queue and turns due channels into
-work. ``dropstream scheduler`` runs it as its own process in production; the embedded default
-runs it in a thread (:func:`start_in_process`). Several schedulers may run at once on
-PostgreSQL: channel rows are claimed with ``FOR UPDATE SKIP LOCKED`` and outbox rows are leased.
+work, and once an hour it deletes work history older than the days kept (``jobs/retention.py``).
+``dropstream scheduler`` runs it as its own process in production; the embedded default runs it
+in a thread (:func:`start_in_process`). Several schedulers may run at once on PostgreSQL:
+channel rows are claimed with ``FOR UPDATE SKIP LOCKED`` and outbox rows are leased.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import logging
 import threading
 import time
 
-from flask import Flask
+from flask import Flask, current_app
 
 from dropstream.extensions import db
 from dropstream.jobs.outbox import relay_due_work
+from dropstream.jobs.retention import history_pruner
 from dropstream.tenants.scope import unscoped
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ def tick() -> tuple[int, int]:
     with unscoped(db.session):
         scheduled = schedule_due_channels(db.session)
         relayed = relay_due_work()
+        history_pruner(current_app)(db.session)
     return scheduled, relayed
 
 
