@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from dropstream.console.access import bp, provider_admin_only, scope, session_user
 from dropstream.db import utcnow
 from dropstream.extensions import db
-from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.jobs.models import IS_PENDING, OutboxItem, OutboxState
 from dropstream.state import get_state
 from dropstream.stores.models import Store
 from dropstream.tenants.models import Role
@@ -26,7 +26,7 @@ RQ_PREFIX = "/console/queues/rq"
 def queues() -> Any:
     now = utcnow()
     base = scope().select(OutboxItem)
-    pending = db.session.scalars(base.where(OutboxItem.state == OutboxState.PENDING)
+    pending = db.session.scalars(base.where(IS_PENDING)
                                  .order_by(OutboxItem.run_after).limit(LIMIT)).all()
     dead = db.session.scalars(base.where(OutboxItem.state == OutboxState.DEAD)
                               .order_by(OutboxItem.finished_at.desc()).limit(LIMIT)).all()

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dropstream.db import JSONType, MerchantOwned, StrEnum, UTCDateTime, utcnow
@@ -20,6 +29,17 @@ class OutboxState(str, enum.Enum):
     DEAD = "dead"  # a transient failure outlived its retries; the subject says what happened
 
 
+#: The predicates of the outbox's partial indexes, as SQL. A query meant to use one must say it
+#: in these words (``IS_PENDING`` / ``IS_DONE`` below), not with a bound parameter: a prepared
+#: statement's generic plan cannot know that a parameter will be 'pending'.
+PENDING_ROWS = "state = 'pending'"
+DONE_ROWS = "state = 'done'"
+
+
+def _partial(name: str, *columns: str, where: str) -> Index:
+    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
+
+
 class OutboxItem(MerchantOwned, db.Model):
     """One unit of follow-up work, written in the same transaction as the change needing it.
 
@@ -27,6 +47,12 @@ class OutboxItem(MerchantOwned, db.Model):
     relay sees a pending row with an expired lease and enqueues it again. ``dedupe_key`` is unique
     among pending rows no worker has started (``leased_until`` is NULL until the first lease and
     never again after it), so asking twice for the same waiting work adds nothing.
+
+    Every query of the running system looks for pending rows (or one row by id), and pending
+    rows are a backlog's worth while done ones are the history of weeks: they are found through
+    indexes over pending rows alone, so that what a query scans grows with the backlog, not
+    with the history, and no plan can mistake one for the other (a lease by id once went through
+    an index of every pending row while the table had no statistics yet).
     """
 
     __tablename__ = "outbox"
@@ -36,11 +62,18 @@ class OutboxItem(MerchantOwned, db.Model):
             sqlite_where=text("state = 'pending' AND leased_until IS NULL"),
             postgresql_where=text("state = 'pending' AND leased_until IS NULL"),
         ),
-        Index("ix_outbox_due", "state", "run_after"),
+        # The relay's due rows; a store's work in flight, waiting, to take along or release;
+        # whether a subject's work runs; and the history the clean-up deletes.
+        _partial("ix_outbox_pending_due", "run_after", where=PENDING_ROWS),
+        _partial("ix_outbox_pending_store", "store_id", "kind", where=PENDING_ROWS),
+        _partial("ix_outbox_pending_subject", "subject_id", "kind", where=PENDING_ROWS),
+        _partial("ix_outbox_done", "finished_at", where=DONE_ROWS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    # Not indexed on its own: only pending rows are looked up by store (ix_outbox_pending_store),
+    # and a store deleted with its work, rare, may scan a table the clean-up keeps to weeks.
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(64))
     subject_id: Mapped[int | None] = mapped_column(Integer)
     dedupe_key: Mapped[str] = mapped_column(String(200))
@@ -58,6 +91,11 @@ class OutboxItem(MerchantOwned, db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+#: ``state = 'pending'`` / ``state = 'done'`` as the partial indexes say it (see PENDING_ROWS).
+IS_PENDING = OutboxItem.__table__.c.state == literal_column("'pending'")
+IS_DONE = OutboxItem.__table__.c.state == literal_column("'done'")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, scoped_session
 
 from dropstream.db import UTCDateTime, insert_unless_conflict, utcnow
 from dropstream.extensions import db
-from dropstream.jobs.models import LeasedWork, OutboxItem, OutboxState
+from dropstream.jobs.models import IS_PENDING, LeasedWork, OutboxItem, OutboxState
 from dropstream.state import get_state
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def _insert_if_store_has_room(insert: Insert) -> Insert:
     outbox = OutboxItem.__table__
     in_flight = select(func.count()).select_from(outbox).where(
         outbox.c.store_id == bindparam("room_store_id"),
-        outbox.c.state == OutboxState.PENDING.value,
+        IS_PENDING,
         or_(outbox.c.dispatched_at > bindparam("room_dispatched_after", type_=UTCDateTime()),
             outbox.c.leased_until > bindparam("room_now", type_=UTCDateTime())),
     ).scalar_subquery()
@@ -243,7 +243,7 @@ def relay_due_work(limit: int = 200) -> int:
     in_flight = (
         select(OutboxItem.store_id, func.count().label("n"))
         .where(
-            OutboxItem.state == OutboxState.PENDING,
+            IS_PENDING,
             or_(OutboxItem.dispatched_at > now - DISPATCH_LEASE, OutboxItem.leased_until > now),
         )
         .group_by(OutboxItem.store_id)
@@ -256,7 +256,7 @@ def relay_due_work(limit: int = 200) -> int:
         .outerjoin(in_flight, in_flight.c.store_id == OutboxItem.store_id)
         .outerjoin(Store, Store.id == OutboxItem.store_id)
         .where(
-            OutboxItem.state == OutboxState.PENDING,
+            IS_PENDING,
             OutboxItem.run_after <= now,
             or_(OutboxItem.dispatched_at.is_(None), OutboxItem.dispatched_at <= now - DISPATCH_LEASE),
             or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until <= now),
@@ -295,7 +295,9 @@ def backoff_delay(attempts: int, retry_after: float | None = None) -> timedelta:
 
 
 _OUTBOX = OutboxItem.__table__
-#: Built once (see :func:`dropstream.db.insert_unless_conflict`): every job starts with it.
+#: Built once (see :func:`dropstream.db.insert_unless_conflict`): every job starts with it. Its
+#: state is a bound parameter on purpose: the row is found by its id, and no index over pending
+#: rows must look like a way to it (see ``OutboxItem``).
 _LEASE = (
     update(_OUTBOX)
     .where(
@@ -362,7 +364,7 @@ _ANOTHER_RUNNING = select(_OUTBOX.c.id).where(
     _OUTBOX.c.kind == bindparam("kind"),
     _OUTBOX.c.subject_id == bindparam("subject_id"),
     _OUTBOX.c.id != bindparam("outbox_id"),
-    _OUTBOX.c.state == OutboxState.PENDING,
+    IS_PENDING,
     _OUTBOX.c.leased_until > bindparam("now", type_=UTCDateTime()),
 ).limit(1)
 
@@ -412,7 +414,7 @@ _WAITING_ALONGSIDE = (
         _OUTBOX.c.store_id == bindparam("taken_store_id"),
         _OUTBOX.c.merchant_id == bindparam("taken_merchant_id"),
         _OUTBOX.c.id != bindparam("outbox_id"),
-        _OUTBOX.c.state == OutboxState.PENDING,
+        IS_PENDING,
         _OUTBOX.c.leased_until.is_(None),
         _OUTBOX.c.run_after <= bindparam("now", type_=UTCDateTime()),
     )
@@ -535,7 +537,7 @@ def release_waiting_out(session: Session, warehouse_id: int, after_attempts: dic
     # once after an outage, each releasing the same rows, and two updates taking overlapping
     # rows in different orders would deadlock. What another holds, it is releasing or running.
     waiting = (select(OutboxItem.id)
-               .where(OutboxItem.state == OutboxState.PENDING, OutboxItem.store_id.in_(stores),
+               .where(IS_PENDING, OutboxItem.store_id.in_(stores),
                       waiting_out, OutboxItem.run_after > now,
                       or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until <= now))
                .with_for_update(skip_locked=True))
@@ -552,6 +554,6 @@ def release_for_stores(session: Session, store_ids: list[int]) -> None:
     given new credentials."""
     session.execute(
         update(OutboxItem)
-        .where(and_(OutboxItem.store_id.in_(store_ids), OutboxItem.state == OutboxState.PENDING))
+        .where(and_(OutboxItem.store_id.in_(store_ids), IS_PENDING))
         .values(run_after=utcnow(), dispatched_at=None)
     )

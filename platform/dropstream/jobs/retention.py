@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from dropstream.db import utcnow
-from dropstream.jobs.models import InboxEvent, OutboxItem, OutboxState
+from dropstream.jobs.models import IS_DONE, InboxEvent, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,7 @@ def prune_history(session: Session, keep: timedelta, now: datetime | None = None
     ``batches`` statements of ``batch`` rows, each committed. Needs an unscoped session (system
     work: the history of every tenant). Returns (rows deleted, whether any may remain)."""
     cutoff = (now or utcnow()) - keep
-    # Done items in the order they became due (the due index leads with the state): an item
-    # finishes after it became due, so only items due before the cutoff are looked at.
-    done = select(OutboxItem.id).where(
-        OutboxItem.state == OutboxState.DONE, OutboxItem.run_after < cutoff,
-        OutboxItem.finished_at < cutoff).limit(batch)
+    done = select(OutboxItem.id).where(IS_DONE, OutboxItem.finished_at < cutoff).limit(batch)
     received = select(InboxEvent.id).where(InboxEvent.received_at < cutoff).limit(batch)
     deleted = 0
     for model, oldest in ((OutboxItem, done), (InboxEvent, received)):

@@ -80,7 +80,7 @@ def wait_idle(app: Flask, timeout: float = 30.0) -> bool:
     from sqlalchemy import func, or_, select
 
     from dropstream.db import utcnow
-    from dropstream.jobs.models import OutboxItem, OutboxState
+    from dropstream.jobs.models import IS_PENDING, OutboxItem
     from dropstream.stores.models import Store, StoreChannel, StoreState
 
     deadline = time.monotonic() + timeout
@@ -91,7 +91,7 @@ def wait_idle(app: Flask, timeout: float = 30.0) -> bool:
             with unscoped(db.session):
                 busy = db.session.scalar(
                     select(func.count()).select_from(OutboxItem).where(
-                        OutboxItem.state == OutboxState.PENDING,
+                        IS_PENDING,
                         or_(OutboxItem.run_after <= now, OutboxItem.leased_until > now)))
                 due_channels = db.session.scalar(
                     select(func.count()).select_from(StoreChannel)

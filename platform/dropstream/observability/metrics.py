@@ -57,7 +57,7 @@ class DatabaseCollector:
 
         from dropstream.db import utcnow
         from dropstream.extensions import db
-        from dropstream.jobs.models import OutboxItem, OutboxState
+        from dropstream.jobs.models import IS_PENDING, OutboxItem
         from dropstream.orders.models import Order
         from dropstream.tenants.scope import unscoped
 
@@ -69,7 +69,7 @@ class DatabaseCollector:
             for state, count in db.session.execute(select(OutboxItem.state, func.count()).group_by(OutboxItem.state)):
                 work.add_metric([state.value], count)
             oldest = db.session.scalar(select(func.min(OutboxItem.run_after)).where(
-                OutboxItem.state == OutboxState.PENDING, OutboxItem.run_after <= utcnow()))
+                IS_PENDING, OutboxItem.run_after <= utcnow()))
             lag = GaugeMetricFamily("dropstream_outbox_oldest_due_seconds",
                                     "Age of the oldest due pending outbox item (0: none).")
             lag.add_metric([], (utcnow() - oldest).total_seconds() if oldest else 0.0)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from dropstream.db import utcnow
 from dropstream.errors import InvalidTransition
-from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.jobs.models import IS_PENDING, OutboxItem
 from dropstream.jobs.outbox import add_work
 from dropstream.orders.cancellation import cancel_order
 from dropstream.orders.holds import evaluate
@@ -47,7 +47,7 @@ def reprocess(session: Session, order: Order, actor: str) -> Order:
         session.execute(
             update(OutboxItem)
             .where(OutboxItem.kind == "order.forward", OutboxItem.subject_id == order.id,
-                   OutboxItem.state == OutboxState.PENDING)
+                   IS_PENDING)
             .values(run_after=utcnow(), dispatched_at=None)
             .execution_options(synchronize_session=False)
         )

@@ -15,7 +15,7 @@ from dropstream.connectors.base import Capability, ConnectorError
 from dropstream.db import utcnow
 from dropstream.errors import InvalidTransition, ValidationFailed
 from dropstream.extensions import db
-from dropstream.jobs.models import LeasedWork, OutboxItem, OutboxState
+from dropstream.jobs.models import IS_PENDING, LeasedWork, OutboxItem
 from dropstream.jobs.outbox import add_work, release_for_stores
 from dropstream.plugins import UnknownConnector
 from dropstream.state import get_state
@@ -124,7 +124,7 @@ def schedule_due_channels(session: Session, limit: int = 500) -> int:
     now = utcnow()
     run_pending = select(OutboxItem.id).where(
         OutboxItem.kind == "channel.run", OutboxItem.subject_id == StoreChannel.id,
-        OutboxItem.state == OutboxState.PENDING).exists()
+        IS_PENDING).exists()
     due = (StoreChannel.enabled.is_(True), StoreChannel.paused.is_(False),
            or_(StoreChannel.next_run_at.is_(None), StoreChannel.next_run_at <= now))
     longest_waiting = (

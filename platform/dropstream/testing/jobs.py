@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs import outbox
-from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.jobs.models import IS_PENDING, OutboxItem, OutboxState
 from dropstream.jobs.queue import QUEUES, InProcessQueue, RQQueue
 from dropstream.jobs.runner import run_outbox_item
 from dropstream.jobs.scheduler import tick
@@ -60,7 +60,7 @@ def _work(queue: object) -> int:
 def due_count() -> int:
     with unscoped(db.session):
         return db.session.scalar(select(func.count()).select_from(OutboxItem).where(
-            OutboxItem.state == OutboxState.PENDING, OutboxItem.run_after <= utcnow())) or 0
+            IS_PENDING, OutboxItem.run_after <= utcnow())) or 0
 
 
 def pending_kinds() -> list[str]:
