@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, flash, redirect, render_template, request, url_for
+from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from dropstream.console.access import bp, provider_admin_only, scope, session_user
@@ -36,12 +36,11 @@ def queues() -> Any:
     stores = {s.id: s.name for s in db.session.scalars(scope().select(Store))}
     return render_template("console/queues.html", pending=pending, dead=dead, counts=counts,
                            stores=stores, now=now, backend=get_state().queue.name,
-                           rq_dashboard="rq_dashboard.queues_overview" in _endpoints())
+                           rq_dashboard="rq_dashboard.queues_overview" in _endpoints(),
+                           history_days=current_app.config["HISTORY_DAYS"])
 
 
 def _endpoints() -> set[str]:
-    from flask import current_app
-
     return set(current_app.view_functions)
 
 
