@@ -34,10 +34,13 @@ class OutboxState(str, enum.Enum):
 #: statement's generic plan cannot know that a parameter will be 'pending'.
 PENDING_ROWS = "state = 'pending'"
 DONE_ROWS = "state = 'done'"
+#: Pending rows no worker has started: the rows ``dedupe_key`` is unique among.
+NOT_STARTED_ROWS = "state = 'pending' AND leased_until IS NULL"
 
 
-def _partial(name: str, *columns: str, where: str) -> Index:
-    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
+def _partial(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    return Index(name, *columns, unique=unique, sqlite_where=text(where),
+                 postgresql_where=text(where))
 
 
 class OutboxItem(MerchantOwned, db.Model):
@@ -57,11 +60,8 @@ class OutboxItem(MerchantOwned, db.Model):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index(
-            "uq_outbox_pending_dedupe_key", "dedupe_key", unique=True,
-            sqlite_where=text("state = 'pending' AND leased_until IS NULL"),
-            postgresql_where=text("state = 'pending' AND leased_until IS NULL"),
-        ),
+        _partial("uq_outbox_pending_dedupe_key", "dedupe_key", where=NOT_STARTED_ROWS,
+                 unique=True),
         # The relay's due rows; a store's work in flight, waiting, to take along or release;
         # whether a subject's work runs; and the history the clean-up deletes.
         _partial("ix_outbox_pending_due", "run_after", where=PENDING_ROWS),

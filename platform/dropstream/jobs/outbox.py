@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session, scoped_session
 
 from dropstream.db import UTCDateTime, insert_unless_conflict, utcnow
 from dropstream.extensions import db
-from dropstream.jobs.models import IS_PENDING, LeasedWork, OutboxItem, OutboxState
+from dropstream.jobs.models import (
+    IS_PENDING,
+    NOT_STARTED_ROWS,
+    LeasedWork,
+    OutboxItem,
+    OutboxState,
+)
 from dropstream.state import get_state
 
 log = logging.getLogger(__name__)
@@ -49,10 +55,6 @@ _SESSION_KEY = "dropstream.outbox.dispatch"
 _FOLLOW_UP_KEY = "dropstream.outbox.follow_up"
 #: The next step a running job leased in its last transaction, until that commits.
 _CLAIMED_KEY = "dropstream.outbox.claimed"
-#: Work is de-duplicated only against requests no worker has started: a request arriving while
-#: the same work runs (a second webhook while the first re-read is in flight) may carry news
-#: the running one missed, so it becomes work of its own.
-NOT_STARTED = "state = 'pending' AND leased_until IS NULL"
 
 
 def add_work(
@@ -82,9 +84,12 @@ def add_work(
         state=OutboxState.PENDING, attempts=0, run_after=now + (delay or timedelta()),
         created_at=now,
     )
-    # A literal predicate: it must match the partial index's text, also in prepared statements.
+    # Work is de-duplicated only against requests no worker has started: a request arriving
+    # while the same work runs (a second webhook while the first re-read is in flight) may
+    # carry news the running one missed, so it becomes work of its own. The partial index's
+    # own predicate, as SQL, so that prepared statements match it.
     insert = _returning_dispatch(insert_unless_conflict(session, OutboxItem, ("dedupe_key",),
-                                                        index_where=NOT_STARTED))
+                                                        index_where=NOT_STARTED_ROWS))
     if delay is None and (store_id is None or _continues_running_job(session, store_id)):
         values["dispatched_at"] = now
     elif delay is None:

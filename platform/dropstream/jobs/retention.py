@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import delete, select
@@ -37,12 +37,12 @@ BATCH = 2000
 BATCHES_PER_TICK = 5
 
 
-def prune_history(session: Session, keep: timedelta, now: datetime | None = None,
-                  batches: int = BATCHES_PER_TICK, batch: int = BATCH) -> tuple[int, bool]:
+def prune_history(session: Session, keep: timedelta, batches: int = BATCHES_PER_TICK,
+                  batch: int = BATCH) -> tuple[int, bool]:
     """Delete outbox items done and inbox deliveries received more than ``keep`` ago, at most
     ``batches`` statements of ``batch`` rows, each committed. Needs an unscoped session (system
     work: the history of every tenant). Returns (rows deleted, whether any may remain)."""
-    cutoff = (now or utcnow()) - keep
+    cutoff = utcnow() - keep
     done = select(OutboxItem.id).where(IS_DONE, OutboxItem.finished_at < cutoff).limit(batch)
     received = select(InboxEvent.id).where(InboxEvent.received_at < cutoff).limit(batch)
     deleted = 0
