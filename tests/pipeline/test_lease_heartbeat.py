@@ -49,6 +49,18 @@ def slow_batch_job(item: LeasedWork) -> None:
     outbox.finish_taken(db.session, taken)
 
 
+#: Set when the slow row of a backlog (below) starts: the rows after it wait their turn.
+_slow_started = threading.Event()
+
+
+def backlog_job(item: LeasedWork) -> None:
+    """Handler of the test kind ``test.backlog``, which works through backlogs: the row whose
+    payload says so is as slow as ``slow_job``."""
+    if item.payload.get("slow"):
+        _slow_started.set()
+        time.sleep(SLOW_SECONDS)
+
+
 def _item(item_id: int) -> OutboxItem:
     db.session.expire_all()
     with unscoped(db.session):
@@ -64,11 +76,15 @@ def short_heartbeat(app: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(outbox, "HEARTBEAT_SECONDS", 0.2)
     monkeypatch.setitem(JOBS, "test.slow", JobSpec(f"{__name__}:slow_job"))
     monkeypatch.setitem(JOBS, "test.slow_batch", JobSpec(f"{__name__}:slow_batch_job"))
+    monkeypatch.setitem(JOBS, "test.backlog", JobSpec(f"{__name__}:backlog_job",
+                                                      works_through_backlogs=True))
 
 
-def _run_while_another_worker_tries(run_id: int, try_id: int) -> tuple[str, list[bool]]:
-    """Run item ``run_id`` in a worker thread while a second worker tries all along to lease
-    ``try_id``. Returns the run's outcome and whether each try got the lease."""
+def _run_while_another_worker_tries(run_id: int, try_id: int, after: threading.Event | None = None
+                                    ) -> tuple[str, list[bool]]:
+    """Run item ``run_id`` in a worker thread while a second worker tries all along (or from
+    when ``after`` is set) to lease ``try_id``. Returns the run's outcome and whether each try
+    got the lease."""
     app = current_app._get_current_object()
     outcome: list[str] = []
 
@@ -78,6 +94,8 @@ def _run_while_another_worker_tries(run_id: int, try_id: int) -> tuple[str, list
 
     running = threading.Thread(target=worker)
     running.start()
+    if after is not None:
+        after.wait(timeout=10 * SLOW_SECONDS)
     taken_over = []
     while running.is_alive():
         time.sleep(0.15)
@@ -116,6 +134,33 @@ def test_rows_a_job_took_along_keep_their_lease_while_it_runs(
     assert outcome == "done"
     assert len(taken_over) >= 8 and not any(taken_over), "a row taken along lapsed while the job ran"
     assert _item(other).state is OutboxState.DONE and _item(other).attempts == 1
+
+
+def test_rows_a_job_goes_on_with_keep_their_lease_while_they_wait_their_turn(
+        loop: Loop, short_heartbeat: None) -> None:
+    """A job that waited in a backlog leases the rows waiting behind it and runs them one
+    after another: one of them takes several short leases, and the row after it must still
+    be this worker's when its turn comes (a second worker never takes it meanwhile)."""
+    for n, slow in enumerate((False, True, False)):
+        add_work(db.session, kind="test.backlog", subject_id=n, store_id=loop.tenant.store.id,
+                 merchant_id=loop.tenant.merchant.id, provider_id=loop.tenant.provider.id,
+                 payload={"slow": slow})
+    db.session.commit()
+    first, slow, last = db.session.scalars(select(OutboxItem.id).where(
+        OutboxItem.kind == "test.backlog").order_by(OutboxItem.id)).all()
+    with unscoped(db.session):  # they waited, with no queue job on the way for the others
+        db.session.execute(update(OutboxItem).values(run_after=utcnow() - timedelta(seconds=5)))
+        db.session.execute(update(OutboxItem).where(OutboxItem.id != first)
+                           .values(dispatched_at=None))
+        db.session.commit()
+    _slow_started.clear()
+
+    outcome, taken_over = _run_while_another_worker_tries(first, last, after=_slow_started)
+
+    assert outcome == "done"
+    assert len(taken_over) >= 8 and not any(taken_over), "a row waiting its turn lapsed"
+    assert [(_item(i).state, _item(i).attempts) for i in (first, slow, last)] == [
+        (OutboxState.DONE, 1)] * 3
 
 
 def test_one_thread_renews_every_running_jobs_lease_and_ends_once_none_runs(

@@ -104,6 +104,11 @@ def test_pending_work_is_found_through_indexes_over_pending_rows(loop: Loop) -> 
         assert leased is not None
         leased_at = len(sent)
         assert take_along(db.session, leased, 5, timedelta(minutes=1))
+        # What a job going through a backlog takes: rows with no job on the way, and for work
+        # that runs alone, whether another worker runs each one's subject (here the leased
+        # row's own subject: each is let go again).
+        assert not take_along(db.session, leased, 5, timedelta(minutes=1),
+                              undispatched_only=True, runs_alone=True)
         taken_at = len(sent)
         another_running(db.session, kind="order.refresh", subject_id=store.id, outbox_id=leased.id)
         asked_at = len(sent)

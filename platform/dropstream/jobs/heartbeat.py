@@ -45,12 +45,23 @@ class LeasePolicy:
         """A context keeping ``item``'s lease alive while it is open (nothing without renewal)."""
         if self.renew_every is None:
             return nullcontext()
+        return _kept(self._heartbeat(), item)
+
+    def kept_waiting(self, items: list[LeasedWork]) -> AbstractContextManager[None]:
+        """A context keeping alive the leases of ``items``, rows a worker took to run one after
+        another, while they wait their turn (each, as it runs, is kept by :meth:`kept`)."""
+        if self.renew_every is None or not items:
+            return nullcontext()
+        return _kept_waiting(self._heartbeat(), items)
+
+    def _heartbeat(self) -> Heartbeat:
+        assert self.renew_every is not None
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         beats = app.extensions.setdefault(_EXTENSION, {})
         heartbeat = beats.get(self)
         if heartbeat is None:
             heartbeat = beats.setdefault(self, Heartbeat(app, self.hold, self.renew_every))
-        return _kept(heartbeat, item)
+        return heartbeat
 
 
 def lease_policy() -> LeasePolicy:
@@ -131,6 +142,15 @@ class Heartbeat:
                 del self._held[item.id]
         if running and not alongside:  # (after its job ended, a refusal is no news)
             log.warning("outbox item %s: its lease ended while it ran", item.id)
+
+
+@contextmanager
+def _kept_waiting(heartbeat: Heartbeat, items: list[LeasedWork]) -> Iterator[None]:
+    heartbeat.keep(items, alongside=True)
+    try:
+        yield
+    finally:
+        heartbeat.drop(items)  # (those that ran were dropped as each ended)
 
 
 @contextmanager

@@ -18,7 +18,20 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, and_, bindparam, case, func, null, or_, select, text, update
+from sqlalchemy import (
+    Insert,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, scoped_session
 
 from dropstream.db import UTCDateTime, insert_unless_conflict, utcnow
@@ -55,6 +68,10 @@ _SESSION_KEY = "dropstream.outbox.dispatch"
 _FOLLOW_UP_KEY = "dropstream.outbox.follow_up"
 #: The next step a running job leased in its last transaction, until that commits.
 _CLAIMED_KEY = "dropstream.outbox.claimed"
+#: Work that waited this long for a worker after it became due is part of a backlog: only then
+#: does its job look for more of its kind waiting behind it (:func:`take_along`), so that an
+#: idle pipeline pays no query for it.
+BACKLOG_WAIT = timedelta(seconds=0.5)
 
 
 def add_work(
@@ -148,8 +165,8 @@ def dispatch_committed(session: Session) -> None:
 class FollowUps:
     """What a running job's commits dispatched, for the runner to run or queue."""
 
-    #: The running item's store, once it is leased.
-    store_id: int | None = None
+    #: The running item, once it is leased.
+    running: LeasedWork | None = None
     items: list[tuple[int, str]] = field(default_factory=list)
     #: Whether the job already added the one piece of work that continues it.
     continued: bool = False
@@ -177,18 +194,19 @@ def collect_follow_ups(session: Session, may_claim: bool) -> Iterator[FollowUps]
         session.info.pop(_FOLLOW_UP_KEY, None)
 
 
-def running_job_store(session: Session, store_id: int | None) -> None:
-    """The runner tells which store the job it leased works for."""
+def running_job(session: Session, item: LeasedWork) -> None:
+    """The runner tells which item it leased."""
     follow_ups = session.info.get(_FOLLOW_UP_KEY)
     if follow_ups is not None:
-        follow_ups.store_id = store_id
+        follow_ups.running = item
 
 
 def _continues_running_job(session: Session, store_id: int | None) -> bool:
     """The first piece of work a job adds for its own store is the job's next step: it takes
     the job's place in the store's share of workers instead of waiting for room."""
     follow_ups = session.info.get(_FOLLOW_UP_KEY)
-    if follow_ups is None or follow_ups.continued or store_id is None or follow_ups.store_id != store_id:
+    if (follow_ups is None or follow_ups.continued or store_id is None
+            or follow_ups.running is None or follow_ups.running.store_id != store_id):
         return False
     follow_ups.continued = True
     return True
@@ -408,9 +426,9 @@ def defer(session: Session, outbox_id: int, delay: timedelta) -> None:
     session.commit()
 
 
-#: Built once: rows of a kind waiting unstarted for one store, oldest and undispatched first
-#: (those have no job on the way yet). Rows another transaction holds are skipped, not waited
-#: for (PostgreSQL; SQLite has one writer anyway).
+#: Rows of a kind waiting unstarted for one store, oldest and undispatched first (those have no
+#: job on the way yet). Rows another transaction holds are skipped, not waited for (PostgreSQL;
+#: SQLite has one writer anyway).
 _WAITING_ALONGSIDE = (
     select(_OUTBOX.c.id)
     .where(
@@ -427,35 +445,71 @@ _WAITING_ALONGSIDE = (
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
-_TAKE_ALONG = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id.in_(_WAITING_ALONGSIDE.scalar_subquery()),
-           _OUTBOX.c.state == OutboxState.PENDING, _OUTBOX.c.leased_until.is_(None))
-    .values(leased_until=bindparam("until", type_=UTCDateTime()), attempts=_OUTBOX.c.attempts + 1)
-    .returning(*(_OUTBOX.c[name] for name in LeasedWork.__dataclass_fields__))
-)
 
 
-def take_along(session: Session, item: LeasedWork, limit: int, hold: timedelta) -> list[LeasedWork]:
-    """Lease, for the job running ``item``, up to ``limit`` other rows of its kind that wait
-    unstarted for its store (committed, so their own jobs find them taken; the job's heartbeat
-    keeps them as it keeps ``item``). The job must end each with :func:`finish_taken` in its
-    last commit, or :func:`hand_back` if it fails."""
+def _leasing(waiting: Select) -> Update:
+    """The rows ``waiting`` selects, leased (built once per selection)."""
+    return (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(waiting.scalar_subquery()),
+               _OUTBOX.c.state == OutboxState.PENDING, _OUTBOX.c.leased_until.is_(None))
+        .values(leased_until=bindparam("until", type_=UTCDateTime()),
+                attempts=_OUTBOX.c.attempts + 1)
+        .returning(*(_OUTBOX.c[name] for name in LeasedWork.__dataclass_fields__))
+    )
+
+
+_TAKE_ALONG = _leasing(_WAITING_ALONGSIDE)
+#: Only rows no job is on the way to: a row whose job is queued is left to that job, which
+#: would otherwise be queued and run for nothing.
+_TAKE_UNDISPATCHED = _leasing(_WAITING_ALONGSIDE.where(_OUTBOX.c.dispatched_at.is_(None)))
+#: Built once: a row taken along let go in the transaction that took it, exactly as it was.
+_UNTAKE = update(_OUTBOX).where(
+    _OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.attempts == bindparam("leased_attempt"),
+).values(leased_until=None, attempts=_OUTBOX.c.attempts - 1)
+
+
+def waited_in_backlog(item: LeasedWork) -> bool:
+    """Whether ``item`` waited for a worker long enough to be part of a backlog."""
+    return utcnow() - item.run_after >= BACKLOG_WAIT
+
+
+def take_along(session: Session, item: LeasedWork, limit: int, hold: timedelta, *,
+               undispatched_only: bool = False, runs_alone: bool = False) -> list[LeasedWork]:
+    """Lease, for the worker running ``item``, up to ``limit`` other rows of its kind that wait
+    unstarted for its store, oldest first (committed, so their own jobs find them taken). A
+    job that took them along keeps them alive with its own heartbeat and must end each with
+    :func:`finish_taken` in its last commit, or :func:`hand_back` if it fails.
+
+    ``undispatched_only``: only rows with no queue job on the way. ``runs_alone``: the kind's
+    work never runs twice at once for one subject, so a row whose subject another worker runs
+    now is left waiting (asked as :func:`another_running` asks, under its lock)."""
     if limit <= 0 or item.store_id is None:
         return []
     now = utcnow()
-    rows = session.execute(_TAKE_ALONG, {
+    rows = session.execute(_TAKE_UNDISPATCHED if undispatched_only else _TAKE_ALONG, {
         "taken_kind": item.kind, "taken_store_id": item.store_id,
         "taken_merchant_id": item.merchant_id, "outbox_id": item.id, "now": now, "limit": limit,
         "until": now + hold}).all()
+    taken = sorted((LeasedWork(**row._mapping) for row in rows), key=lambda row: row.id)
+    if runs_alone:
+        taken = [row for row in taken if not _let_go_if_running(session, row)]
     if not rows:
         return []
     session.commit()
-    taken = sorted((LeasedWork(**row._mapping) for row in rows), key=lambda row: row.id)
     from dropstream.jobs.heartbeat import keep_alongside  # (the heartbeat builds on this module)
 
     keep_alongside(taken)
     return taken
+
+
+def _let_go_if_running(session: Session, row: LeasedWork) -> bool:
+    """In the transaction that took ``row`` along: if another worker runs its work for the same
+    subject now, give the row up again, untouched (it comes back to a job of its own later)."""
+    if not another_running(session, kind=row.kind, subject_id=row.subject_id, outbox_id=row.id):
+        return False
+    session.execute(_UNTAKE, {"outbox_id": row.id, "leased_attempt": row.attempts})
+    return True
 
 
 #: Built once: rows taken along, done with the job's last changes (only the lease it took).

@@ -20,7 +20,10 @@ class JobSpec:
     later one waits until the other has ended (see ``runner``). ``waits_out_outages``: work
     that needs the warehouse is not given up while the warehouse cannot be reached at all (an
     outage outlasts ``max_attempts`` in about ten minutes); it waits, for up to a day, and goes
-    as soon as the warehouse answers another item again."""
+    as soon as the warehouse answers another item again. ``works_through_backlogs``: a job of
+    this kind that waited in a backlog goes on, in the same worker, with more of its kind
+    waiting for the same store, each run as an item of its own (see ``runner``), instead of
+    leaving each to a queue job: for work whose queue job costs about as much as the work."""
 
     run: str
     on_retry: str | None = None
@@ -28,6 +31,7 @@ class JobSpec:
     max_attempts: int = 8
     one_at_a_time: bool = False
     waits_out_outages: bool = False
+    works_through_backlogs: bool = False
 
 
 JOBS: dict[str, JobSpec] = {
@@ -39,9 +43,11 @@ JOBS: dict[str, JobSpec] = {
                              # warehouse gets a second forward; run at once, both would look
                              # the reference up before either created it, and a warehouse that
                              # does not refuse a repeated reference would get the order twice.
-                             one_at_a_time=True, waits_out_outages=True),
+                             one_at_a_time=True, waits_out_outages=True,
+                             works_through_backlogs=True),
     "order.mark_sent": JobSpec("dropstream.orders.forwarding:mark_sent_job",
-                               on_give_up="dropstream.orders.forwarding:mark_sent_gave_up"),
+                               on_give_up="dropstream.orders.forwarding:mark_sent_gave_up",
+                               works_through_backlogs=True),
     "order.cancel": JobSpec("dropstream.orders.cancellation:cancel_at_warehouse_job",
                             waits_out_outages=True),
     "store.rescan_holds": JobSpec("dropstream.orders.holds:rescan_holds_job"),
@@ -54,7 +60,8 @@ JOBS: dict[str, JobSpec] = {
     "alerts.digest": JobSpec("dropstream.console.digest:send_digest_job", max_attempts=5),
     "shipment.post": JobSpec("dropstream.fulfillment.services:post_shipment_job",
                              on_retry="dropstream.fulfillment.services:post_shipment_retrying",
-                             on_give_up="dropstream.fulfillment.services:post_shipment_gave_up"),
+                             on_give_up="dropstream.fulfillment.services:post_shipment_gave_up",
+                             works_through_backlogs=True),
 }
 
 

@@ -37,7 +37,9 @@ from dropstream.jobs.outbox import (
     hand_back,
     lease,
     release_waiting_out,
-    running_job_store,
+    running_job,
+    take_along,
+    waited_in_backlog,
 )
 from dropstream.jobs.registry import JOBS, JobSpec, resolve
 from dropstream.observability import context as log_context
@@ -54,6 +56,13 @@ AUTH_PAUSE = timedelta(hours=1)
 RECORD_PATIENCE_SECONDS = 30.0
 #: Follow-ups one job may run itself before queueing the next (keeps every job short).
 MAX_FOLLOW_UPS = 4
+#: How many more rows of its kind a job that waited in a backlog goes on with, each with its
+#: follow-ups (``JobSpec.works_through_backlogs``): few enough to keep a job short, for a
+#: worker's warm shutdown and for the other stores' work.
+BACKLOG_RUN = 8
+#: ... and for at most this long: when each takes long, the work waits on a remote rather
+#: than on a CPU, and workers running it side by side finish it sooner.
+BACKLOG_SECONDS = 5.0
 #: How long work that must run alone waits while another run of it is in progress.
 BUSY_DELAY = timedelta(seconds=2)
 #: Work that waits out a warehouse outage (``JobSpec.waits_out_outages``) looks again this
@@ -90,23 +99,69 @@ def run_outbox_item(outbox_id: int) -> str:
     first, the relay dispatches it). When the item added only it, in its last transaction, the
     follow-up's lease is taken in that same commit. The rest is queued as usual, for any free
     worker.
+
+    Work of a kind that works through backlogs, when the item waited for a worker, goes on
+    with more of its kind (:func:`_work_through_backlog`).
     """
     db.session.info[_HELD] = []
     try:
-        outcome, follow_up = _run_collecting(outbox_id, may_chain=True)
-        for step in range(1, MAX_FOLLOW_UPS + 1):
-            if follow_up is None:
-                break
-            _, follow_up = _run_collecting(follow_up, may_chain=step < MAX_FOLLOW_UPS)
+        outcome, item = _run_with_follow_ups(outbox_id)
+        if outcome == "done" and item is not None and _works_through_backlogs(item.kind) \
+                and waited_in_backlog(item):
+            _work_through_backlog(item)
         return outcome
     finally:
         db.session.info.pop(_HELD, None)
 
 
-def _run_collecting(work: int | LeasedWork, may_chain: bool) -> tuple[str, int | LeasedWork | None]:
+def _run_with_follow_ups(work: int | LeasedWork) -> tuple[str, LeasedWork | None]:
+    """Run an item and the follow-ups it leaves, up to :data:`MAX_FOLLOW_UPS`. Returns the
+    item's outcome and the item as leased (None if it was not)."""
+    outcome, follow_up, item = _run_collecting(work, may_chain=True)
+    for step in range(1, MAX_FOLLOW_UPS + 1):
+        if follow_up is None:
+            break
+        _, follow_up, _ = _run_collecting(follow_up, may_chain=step < MAX_FOLLOW_UPS)
+    return outcome, item
+
+
+def _work_through_backlog(item: LeasedWork) -> None:
+    """``item`` waited in a backlog: more of its kind may wait for its store behind it, with no
+    queue job on the way yet (the store had its share of work in flight, and the relay gives
+    them one as room frees). This worker leases up to :data:`BACKLOG_RUN` of them and runs
+    them one after another, each as the item it is (its own run, commit, follow-ups, retries):
+    each saves a queue job, whose bookkeeping costs as much CPU as the work. Rows with a job
+    on the way are left to it, and so is work that must run alone whose subject another worker
+    runs now. The rows it has not started after :data:`BACKLOG_SECONDS`, or when it fails
+    between two, are handed back to run on their own.
+    """
+    session = db.session
+    policy = lease_policy()
+    with unscoped(session):
+        taken = take_along(session, item, BACKLOG_RUN, policy.hold, undispatched_only=True,
+                           runs_alone=_runs_alone(item.kind))
+    deadline = time.monotonic() + BACKLOG_SECONDS
+    with policy.kept_waiting(taken):
+        for position, row in enumerate(taken):
+            if time.monotonic() > deadline:
+                with unscoped(session):
+                    hand_back(session, taken[position:])
+                return
+            try:
+                _run_with_follow_ups(row)
+            except BaseException:
+                session.rollback()
+                with unscoped(session):
+                    hand_back(session, taken[position + 1:])
+                raise
+
+
+def _run_collecting(work: int | LeasedWork, may_chain: bool
+                    ) -> tuple[str, int | LeasedWork | None, LeasedWork | None]:
     """Run one item (an id, or a row this worker already leased) and dispatch the work its
     commits added, except the first piece, which this worker may run next (returned: leased
-    already when the item's last commit took its lease)."""
+    already when the item's last commit took its lease). Returns the outcome, that piece, and
+    the item as leased."""
     follow_ups = FollowUps()
     finished = False
     try:
@@ -121,7 +176,7 @@ def _run_collecting(work: int | LeasedWork, may_chain: bool) -> tuple[str, int |
             follow_up = items.pop(0)[0]
         if items:
             get_state().queue.dispatch(items)
-    return outcome, follow_up
+    return outcome, follow_up, follow_ups.running
 
 
 def _run_observed(work: int | LeasedWork, follow_ups: FollowUps) -> str:
@@ -153,6 +208,11 @@ def _runs_alone(kind: str) -> bool:
     return spec is not None and spec.one_at_a_time
 
 
+def _works_through_backlogs(kind: str) -> bool:
+    spec = JOBS.get(kind)
+    return spec is not None and spec.works_through_backlogs
+
+
 def _run(work: int | LeasedWork) -> tuple[str, str]:
     session = db.session
     policy = lease_policy()
@@ -168,7 +228,7 @@ def _run(work: int | LeasedWork) -> tuple[str, str]:
         outbox_id = item.id
         spec = JOBS.get(item.kind)
         kind = item.kind
-        running_job_store(session, item.store_id)
+        running_job(session, item)
         if spec is None:
             finish(session, item.id, OutboxState.DEAD, f"no handler for work of kind {kind!r}")
             return kind, "dead"

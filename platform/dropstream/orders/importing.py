@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -247,9 +246,6 @@ def _keep_unreadable(session: Session, store: Store, order: UnreadableOrder) -> 
 #: webhooks queue up faster than orders are read one by one): one job, and where the store's
 #: connector can, one call for all of them.
 REFRESH_BATCH = 50
-#: A re-read that waited this long for a worker is part of a backlog: only then does its job
-#: look for others to take along (an idle pipeline pays no query for it).
-BACKLOG_WAIT = timedelta(seconds=0.5)
 
 
 def refresh_order_job(item: LeasedWork) -> None:
@@ -258,13 +254,12 @@ def refresh_order_job(item: LeasedWork) -> None:
     When it waited for a worker, re-reads of the same store waiting unstarted behind it are
     taken along (up to :data:`REFRESH_BATCH` in all) and end with it: done together, or, if
     the job fails, handed back to run on their own."""
-    from dropstream.db import utcnow
     from dropstream.extensions import db
     from dropstream.jobs.heartbeat import lease_policy
-    from dropstream.jobs.outbox import finish_taken, hand_back, take_along
+    from dropstream.jobs.outbox import finish_taken, hand_back, take_along, waited_in_backlog
 
     taken = []
-    if utcnow() - item.run_after >= BACKLOG_WAIT:
+    if waited_in_backlog(item):
         taken = take_along(db.session, item, REFRESH_BATCH - 1, lease_policy().hold)
     try:
         store = db.session.get(Store, item.store_id)

@@ -1,0 +1,194 @@
+"""A job that waited in a backlog goes on with the work of its kind waiting behind it for the same
+store, each piece run as the item it is, instead of leaving each to a queue job of its own (whose
+bookkeeping costs about as much as a forward): what a flash sale's forwards need to keep up.
+Work with a job on the way is left to that job, work that must run alone is never run beside
+itself, and a failure is retried on its own without holding up the rest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from dropstream.db import utcnow
+from dropstream.extensions import db
+from dropstream.jobs.models import OutboxItem, OutboxState
+from dropstream.jobs.outbox import add_work, lease
+from dropstream.jobs.runner import BACKLOG_RUN, run_outbox_item
+from dropstream.orders.importing import refresh_orders
+from dropstream.orders.statuses import OrderStatus
+from dropstream.state import get_state
+from dropstream.tenants.scope import unscoped
+from tests.pipeline.conftest import Loop
+
+
+def _forget_queue() -> None:
+    """What a flushed Redis (or a killed embedded process) does to dispatched jobs."""
+    queue = get_state().queue
+    if hasattr(queue, "drain"):
+        queue.drain()
+    else:
+        queue.connection.flushdb()
+
+
+def _forwards_waiting(loop: Loop, count: int, waited: timedelta = timedelta(seconds=5)
+                      ) -> tuple[list[str], list[int]]:
+    """``count`` orders imported and queued whose forwards wait for a worker, with no queue job
+    on the way (their store had its share of work in flight): the external ids, and the
+    forwards' outbox ids in the order the orders were imported."""
+    external_ids = [loop.shop.create_order([{"sku": "A", "quantity": n + 1}]) for n in range(count)]
+    refresh_orders(db.session, loop.store, external_ids)
+    db.session.commit()
+    _forget_queue()
+    with unscoped(db.session):
+        db.session.execute(update(OutboxItem).where(OutboxItem.kind == "order.forward").values(
+            dispatched_at=None, run_after=utcnow() - waited))
+        db.session.commit()
+    return external_ids, _forwards()
+
+
+def _forwards() -> list[int]:
+    with unscoped(db.session):
+        return list(db.session.scalars(select(OutboxItem.id).where(
+            OutboxItem.kind == "order.forward").order_by(OutboxItem.id)))
+
+
+def _items(ids: list[int]) -> list[OutboxItem]:
+    db.session.expire_all()
+    with unscoped(db.session):
+        return [db.session.get(OutboxItem, item_id) for item_id in ids]
+
+
+def test_a_forward_that_waited_goes_on_with_the_forwards_waiting_behind_it(loop: Loop) -> None:
+    external_ids, [first, *behind] = _forwards_waiting(loop, 4)
+
+    assert run_outbox_item(first) == "done"  # one queue job
+
+    assert [loop.order(e).status for e in external_ids] == [OrderStatus.AT_WAREHOUSE] * 4
+    assert len(loop.wms.orders) == 4
+    forwards = _items([first, *behind])
+    # Each run as its own item (one attempt, one outcome), none given a queue job.
+    assert [(f.state, f.attempts) for f in forwards] == [(OutboxState.DONE, 1)] * 4
+    assert all(f.dispatched_at is None for f in forwards[1:])
+    # And each with its next step: the store was told every order was sent.
+    with unscoped(db.session):
+        marks = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "order.mark_sent")).all()
+    assert sorted(m.state.value for m in marks) == ["done"] * 4
+    assert all(e.kind == "store_status" for e in (loop.order(x).events[-1] for x in external_ids))
+
+
+def test_a_job_goes_on_with_at_most_its_share_of_the_backlog(loop: Loop) -> None:
+    external_ids, [first, *behind] = _forwards_waiting(loop, BACKLOG_RUN + 3)
+
+    assert run_outbox_item(first) == "done"
+
+    states = [item.state for item in _items(behind)]
+    assert states == [OutboxState.DONE] * BACKLOG_RUN + [OutboxState.PENDING] * 2
+    left = _items(behind[BACKLOG_RUN:])
+    assert all(item.attempts == 0 and item.leased_until is None for item in left)  # untouched
+    assert [loop.order(e).status for e in external_ids[-2:]] == [OrderStatus.QUEUED] * 2
+
+
+def test_work_that_did_not_wait_runs_alone_in_its_job(loop: Loop) -> None:
+    """No backlog (the work was due a moment ago): a job runs its own item and its follow-ups
+    only, and asks nothing more of the database."""
+    external_ids, [first, *behind] = _forwards_waiting(loop, 3, waited=timedelta())
+
+    assert run_outbox_item(first) == "done"
+
+    assert [loop.order(e).status for e in external_ids] == (
+        [OrderStatus.AT_WAREHOUSE] + [OrderStatus.QUEUED] * 2)
+    assert all(item.attempts == 0 for item in _items(behind))
+
+
+def test_work_with_a_queue_job_on_the_way_is_left_to_it(loop: Loop) -> None:
+    external_ids, [first, dispatched, waiting] = _forwards_waiting(loop, 3)
+    with unscoped(db.session):
+        db.session.execute(update(OutboxItem).where(OutboxItem.id == dispatched)
+                           .values(dispatched_at=utcnow()))
+        db.session.commit()
+
+    assert run_outbox_item(first) == "done"
+
+    assert [item.state for item in _items([first, dispatched, waiting])] == [
+        OutboxState.DONE, OutboxState.PENDING, OutboxState.DONE]
+    assert _items([dispatched])[0].attempts == 0
+    assert run_outbox_item(dispatched) == "done"  # its own job, when it comes
+    assert len(loop.wms.orders) == 3
+
+
+def test_a_forward_is_never_run_beside_another_worker_sending_the_same_order(loop: Loop) -> None:
+    """An order held and released while its first forward was running has a second forward
+    waiting. A job going through the backlog leaves it while the first runs: sent at once,
+    both would look the reference up before either created it."""
+    external_ids, [first, busy] = _forwards_waiting(loop, 2)
+    order_id = loop.order(external_ids[1]).id
+    with unscoped(db.session):
+        assert lease(db.session, busy) is not None  # another worker is sending that order
+        add_work(db.session, kind="order.forward", subject_id=order_id, store_id=loop.tenant.store.id,
+                 merchant_id=loop.tenant.merchant.id, provider_id=loop.tenant.provider.id)
+        db.session.commit()
+        _forget_queue()
+        second = db.session.scalars(select(OutboxItem.id).where(
+            OutboxItem.kind == "order.forward", OutboxItem.id.not_in([first, busy]))).one()
+        db.session.execute(update(OutboxItem).where(OutboxItem.id == second).values(
+            dispatched_at=None, run_after=utcnow() - timedelta(seconds=5)))
+        db.session.commit()
+
+    assert run_outbox_item(first) == "done"
+
+    waiting = _items([second])[0]
+    assert waiting.state is OutboxState.PENDING
+    assert waiting.attempts == 0 and waiting.leased_until is None  # as it was: it waits its turn
+    assert [o["reference"] for o in loop.wms.orders] == [
+        f"DS-{loop.tenant.store.id}-{external_ids[0]}"]
+
+
+def test_a_failure_in_the_backlog_is_retried_on_its_own_and_the_rest_still_go(loop: Loop) -> None:
+    external_ids, [first, failing, after] = _forwards_waiting(loop, 3)
+    # The first order was held by a person while its forward waited: its job sends nothing,
+    # so the warehouse's one failure falls on the next forward, run in the same job.
+    loop.order(external_ids[0]).status = OrderStatus.ON_HOLD
+    db.session.commit()
+    loop.wms.faults.fail("transient", times=1, on="forward_order")
+
+    assert run_outbox_item(first) == "done"
+
+    retried, went = _items([failing, after])
+    assert retried.state is OutboxState.PENDING and retried.attempts == 1
+    assert retried.run_after > utcnow() and retried.leased_until <= utcnow()  # backs off
+    assert loop.order(external_ids[1]).status is OrderStatus.RETRYING
+    assert went.state is OutboxState.DONE
+    assert loop.order(external_ids[2]).status is OrderStatus.AT_WAREHOUSE
+
+
+def test_a_warehouses_day_of_shipments_is_posted_by_the_jobs_that_waited(loop: Loop) -> None:
+    """A WMS that ships a day's orders at once: their posts wait for the store's share of
+    workers, and the first job that gets to them posts the ones waiting behind it too."""
+    from dropstream.fulfillment.models import Shipment, ShipmentState
+    from dropstream.fulfillment.services import sync_shipments
+    from dropstream.stores.models import Channel
+    from dropstream.testing.jobs import run_until_idle
+
+    external_ids = [loop.shop.create_order([{"sku": "A", "quantity": 1}]) for _ in range(4)]
+    run_until_idle()
+    for wms_order in loop.wms.orders:
+        loop.wms.ship(wms_order["reference"])
+    store = loop.store
+    sync_shipments(db.session, store, store.channel(Channel.SHIPMENTS))
+    _forget_queue()
+    with unscoped(db.session):
+        db.session.execute(update(OutboxItem).where(OutboxItem.kind == "shipment.post").values(
+            dispatched_at=None, run_after=utcnow() - timedelta(seconds=5)))
+        db.session.commit()
+        posts = list(db.session.scalars(select(OutboxItem.id).where(
+            OutboxItem.kind == "shipment.post").order_by(OutboxItem.id)))
+    assert len(posts) == 4
+
+    assert run_outbox_item(posts[0]) == "done"
+
+    assert [item.state for item in _items(posts)] == [OutboxState.DONE] * 4
+    assert [loop.order(e).status for e in external_ids] == [OrderStatus.SHIPPED] * 4
+    assert len(loop.shop.shipments) == 4
+    assert db.session.scalar(select(func.count()).select_from(Shipment).where(
+        Shipment.state == ShipmentState.POSTED)) == 4
