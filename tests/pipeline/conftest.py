@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from dropstream.extensions import db
 from dropstream.orders.models import Order
+from dropstream.state import get_state
 from dropstream.stores.credentials import write_credentials
 from dropstream.testing.reference import (
     StoreSandbox,
@@ -47,6 +48,15 @@ class Loop:
         db.session.expire_all()
         order = db.session.query(Order).filter_by(store_id=self.tenant.store.id, external_id=external_id).one()
         return order
+
+
+def forget_queue() -> None:
+    """What a flushed Redis (or a killed embedded process) does to dispatched jobs."""
+    queue = get_state().queue
+    if hasattr(queue, "drain"):
+        queue.drain()
+    else:
+        queue.connection.flushdb()
 
 
 @contextmanager

@@ -17,18 +17,8 @@ from dropstream.jobs.outbox import add_work, lease
 from dropstream.jobs.runner import BACKLOG_RUN, run_outbox_item
 from dropstream.orders.importing import refresh_orders
 from dropstream.orders.statuses import OrderStatus
-from dropstream.state import get_state
 from dropstream.tenants.scope import unscoped
-from tests.pipeline.conftest import Loop
-
-
-def _forget_queue() -> None:
-    """What a flushed Redis (or a killed embedded process) does to dispatched jobs."""
-    queue = get_state().queue
-    if hasattr(queue, "drain"):
-        queue.drain()
-    else:
-        queue.connection.flushdb()
+from tests.pipeline.conftest import Loop, forget_queue
 
 
 def _forwards_waiting(loop: Loop, count: int, waited: timedelta = timedelta(seconds=5)
@@ -39,7 +29,7 @@ def _forwards_waiting(loop: Loop, count: int, waited: timedelta = timedelta(seco
     external_ids = [loop.shop.create_order([{"sku": "A", "quantity": n + 1}]) for n in range(count)]
     refresh_orders(db.session, loop.store, external_ids)
     db.session.commit()
-    _forget_queue()
+    forget_queue()
     with unscoped(db.session):
         db.session.execute(update(OutboxItem).where(OutboxItem.kind == "order.forward").values(
             dispatched_at=None, run_after=utcnow() - waited))
@@ -128,7 +118,7 @@ def test_a_forward_is_never_run_beside_another_worker_sending_the_same_order(loo
         add_work(db.session, kind="order.forward", subject_id=order_id, store_id=loop.tenant.store.id,
                  merchant_id=loop.tenant.merchant.id, provider_id=loop.tenant.provider.id)
         db.session.commit()
-        _forget_queue()
+        forget_queue()
         second = db.session.scalars(select(OutboxItem.id).where(
             OutboxItem.kind == "order.forward", OutboxItem.id.not_in([first, busy]))).one()
         db.session.execute(update(OutboxItem).where(OutboxItem.id == second).values(
@@ -176,7 +166,7 @@ def test_a_warehouses_day_of_shipments_is_posted_by_the_jobs_that_waited(loop: L
         loop.wms.ship(wms_order["reference"])
     store = loop.store
     sync_shipments(db.session, store, store.channel(Channel.SHIPMENTS))
-    _forget_queue()
+    forget_queue()
     with unscoped(db.session):
         db.session.execute(update(OutboxItem).where(OutboxItem.kind == "shipment.post").values(
             dispatched_at=None, run_after=utcnow() - timedelta(seconds=5)))

@@ -20,16 +20,13 @@ from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
 from dropstream.state import get_state
 from dropstream.testing.jobs import run_until_idle
-from tests.pipeline.conftest import Loop, recorded_rollbacks, recorded_statements, wire
-
-
-def _forget_queue() -> None:
-    """What a flushed Redis (or a killed embedded process) does to dispatched jobs."""
-    queue = get_state().queue
-    if hasattr(queue, "drain"):
-        queue.drain()
-    else:
-        queue.connection.flushdb()
+from tests.pipeline.conftest import (
+    Loop,
+    forget_queue,
+    recorded_rollbacks,
+    recorded_statements,
+    wire,
+)
 
 
 def test_work_whose_job_was_lost_is_dispatched_again(loop: Loop) -> None:
@@ -37,7 +34,7 @@ def test_work_whose_job_was_lost_is_dispatched_again(loop: Loop) -> None:
     receive_order_hint(db.session, loop.store, event_key="evt-1", topic="order.created",
                        external_id=external_id, payload={"id": external_id})
     db.session.commit()
-    _forget_queue()
+    forget_queue()
     assert relay_due_work() == 0, "a freshly dispatched item is left to its worker"
 
     # Once its dispatch lease runs out, the relay hands it out again.
@@ -108,7 +105,7 @@ def test_a_backlog_on_one_store_does_not_starve_another(loop: Loop) -> None:
     dispatched = db.session.execute(select(OutboxItem.store_id).where(OutboxItem.dispatched_at.is_not(None))).scalars().all()
     assert dispatched.count(busy_store.id) == STORE_IN_FLIGHT_CAP
     assert quiet_store.id in dispatched, "the quiet store's work goes out at once"
-    _forget_queue()
+    forget_queue()
     db.session.execute(update(OutboxItem).values(dispatched_at=None))
     db.session.commit()
     relay_due_work(limit=10)
@@ -362,7 +359,7 @@ def test_a_channel_runs_alone_a_second_run_waits_for_the_first_without_losing_an
         db.session.commit()
         ids.append(db.session.scalar(select(func.max(OutboxItem.id))))
     first, second = ids
-    _forget_queue()
+    forget_queue()
     assert lease(db.session, first) is not None  # another worker is running the first
     assert run_outbox_item(second) == "deferred"
     item = db.session.get(OutboxItem, second, populate_existing=True)
@@ -387,7 +384,7 @@ def _backlog_of_rereads(loop: Loop, count: int) -> tuple[list[str], list[int]]:
         receive_order_hint(db.session, loop.store, event_key=f"evt-{n}", topic="order.created",
                            external_id=external_id, payload={"id": external_id})
     db.session.commit()
-    _forget_queue()
+    forget_queue()
     db.session.execute(update(OutboxItem).values(run_after=utcnow() - timedelta(seconds=5)))
     db.session.commit()
     ids = list(db.session.scalars(select(OutboxItem.id).order_by(OutboxItem.id)))
@@ -464,7 +461,7 @@ def test_work_that_runs_alone_never_overlaps_and_never_stalls_however_many_rows_
                  provider_id=loop.tenant.provider.id, dedupe_key=f"test.alone:{n}")
     db.session.commit()
     ids = list(db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "test.alone")))
-    _forget_queue()
+    forget_queue()
     db.session.rollback()  # this thread holds no transaction (on SQLite: no write lock) meanwhile
     app = current_app._get_current_object()
     deadline = time.monotonic() + 60
