@@ -491,12 +491,12 @@ def take_along(session: Session, item: LeasedWork, limit: int, hold: timedelta, 
         "taken_kind": item.kind, "taken_store_id": item.store_id,
         "taken_merchant_id": item.merchant_id, "outbox_id": item.id, "now": now, "limit": limit,
         "until": now + hold}).all()
+    if not rows:
+        return []
     taken = sorted((LeasedWork(**row._mapping) for row in rows), key=lambda row: row.id)
     if runs_alone:
         taken = [row for row in taken if not _let_go_if_running(session, row)]
-    if not rows:
-        return []
-    session.commit()
+    session.commit()  # (also when every row was let go: the locks asked under end with it)
     from dropstream.jobs.heartbeat import keep_alongside  # (the heartbeat builds on this module)
 
     keep_alongside(taken)
