@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
-from dropstream.jobs.outbox import add_work, lease
+from dropstream.jobs.outbox import add_work, lease, take_along
 from dropstream.jobs.runner import BACKLOG_RUN, run_outbox_item
 from dropstream.orders.importing import refresh_orders
 from dropstream.orders.statuses import OrderStatus
@@ -77,6 +77,32 @@ def test_a_job_goes_on_with_at_most_its_share_of_the_backlog(loop: Loop) -> None
     left = _items(behind[BACKLOG_RUN:])
     assert all(item.attempts == 0 and item.leased_until is None for item in left)  # untouched
     assert [loop.order(e).status for e in external_ids[-2:]] == [OrderStatus.QUEUED] * 2
+
+
+def test_a_job_never_leases_more_of_a_long_backlog_than_it_asked_for(loop: Loop) -> None:
+    """However long the backlog, a take-along leases at most what it asked for; the rest waits,
+    untouched, for other workers (on PostgreSQL a plain LIMIT subquery once leased 86 rows of
+    an ask for 8)."""
+    store = loop.store
+    waiting = dict(provider_id=store.provider_id, merchant_id=store.merchant_id,
+                   store_id=store.id, queue="default", kind="order.forward", payload={},
+                   state=OutboxState.PENDING, attempts=0, run_after=utcnow() - timedelta(seconds=5))
+    with unscoped(db.session):
+        ids = db.session.scalars(insert(OutboxItem).returning(OutboxItem.id), [
+            dict(waiting, subject_id=n, dedupe_key=f"forward:{n}") for n in range(12 * BACKLOG_RUN)
+        ]).all()
+        db.session.commit()
+        running = lease(db.session, ids[0])
+        assert running is not None
+        hold = timedelta(minutes=1)
+
+        taken = [take_along(db.session, running, BACKLOG_RUN, hold),
+                 take_along(db.session, running, BACKLOG_RUN, hold, undispatched_only=True)]
+
+        assert [len(rows) for rows in taken] == [BACKLOG_RUN, BACKLOG_RUN]
+        leased = db.session.scalar(select(func.count()).select_from(OutboxItem).where(
+            OutboxItem.leased_until.is_not(None)))
+    assert leased == 1 + 2 * BACKLOG_RUN
 
 
 def test_work_that_did_not_wait_runs_alone_in_its_job(loop: Loop) -> None:
