@@ -75,6 +75,20 @@ def recorded_statements() -> Iterator[list[str]]:
         event.remove(db.engine, "before_cursor_execute", on_execute)
 
 
+def assert_forward_reads(statements: list[str], forwards: int) -> None:
+    """``forwards`` forwards read what they send in as few statements as they can: each its
+    store with its warehouse, its order with its addresses, then its warehouse lines with the
+    store lines they come from; never a warehouse, address or store line on its own."""
+    assert [s for s in statements if s.startswith((
+        "SELECT warehouses.", "SELECT order_addresses.", "SELECT order_lines."))] == []
+    stores = [s for s in statements if s.startswith("SELECT stores.")]
+    assert len(stores) <= forwards and all("JOIN warehouses" in s for s in stores)
+    orders = [s for s in statements if s.startswith("SELECT orders.") and "JOIN" in s]
+    assert len(orders) == forwards and all("JOIN order_addresses" in s for s in orders)
+    lines = [s for s in statements if s.startswith("SELECT warehouse_lines.")]
+    assert len(lines) == forwards and all("JOIN order_lines" in s for s in lines)
+
+
 @contextmanager
 def recorded_rollbacks() -> Iterator[list[object]]:
     """The connections the app's engine rolls back while the context is open (a rollback makes

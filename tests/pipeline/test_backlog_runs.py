@@ -18,7 +18,7 @@ from dropstream.jobs.runner import BACKLOG_RUN, run_outbox_item
 from dropstream.orders.importing import refresh_orders
 from dropstream.orders.statuses import OrderStatus
 from dropstream.tenants.scope import unscoped
-from tests.pipeline.conftest import Loop, forget_queue
+from tests.pipeline.conftest import Loop, assert_forward_reads, forget_queue, recorded_statements
 
 
 def _forwards_waiting(loop: Loop, count: int, waited: timedelta = timedelta(seconds=5)
@@ -77,6 +77,19 @@ def test_a_job_goes_on_with_at_most_its_share_of_the_backlog(loop: Loop) -> None
     left = _items(behind[BACKLOG_RUN:])
     assert all(item.attempts == 0 and item.leased_until is None for item in left)  # untouched
     assert [loop.order(e).status for e in external_ids[-2:]] == [OrderStatus.QUEUED] * 2
+
+
+def test_each_forward_of_a_backlog_reads_what_it_sends_in_as_few_statements(loop: Loop) -> None:
+    """Each forward run from a backlog reads its store with its warehouse, and its order in two
+    statements, as a forward that runs alone does."""
+    external_ids, [first, *behind] = _forwards_waiting(loop, 3)
+    db.session.remove()  # as a worker's job finds its session
+
+    with recorded_statements() as statements:
+        assert run_outbox_item(first) == "done"
+
+    assert len(loop.wms.orders) == 3
+    assert_forward_reads(statements, forwards=3)
 
 
 def test_a_job_never_leases_more_of_a_long_backlog_than_it_asked_for(loop: Loop) -> None:

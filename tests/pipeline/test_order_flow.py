@@ -12,7 +12,7 @@ from dropstream.fulfillment.models import Shipment, ShipmentState
 from dropstream.orders.models import Order
 from dropstream.orders.statuses import OrderStatus
 from dropstream.testing.jobs import run_until_idle
-from tests.pipeline.conftest import Loop, recorded_statements
+from tests.pipeline.conftest import Loop, assert_forward_reads, recorded_statements
 
 
 def test_an_order_goes_to_the_warehouse_and_its_shipment_back_to_the_store(loop: Loop) -> None:
@@ -425,20 +425,23 @@ def test_an_order_of_a_batch_another_worker_inserted_first_is_taken_as_it_is(
         f"DS-{loop.store.id}-{external_id}" for external_id in (raced, other))
 
 
-def test_a_forward_loads_the_store_and_its_warehouse_in_one_statement(loop: Loop) -> None:
+def test_a_forward_reads_its_store_in_one_statement_and_its_order_in_two(loop: Loop) -> None:
     """A worker's job starts with nothing loaded: the store its work is for is read with its
-    warehouse, which a forward calls, instead of a second query for the warehouse."""
+    warehouse, which a forward calls; the order with its addresses, then its warehouse lines
+    with the store lines they come from (their names go to the warehouse)."""
     from dropstream.orders.importing import refresh_order
 
-    external_id = loop.shop.create_order([{"sku": "MUG", "quantity": 1}])
+    external_id = loop.shop.create_order([{"sku": "MUG", "quantity": 2}, {"sku": "A", "quantity": 1}])
     refresh_order(db.session, loop.store, external_id)
     db.session.commit()
 
     order_id, statements = _run_as_a_worker(loop, "order.forward", external_id)
 
-    assert db.session.get(Order, order_id).status is OrderStatus.AT_WAREHOUSE
-    assert [s for s in statements if s.startswith("SELECT warehouses.")] == []
-    assert any(s.startswith("SELECT stores.") and "JOIN warehouses" in s for s in statements)
+    order = db.session.get(Order, order_id)
+    assert order.status is OrderStatus.AT_WAREHOUSE
+    assert [line["name"] for line in loop.wms.orders[0]["lines"]] == [
+        line.name for line in order.lines]
+    assert_forward_reads(statements, forwards=1)
 
 
 def test_a_shipment_post_reads_its_consignment_with_it_and_not_the_stores_copy(loop: Loop) -> None:

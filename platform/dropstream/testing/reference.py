@@ -469,8 +469,8 @@ class ReferenceWarehouse(WarehouseConnector):
             sandbox.orders.append({
                 "id": warehouse_id, "reference": order.reference, "status": "open",
                 "ship_code": order.ship_code, "ship_to": order.ship_to, "account": order.account,
-                "lines": [{"reference": l.reference, "sku": l.sku, "quantity": l.quantity, "shipped": 0}
-                          for l in order.lines],
+                "lines": [{"reference": l.reference, "sku": l.sku, "quantity": l.quantity,
+                           "name": l.name, "shipped": 0} for l in order.lines],
             })
             if sandbox.lose_reply_next:
                 sandbox.lose_reply_next -= 1
