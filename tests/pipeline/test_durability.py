@@ -115,6 +115,43 @@ def test_a_backlog_on_one_store_does_not_starve_another(loop: Loop) -> None:
     assert set(db.session.scalars(select(OutboxItem.state))) == {OutboxState.DONE}
 
 
+def test_new_work_for_a_store_whose_work_waits_for_the_relay_waits_behind_it(loop: Loop) -> None:
+    """A flash sale's backlog: the store's work waits for the relay. A new order's re-read
+    does not jump it with a queue job of its own; it waits its turn, and the job that runs the
+    re-reads waiting takes it along. A store with nothing waiting still gets its work at once."""
+    other = wire("globex")
+    busy, quiet = loop.tenant.store, other.tenant.store
+    waiting = [loop.shop.create_order([{"sku": "A", "quantity": 1}]) for _ in range(3)]
+    for external_id in waiting:
+        receive_order_hint(db.session, busy, event_key=f"created-{external_id}",
+                           topic="store/order/created", external_id=external_id, payload={})
+    db.session.commit()
+    forget_queue()  # their jobs lost: the three wait for the relay
+    db.session.execute(update(OutboxItem).values(dispatched_at=None,
+                                                 run_after=utcnow() - timedelta(seconds=5)))
+    db.session.commit()
+
+    newest = loop.shop.create_order([{"sku": "A", "quantity": 1}])
+    receive_order_hint(db.session, busy, event_key="created-newest", topic="store/order/created",
+                       external_id=newest, payload={})
+    elsewhere = other.shop.create_order([{"sku": "A", "quantity": 1}])
+    receive_order_hint(db.session, quiet, event_key="created-elsewhere",
+                       topic="store/order/created", external_id=elsewhere, payload={})
+    db.session.commit()
+
+    queued = _queued_ids()
+    rows = {(row.store_id, row.payload["external_id"]): row.id
+            for row in db.session.scalars(select(OutboxItem))}
+    assert queued == [rows[quiet.id, elsewhere]], "only the quiet store's re-read has a queue job"
+    assert db.session.get(OutboxItem, rows[busy.id, newest]).dispatched_at is None
+
+    assert run_outbox_item(rows[busy.id, waiting[0]]) == "done"  # as the relay hands it out
+    db.session.expire_all()
+    assert [db.session.get(OutboxItem, rows[busy.id, e]).state for e in [*waiting, newest]] == [
+        OutboxState.DONE] * 4
+    assert all(loop.order(e).status is not None for e in [*waiting, newest])  # all imported
+
+
 def test_a_request_arriving_while_the_same_work_runs_is_not_folded_into_it(loop: Loop) -> None:
     # A webhook while the re-read of its order is in flight may carry news the running re-read
     # missed: here the order reaches the monitored status just after the first re-read read it.
