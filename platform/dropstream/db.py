@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Insert, Integer, TypeDecorator, text
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Insert, Integer, TypeDecorator, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+from sqlalchemy.orm.interfaces import ORMOption
 
 #: JSON everywhere, JSONB on PostgreSQL (indexable, and it refuses NUL bytes, which we strip first).
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -17,6 +18,16 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def load(session: Session, model: type[Any], ident: Any, options: tuple[ORMOption, ...]) -> Any:
+    """``session.get(model, ident, options=options)``, the options applied also to a row the
+    session holds expired (a commit earlier in the job expired it): ``get`` alone refreshes
+    such a row with a bare SELECT of its own columns, and what the options would have loaded
+    with it then costs a statement each. A row held and not expired is used as it is."""
+    held = session.identity_map.get(session.identity_key(model, ident))
+    return session.get(model, ident, options=options,
+                       populate_existing=held is not None and inspect(held).expired)
 
 
 def insert_unless_conflict(session: Session, model: type, index: tuple[str, ...],

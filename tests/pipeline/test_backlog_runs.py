@@ -81,9 +81,11 @@ def test_a_job_goes_on_with_at_most_its_share_of_the_backlog(loop: Loop) -> None
 
 def test_each_forward_of_a_backlog_reads_what_it_sends_in_as_few_statements(loop: Loop) -> None:
     """Each forward run from a backlog reads its store with its warehouse, and its order in two
-    statements, as a forward that runs alone does."""
+    statements, as a forward that runs alone does. The job holds the store and warehouse it
+    loaded (for its next steps), and each commit expires them: the next row reads them again
+    in one statement, not refreshed one by one."""
     external_ids, [first, *behind] = _forwards_waiting(loop, 3)
-    db.session.remove()  # as a worker's job finds its session
+    assert loop.store.warehouse is not None  # held, as the worker's first row leaves them
 
     with recorded_statements() as statements:
         assert run_outbox_item(first) == "done"

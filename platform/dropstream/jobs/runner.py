@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from dropstream.alerts.services import raise_alert, resolve_alerts
 from dropstream.connectors.base import AuthError, TransientError, means_unreachable
-from dropstream.db import utcnow
+from dropstream.db import load, utcnow
 from dropstream.extensions import db
 from dropstream.jobs.heartbeat import lease_policy
 from dropstream.jobs.models import LeasedWork, OutboxItem, OutboxState
@@ -280,10 +280,12 @@ _WITH_WAREHOUSE = (joinedload(Store.warehouse),)
 def _store_takes_work(session: Session, store_id: int | None) -> bool:
     """Whether the store the work is for may be worked for now. Its row is loaded in the
     transaction the handler goes on with (which finds it there, without loading it again),
-    with its warehouse's in the same statement: most work for a store calls its warehouse."""
+    with its warehouse's in the same statement: most work for a store calls its warehouse.
+    A job that goes on with more work (a backlog's) holds its store expired by the last commit:
+    it is read again the same way (:func:`~dropstream.db.load`), not refreshed alone."""
     if store_id is None:
         return True
-    store = session.get(Store, store_id, options=_WITH_WAREHOUSE)
+    store = load(session, Store, store_id, _WITH_WAREHOUSE)
     return store is None or store.state in WORKING_STATES
 
 
