@@ -94,6 +94,25 @@ def test_each_forward_of_a_backlog_reads_what_it_sends_in_as_few_statements(loop
     assert_forward_reads(statements, forwards=3)
 
 
+def test_whether_a_backlogs_rows_run_elsewhere_is_asked_once_for_all_of_them(loop: Loop) -> None:
+    """Forwards run alone per order: before a job goes on with a backlog of them, it asks
+    whether another worker runs any of their orders, under each order's lock. One question
+    and one round trip of locks for the whole run, not two statements a row."""
+    external_ids, [first, *behind] = _forwards_waiting(loop, BACKLOG_RUN + 1)
+    running = lease(db.session, first)
+    assert running is not None
+
+    with recorded_statements() as statements, unscoped(db.session):
+        taken = take_along(db.session, running, BACKLOG_RUN, timedelta(minutes=1),
+                           undispatched_only=True, runs_alone=True)
+
+    assert sorted(row.id for row in taken) == behind
+    asked = [s for s in statements if s.startswith("SELECT outbox.subject_id")]
+    locked = [s for s in statements if "pg_advisory_xact_lock" in s]
+    assert len(asked) == 1
+    assert len(locked) == (1 if db.engine.dialect.name == "postgresql" else 0)
+
+
 def test_a_job_never_leases_more_of_a_long_backlog_than_it_asked_for(loop: Loop) -> None:
     """However long the backlog, a take-along leases at most what it asked for; the rest waits,
     untouched, for other workers (on PostgreSQL a plain LIMIT subquery once leased 86 rows of

@@ -396,15 +396,19 @@ def end_leases(session: Session) -> int:
     return len(live)
 
 
-#: Built once: whether another worker holds a live lease on work of the same kind for the same
-#: subject.
-_ANOTHER_RUNNING = select(_OUTBOX.c.id).where(
+#: Built once: which of these subjects have work of the kind under another live lease (a row
+#: other than the ones asking).
+_RUNNING_SUBJECTS = select(_OUTBOX.c.subject_id).where(
     _OUTBOX.c.kind == bindparam("kind"),
-    _OUTBOX.c.subject_id == bindparam("subject_id"),
-    _OUTBOX.c.id != bindparam("outbox_id"),
+    _OUTBOX.c.subject_id.in_(bindparam("subject_ids", expanding=True)),
+    _OUTBOX.c.id.not_in(bindparam("outbox_ids", expanding=True)),
     IS_PENDING,
     _OUTBOX.c.leased_until > bindparam("now", type_=UTCDateTime()),
-).limit(1)
+)
+#: The transaction locks on (kind, subject) taken in one round trip, in the order given.
+_LOCK_SUBJECTS = text("SELECT pg_advisory_xact_lock(hashtext(key)) "
+                      "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS asked(key, position) "
+                      "ORDER BY position")
 
 
 def another_running(session: Session, *, kind: str, subject_id: int | None,
@@ -417,12 +421,19 @@ def another_running(session: Session, *, kind: str, subject_id: int | None,
     is held until the caller commits its lease or rolls it back, so a second asker waits and
     then sees that lease (SQLite has one writer: the uncommitted lease already keeps the second
     out)."""
+    return bool(_running_subjects(session, kind, [subject_id], [outbox_id]))
+
+
+def _running_subjects(session: Session, kind: str, subject_ids: list[int | None],
+                      outbox_ids: list[int]) -> set[int | None]:
+    """:func:`another_running` for several subjects at once, each asked for rows other than
+    ``outbox_ids``: two statements, whatever their number. The locks are taken in the order of
+    their keys, the one order every asker follows, so two askers cannot deadlock."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                        {"key": f"outbox:{kind}:{subject_id}"})
-    running = session.execute(_ANOTHER_RUNNING, {"kind": kind, "subject_id": subject_id,
-                                                 "outbox_id": outbox_id, "now": utcnow()})
-    return running.first() is not None
+        session.execute(_LOCK_SUBJECTS, {"keys": sorted({f"outbox:{kind}:{subject_id}"
+                                                         for subject_id in subject_ids})})
+    return set(session.scalars(_RUNNING_SUBJECTS, {
+        "kind": kind, "subject_ids": subject_ids, "outbox_ids": outbox_ids, "now": utcnow()}))
 
 
 #: Built once: a free row made due later (never one another worker has since taken).
@@ -516,7 +527,7 @@ def take_along(session: Session, item: LeasedWork, limit: int, hold: timedelta, 
         return []
     taken = sorted((LeasedWork(**row._mapping) for row in rows), key=lambda row: row.id)
     if runs_alone:
-        taken = [row for row in taken if not _let_go_if_running(session, row)]
+        taken = _let_go_of_running(session, taken)
     session.commit()  # (also when every row was let go: the locks asked under end with it)
     from dropstream.jobs.heartbeat import keep_alongside  # (the heartbeat builds on this module)
 
@@ -524,13 +535,17 @@ def take_along(session: Session, item: LeasedWork, limit: int, hold: timedelta, 
     return taken
 
 
-def _let_go_if_running(session: Session, row: LeasedWork) -> bool:
-    """In the transaction that took ``row`` along: if another worker runs its work for the same
-    subject now, give the row up again, untouched (it comes back to a job of its own later)."""
-    if not another_running(session, kind=row.kind, subject_id=row.subject_id, outbox_id=row.id):
-        return False
-    session.execute(_UNTAKE, {"outbox_id": row.id, "leased_attempt": row.attempts})
-    return True
+def _let_go_of_running(session: Session, taken: list[LeasedWork]) -> list[LeasedWork]:
+    """In the transaction that took ``taken`` along (rows of one kind): the rows whose subject
+    another worker runs now are given up again, untouched (each comes back to a job of its own
+    later); the rest are returned. Rows taken together for one subject run one after another
+    in this job, never at once, so they do not count as running for each other."""
+    running = _running_subjects(session, taken[0].kind, [row.subject_id for row in taken],
+                                [row.id for row in taken])
+    for row in taken:
+        if row.subject_id in running:
+            session.execute(_UNTAKE, {"outbox_id": row.id, "leased_attempt": row.attempts})
+    return [row for row in taken if row.subject_id not in running]
 
 
 #: Built once: rows taken along, done with the job's last changes (only the lease it took).
