@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Insert, Integer, TypeDecorator, inspect, text
+from sqlalchemy import (
+    JSON, DateTime, Enum, ForeignKey, Insert, Integer, TypeDecorator, inspect, text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column

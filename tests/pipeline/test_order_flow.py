@@ -431,7 +431,8 @@ def test_a_forward_reads_its_store_in_one_statement_and_its_order_in_two(loop: L
     with the store lines they come from (their names go to the warehouse)."""
     from dropstream.orders.importing import refresh_order
 
-    external_id = loop.shop.create_order([{"sku": "MUG", "quantity": 2}, {"sku": "A", "quantity": 1}])
+    external_id = loop.shop.create_order([{"sku": "MUG", "quantity": 2},
+                                          {"sku": "A", "quantity": 1}])
     refresh_order(db.session, loop.store, external_id)
     db.session.commit()
 
