@@ -542,10 +542,13 @@ def _let_go_of_running(session: Session, taken: list[LeasedWork]) -> list[Leased
     in this job, never at once, so they do not count as running for each other."""
     running = _running_subjects(session, taken[0].kind, [row.subject_id for row in taken],
                                 [row.id for row in taken])
+    kept = []
     for row in taken:
         if row.subject_id in running:
             session.execute(_UNTAKE, {"outbox_id": row.id, "leased_attempt": row.attempts})
-    return [row for row in taken if row.subject_id not in running]
+        else:
+            kept.append(row)
+    return kept
 
 
 #: Built once: rows taken along, done with the job's last changes (only the lease it took).

@@ -26,7 +26,7 @@ from dropstream.connectors.base import (
 )
 from dropstream.connectors.types import Address, WarehouseOrder
 from dropstream.connectors.types import WarehouseLine as WarehouseLineData
-from dropstream.db import UTCDateTime, utcnow
+from dropstream.db import UTCDateTime, load, utcnow
 from dropstream.events import announce
 from dropstream.extensions import db
 from dropstream.jobs.models import LeasedWork
@@ -99,7 +99,7 @@ _TO_FORWARD = (joinedload(Order.addresses),
 
 def forward_order_job(item: LeasedWork) -> None:
     """Outbox handler ``order.forward``: ``subject_id`` is the order id."""
-    order = db.session.get(Order, item.subject_id, options=_TO_FORWARD)
+    order = load(db.session, Order, item.subject_id, _TO_FORWARD)
     if order is not None:
         forward_order(db.session, order)
 
