@@ -29,6 +29,8 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
 @with_appcontext
 def scheduler_command() -> None:
     """Run the scheduler: store channels on their intervals and the outbox relay."""
+    from dropstream.heap import freeze_startup_objects
     from dropstream.jobs.scheduler import run_scheduler
 
+    freeze_startup_objects()
     run_scheduler(current_app._get_current_object())  # type: ignore[attr-defined]

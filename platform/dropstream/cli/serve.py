@@ -34,6 +34,7 @@ def serve_command(host: str, port: int, quiet: bool, fd: int | None) -> None:
     """Serve DropStream's web application until stopped (Ctrl-C or SIGTERM)."""
     from werkzeug.serving import make_server
 
+    from dropstream.heap import freeze_startup_objects
     from dropstream.jobs.queue import InProcessQueue
     from dropstream.jobs.scheduler import start_in_process
     from dropstream.state import get_state
@@ -57,6 +58,7 @@ def serve_command(host: str, port: int, quiet: bool, fd: int | None) -> None:
         raise KeyboardInterrupt  # leaves serve_forever below, in the main thread
 
     signal.signal(signal.SIGTERM, stop)
+    freeze_startup_objects()
     click.echo(f"DropStream serving on http://{host}:{server.port}", err=True)
     try:
         server.serve_forever()
