@@ -2,10 +2,11 @@
 a process of its own, as the production layout runs it beside ``dropstream worker`` and
 ``dropstream scheduler`` processes.
 
-It uses Werkzeug's threaded server: enough for one machine, the demo and the reliability runs
-(which kill it and start it again). A WSGI server on ``wsgi:app`` (gunicorn, uWSGI) serves the
-same application in production. On the embedded default (no REDIS_URL) nothing else could run
-the jobs, so this process also runs the in-process workers and the scheduler.
+It uses Werkzeug's server with its threads kept between connections (:mod:`dropstream.serving`):
+enough for one machine, the demo and the reliability runs (which kill it and start it again). A
+WSGI server on ``wsgi:app`` (gunicorn, uWSGI) serves the same application in production. On the
+embedded default (no REDIS_URL) nothing else could run the jobs, so this process also runs the
+in-process workers and the scheduler.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ from flask.cli import with_appcontext
 @with_appcontext
 def serve_command(host: str, port: int, quiet: bool, fd: int | None) -> None:
     """Serve DropStream's web application until stopped (Ctrl-C or SIGTERM)."""
-    from werkzeug.serving import make_server
-
     from dropstream.heap import freeze_startup_objects
     from dropstream.jobs.queue import InProcessQueue
     from dropstream.jobs.scheduler import start_in_process
+    from dropstream.serving import make_server
     from dropstream.state import get_state
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -44,7 +44,7 @@ def serve_command(host: str, port: int, quiet: bool, fd: int | None) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if fd is not None:
         host, port = listening_on(fd)
-    server = make_server(host, port, app, threaded=True, fd=fd)
+    server = make_server(host, port, app, fd=fd)
     if fd is not None:
         os.close(fd)  # the server serves from its own copy of the socket
     stoppers = []

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 
 from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from dropstream.demo.seed import DemoSetup, seed
 from dropstream.demo_support import DemoContext
@@ -31,6 +30,7 @@ from dropstream.fulfillment.models import Shipment, ShipmentState
 from dropstream.jobs.queue import RQQueue
 from dropstream.jobs.scheduler import start_in_process
 from dropstream.orders.models import Order
+from dropstream.serving import make_server
 from dropstream.state import get_state
 from dropstream.stores.models import Store, StoreState
 from dropstream.tenants.models import Provider
@@ -115,7 +115,7 @@ def start(app: Flask, run: DemoRun, options: DemoOptions, say: Callable[[str], N
         db.session.expunge_all()
         db.session.remove()
     start_jobs(app, run, options)
-    server = make_server(options.host, options.port, app, threaded=True, fd=options.fd)
+    server = make_server(options.host, options.port, app, fd=options.fd)
     thread = threading.Thread(target=server.serve_forever, name="dropstream-demo-web", daemon=True)
     thread.start()
     run.stoppers.append(lambda: (server.shutdown(), server.server_close()))

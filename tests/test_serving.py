@@ -1,0 +1,156 @@
+"""DropStream's own HTTP server: connections served at once, threads kept between them, a
+connection over the limit served when a thread frees, a silent one cut off."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from flask import Flask
+
+from dropstream import serving
+from dropstream.serving import PooledWSGIServer
+
+RELEASE = threading.Event()
+
+
+def _app() -> Flask:
+    app = Flask(__name__)
+
+    @app.get("/now")
+    def now() -> str:
+        return threading.current_thread().name
+
+    @app.get("/held")
+    def held() -> str:
+        RELEASE.wait(10)
+        return "released"
+
+    return app
+
+
+@contextmanager
+def running(max_connections: int = serving.MAX_CONNECTIONS) -> Iterator[PooledWSGIServer]:
+    RELEASE.clear()
+    server = PooledWSGIServer("127.0.0.1", 0, _app(), max_connections=max_connections)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        RELEASE.set()
+        server.shutdown()
+        server.server_close()
+
+
+def get(server: PooledWSGIServer, path: str, timeout: float = 5) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().read().decode()
+    finally:
+        connection.close()
+
+
+def serving_threads() -> set[str]:
+    return {thread.name for thread in threading.enumerate()
+            if thread.name.startswith("dropstream-web-")}
+
+
+def test_connections_one_after_another_are_served_by_threads_kept_between_them() -> None:
+    names = set()
+    with running() as server:
+        for _ in range(20):
+            names.add(get(server, "/now"))
+            time.sleep(0.05)  # time for the thread to finish with the closed connection
+
+    # Each thread started is named by its number: one, or a few if a connection came before
+    # the last one's thread was back (a thread each would have made twenty).
+    assert 1 <= len(names) <= 3
+
+
+def test_a_connection_is_served_while_others_are_busy() -> None:
+    with running() as server:
+        busy = [threading.Thread(target=get, args=(server, "/held")) for _ in range(3)]
+        for thread in busy:
+            thread.start()
+        time.sleep(0.3)  # the three are being served, each holding its thread
+
+        started = time.monotonic()
+        answered = get(server, "/now")
+
+        assert time.monotonic() - started < 2
+        assert answered.startswith("dropstream-web-")
+        RELEASE.set()
+        for thread in busy:
+            thread.join(5)
+
+
+def test_over_the_limit_a_connection_waits_for_a_thread_and_is_then_served() -> None:
+    with running(max_connections=2) as server:
+        answers: list[str] = []
+        busy = [threading.Thread(target=lambda: answers.append(get(server, "/held")))
+                for _ in range(2)]
+        for thread in busy:
+            thread.start()
+        time.sleep(0.3)
+        waiting = threading.Thread(target=lambda: answers.append(get(server, "/now")))
+        waiting.start()
+        time.sleep(0.5)
+
+        assert answers == []  # both threads are held: the third connection waits, unanswered
+        RELEASE.set()
+        waiting.join(5)
+        for thread in busy:
+            thread.join(5)
+
+        assert answers.count("released") == 2 and len(answers) == 3
+        # Every connection was matched with one thread: two at once are served at once again.
+        RELEASE.clear()
+        again = [threading.Thread(target=lambda: answers.append(get(server, "/held")))
+                 for _ in range(2)]
+        for thread in again:
+            thread.start()
+        time.sleep(0.3)
+        RELEASE.set()
+        for thread in again:
+            thread.join(5)
+        assert answers.count("released") == 4
+        assert len(serving_threads()) <= 2
+
+
+def test_a_silent_connection_is_cut_off_and_its_thread_serves_others(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serving._RequestHandler, "timeout", 0.5)
+    with running(max_connections=1) as server:
+        silent = socket.create_connection(("127.0.0.1", server.port))
+        silent.sendall(b"GET /now HTTP/1.1\r\n")  # and nothing more
+        time.sleep(0.2)
+
+        started = time.monotonic()
+        answered = get(server, "/now", timeout=5)
+
+        assert answered.startswith("dropstream-web-")
+        assert 0.2 < time.monotonic() - started < 3  # once the silent one was cut off
+        silent.settimeout(5)
+        while silent.recv(1024):  # whatever the server said, it then closed the connection
+            pass
+        silent.close()
+
+
+def test_closing_the_server_ends_its_idle_threads() -> None:
+    with running() as server:
+        for _ in range(3):
+            get(server, "/now")
+        assert serving_threads()
+
+    deadline = time.monotonic() + 5
+    while serving_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not serving_threads()
