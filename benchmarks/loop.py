@@ -90,16 +90,20 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
     import logging
     import threading
 
-    from werkzeug.serving import make_server
-
     from dropstream.app import create_app
     from dropstream.demo.catalog import CATALOG, MUG, TEE
-    from dropstream.demo.runtime import dropstream_command, process_env, spawn_worker, stop_processes
+    from dropstream.demo.runtime import (
+        dropstream_command,
+        process_env,
+        spawn_worker,
+        stop_processes,
+    )
     from dropstream.demo.seed import add_mappings
     from dropstream.demo_support import DemoContext
     from dropstream.extensions import db
     from dropstream.jobs.queue import RQQueue
     from dropstream.jobs.scheduler import start_in_process
+    from dropstream.serving import make_server
     from dropstream.stores.models import Channel, Store
     from dropstream.tenants import services
 
@@ -162,7 +166,7 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
             _wait_until_up(f"{base}/healthz")
             _wait_for_workers(app.extensions["dropstream"].queue, {p.pid for p in processes["workers"]})
         else:
-            server = make_server("127.0.0.1", port, app, threaded=True)
+            server = make_server("127.0.0.1", port, app)
             threading.Thread(target=server.serve_forever, daemon=True).start()
             stoppers.append(lambda: (server.shutdown(), server.server_close()))
             app.extensions["dropstream"].queue.start()
@@ -267,6 +271,8 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
                                     if n >= 0.005 * total}
         if queue_jobs is not None and queue_jobs_before is not None:
             result["queue_jobs_per_order"] = round((queue_jobs - queue_jobs_before) / total, 2)
+        slowest = sorted((r for r in placed if r in arrived), key=lambda r: placed[r] - arrived[r])
+        result["slowest_orders"] = _trace(app, {r: placed[r] for r in slowest[:3]})
         missing = sorted(set(placed) - set(arrived))
         if missing:
             result["not_arrived"] = _explain(app, missing[:10])
@@ -619,6 +625,43 @@ def _explain(app, references: list[str]) -> list[str]:  # type: ignore[no-untype
                 lines.append(f"{reference}: {order.status.value}; last: {last.message if last else '-'}")
         db.session.remove()
     return lines
+
+
+def _trace(app, placed: dict[str, float]) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """Where each order's time went, in seconds after it was placed: its webhooks stored, the
+    work written for it (created, due, queued, finished, attempts) and its timeline. A run's
+    tail is often one order's story: a wait for a lease, a retry, a relay that was late."""
+    from sqlalchemy import or_, select
+
+    from dropstream.extensions import db
+    from dropstream.jobs.models import InboxEvent, OutboxItem
+    from dropstream.orders.models import Order
+    from dropstream.tenants.scope import unscoped
+
+    def at(moment) -> str:  # type: ignore[no-untyped-def]
+        return "-" if moment is None else f"{moment.timestamp() - start:.2f}"
+
+    traces = {}
+    with app.app_context(), unscoped(db.session):
+        for reference, start in placed.items():
+            _prefix, store_id, external_id = reference.split("-", 2)
+            lines = [f"hint {event.topic} {at(event.received_at)}" for event in db.session.scalars(
+                select(InboxEvent).where(InboxEvent.store_id == int(store_id)).order_by(InboxEvent.id))
+                if str(event.payload.get("data", {}).get("id")) == external_id]
+            order = db.session.scalar(select(Order).where(Order.store_id == int(store_id),
+                                                          Order.external_id == external_id))
+            mine = [OutboxItem.dedupe_key == f"order.refresh:{store_id}:{external_id}"]
+            if order is not None:
+                mine.append(OutboxItem.subject_id == order.id)
+            for work in db.session.scalars(select(OutboxItem).where(or_(*mine)).order_by(OutboxItem.id)):
+                lines.append(f"work {work.kind} #{work.id} created {at(work.created_at)} due "
+                             f"{at(work.run_after)} queued {at(work.dispatched_at)} finished "
+                             f"{at(work.finished_at)} attempts {work.attempts} {work.state.value}")
+            if order is not None:
+                lines += [f"event {event.kind} {at(event.created_at)}" for event in order.events]
+            traces[reference] = lines
+        db.session.remove()
+    return traces
 
 
 def _wms_orders(url: str) -> list[dict]:
