@@ -4,6 +4,7 @@ connection over the limit served when a thread frees, a silent one cut off."""
 from __future__ import annotations
 
 import http.client
+import logging
 import socket
 import threading
 import time
@@ -154,3 +155,17 @@ def test_closing_the_server_ends_its_idle_threads() -> None:
     while serving_threads() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not serving_threads()
+
+
+def test_each_request_is_logged_unless_the_access_log_is_quieted(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with running() as server:
+        caplog.set_level(logging.INFO, logger="werkzeug")
+        get(server, "/now?first")
+        caplog.set_level(logging.WARNING, logger="werkzeug")  # as `dropstream serve --quiet`
+        get(server, "/now?second")
+        time.sleep(0.2)  # the line is written after the answer is sent
+
+    lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert any("GET /now?first" in line and " 200 " in line for line in lines)
+    assert not any("second" in line for line in lines)

@@ -10,12 +10,14 @@ one, and a new thread starts only when none is idle.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
+_ACCESS_LOG = logging.getLogger("werkzeug")
 #: Connections served at once; more wait for a thread (each is one client's open connection).
 MAX_CONNECTIONS = 256
 #: How long a connection may stay silent, idle between requests or in the middle of one, before
@@ -25,6 +27,13 @@ IDLE_SECONDS = 60.0
 
 class _RequestHandler(WSGIRequestHandler):
     timeout = IDLE_SECONDS
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Werkzeug formats each access-log line (the time, the path as an IRI) before the logger
+        # decides to drop it, as it does under ``dropstream serve --quiet``.
+        # (A logger with no level of its own is set to INFO by Werkzeug on its first line.)
+        if _ACCESS_LOG.level == logging.NOTSET or _ACCESS_LOG.isEnabledFor(logging.INFO):
+            super().log_request(code, size)
 
 
 class PooledWSGIServer(BaseWSGIServer):
