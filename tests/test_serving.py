@@ -1,5 +1,6 @@
-"""DropStream's own HTTP server: connections served at once, threads kept between them, a
-connection over the limit served when a thread frees, a silent one cut off."""
+"""DropStream's own HTTP server: connections kept open between requests (an unread body read
+out first), served at once by threads kept between them, a connection over the limit served
+when a thread frees, a silent one cut off, all of them closed with the server."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 
 from dropstream import serving
 from dropstream.serving import PooledWSGIServer
@@ -27,6 +28,14 @@ def _app() -> Flask:
     def now() -> str:
         return threading.current_thread().name
 
+    @app.post("/echo")
+    def echo() -> bytes:
+        return request.get_data()
+
+    @app.post("/ignore")
+    def ignore() -> str:
+        return "not read"
+
     @app.get("/held")
     def held() -> str:
         RELEASE.wait(10)
@@ -38,7 +47,8 @@ def _app() -> Flask:
 @contextmanager
 def running(max_connections: int = serving.MAX_CONNECTIONS) -> Iterator[PooledWSGIServer]:
     RELEASE.clear()
-    server = PooledWSGIServer("127.0.0.1", 0, _app(), max_connections=max_connections)
+    server = PooledWSGIServer("127.0.0.1", 0, _app(), max_connections=max_connections,
+                              name="serving-test")
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -61,7 +71,57 @@ def get(server: PooledWSGIServer, path: str, timeout: float = 5) -> str:
 
 def serving_threads() -> set[str]:
     return {thread.name for thread in threading.enumerate()
-            if thread.name.startswith("dropstream-web-")}
+            if thread.name.startswith("serving-test-")}
+
+
+def test_requests_one_after_another_are_answered_on_one_connection() -> None:
+    with running() as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        answers, sockets_used = [], set()
+        for path, body in [("/echo", b"first"), ("/ignore", b"x" * 5000), ("/echo", b"third"),
+                           ("/ignore", b""), ("/echo", b"fifth")]:
+            connection.request("POST", path, body=body)
+            response = connection.getresponse()
+            answers.append((response.status, response.read(), response.getheader("Connection")))
+            sockets_used.add(connection.sock.getsockname() if connection.sock else None)
+        connection.close()
+
+    # A body the application did not read was read out: the next request was found intact.
+    assert answers == [(200, b"first", None), (200, b"not read", None), (200, b"third", None),
+                       (200, b"not read", None), (200, b"fifth", None)]
+    assert len(sockets_used) == 1 and None not in sockets_used  # never closed, never reopened
+
+
+def test_a_large_unread_body_or_a_client_asking_closes_the_connection() -> None:
+    with running() as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        connection.request("POST", "/ignore", body=b"x" * (serving.DRAINED_BODY + 1))
+        too_large = connection.getresponse()
+        too_large.read()
+        connection.close()
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        connection.request("POST", "/echo", body=b"bye", headers={"Connection": "close"})
+        asked = connection.getresponse()
+        asked.read()
+        connection.close()
+
+    assert too_large.status == 200 and too_large.getheader("Connection") == "close"
+    assert asked.status == 200 and asked.getheader("Connection") == "close"
+
+
+def test_closing_the_server_closes_the_connections_it_holds_open() -> None:
+    with running() as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        connection.request("POST", "/echo", body=b"before")
+        assert connection.getresponse().read() == b"before"
+        server.shutdown()
+        server.server_close()
+        time.sleep(0.1)
+
+        with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+            connection.request("POST", "/echo", body=b"after")
+            connection.getresponse().read()
+        connection.close()
 
 
 def test_connections_one_after_another_are_served_by_threads_kept_between_them() -> None:
@@ -87,7 +147,7 @@ def test_a_connection_is_served_while_others_are_busy() -> None:
         answered = get(server, "/now")
 
         assert time.monotonic() - started < 2
-        assert answered.startswith("dropstream-web-")
+        assert answered.startswith("serving-test-")
         RELEASE.set()
         for thread in busy:
             thread.join(5)
@@ -128,7 +188,7 @@ def test_over_the_limit_a_connection_waits_for_a_thread_and_is_then_served() -> 
 
 def test_a_silent_connection_is_cut_off_and_its_thread_serves_others(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(serving._RequestHandler, "timeout", 0.5)
+    monkeypatch.setattr(serving.RequestHandler, "timeout", 0.5)
     with running(max_connections=1) as server:
         silent = socket.create_connection(("127.0.0.1", server.port))
         silent.sendall(b"GET /now HTTP/1.1\r\n")  # and nothing more
@@ -137,7 +197,7 @@ def test_a_silent_connection_is_cut_off_and_its_thread_serves_others(
         started = time.monotonic()
         answered = get(server, "/now", timeout=5)
 
-        assert answered.startswith("dropstream-web-")
+        assert answered.startswith("serving-test-")
         assert 0.2 < time.monotonic() - started < 3  # once the silent one was cut off
         silent.settimeout(5)
         while silent.recv(1024):  # whatever the server said, it then closed the connection

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer
 from werkzeug.wrappers import Request, Response
+
+from dropstream.serving import RequestHandler, make_server
 
 from . import catalog, hooks, inventory, oauth, order_routes, shipments, store_routes
 from .errors import (
@@ -206,7 +208,7 @@ def _split(path: str) -> tuple[str | None, str, str]:
     return None, "v3", path
 
 
-class QuietRequestHandler(WSGIRequestHandler):
+class QuietRequestHandler(RequestHandler):
     """No access log on stderr; drops the connection (with a TCP reset) when asked to."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -224,8 +226,8 @@ class QuietRequestHandler(WSGIRequestHandler):
 
 class ServerThread:
     def __init__(self, app: SandboxApp, host: str, port: int) -> None:
-        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True,
-                                                  request_handler=QuietRequestHandler)
+        self.server: BaseWSGIServer = make_server(host, port, app, handler=QuietRequestHandler,
+                                                  name="bc-sandbox-http")
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                                        name="bc-sandbox-http", daemon=True)
 

@@ -12,8 +12,9 @@ from dataclasses import asdict, fields
 from typing import Any, Self
 
 import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer
 
+from dropstream.serving import RequestHandler, make_server
 from dropstream_wms_generic import protocol, signing
 from dropstream_wms_generic.sandbox.app import SandboxApp
 from dropstream_wms_generic.sandbox.faults import Faults
@@ -24,7 +25,7 @@ PUSH_TIMEOUT = (3.0, 10.0)
 MAX_PUSH_ATTEMPTS = 20
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _QuietHandler(RequestHandler):
     """No access log on stderr (tests and the demo have their own output)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -76,9 +77,8 @@ class WmsSandbox:
         return f"http://{self.host}:{self._server.server_port}"
 
     def start(self) -> Self:
-        self._server = make_server(
-            self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler
-        )
+        self._server = make_server(self.host, self.port, self.app, handler=_QuietHandler,
+                                   name="wms-sandbox-http")
         self._stopping.clear()
         self._threads = [
             threading.Thread(
