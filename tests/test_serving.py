@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from flask import Flask, request
@@ -229,3 +230,30 @@ def test_each_request_is_logged_unless_the_access_log_is_quieted(
     lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
     assert any("GET /now?first" in line and " 200 " in line for line in lines)
     assert not any("second" in line for line in lines)
+
+
+def test_a_connection_the_application_drops_is_closed_at_once() -> None:
+    flask_app = _app()
+
+    def dropping(environ: dict, start_response: Any) -> Any:  # as the sandboxes' faults do
+        if environ["PATH_INFO"] == "/drop":
+            raise ConnectionAbortedError("dropped on purpose")
+        return flask_app(environ, start_response)
+
+    server = PooledWSGIServer("127.0.0.1", 0, dropping, name="serving-test")
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("POST", "/echo", body=b"kept")
+        assert connection.getresponse().read() == b"kept"
+        started = time.monotonic()
+        connection.request("POST", "/drop", body=b"lost")
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            connection.getresponse()
+
+        assert time.monotonic() - started < 2  # closed, not left open for the client's timeout
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()

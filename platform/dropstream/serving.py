@@ -85,6 +85,13 @@ class RequestHandler(WSGIRequestHandler):
             except OSError:
                 self.close_connection = True
 
+    def connection_dropped(self, error: BaseException,
+                           environ: dict[str, Any] | None = None) -> None:
+        # Whatever broke (the client left, or the application dropped the connection on
+        # purpose, as the sandboxes' faults do), this connection answers no more requests.
+        self.close_connection = True
+        super().connection_dropped(error, environ)
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # Werkzeug formats each access-log line (the time, the path as an IRI) before the logger
         # decides to drop it, as it does under ``dropstream serve --quiet``.

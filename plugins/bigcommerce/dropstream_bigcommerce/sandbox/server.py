@@ -221,7 +221,7 @@ class QuietRequestHandler(RequestHandler):
         if environ and environ.get("bc_sandbox.drop"):
             # Linger 0: closing the socket sends RST, and no response was written.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
+        super().connection_dropped(error, environ)
 
 
 class ServerThread:
