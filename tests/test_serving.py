@@ -257,3 +257,19 @@ def test_a_connection_the_application_drops_is_closed_at_once() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_client_leaving_in_the_middle_of_an_unread_body_is_no_error(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    with running() as server:
+        leaving = socket.create_connection(("127.0.0.1", server.port))
+        leaving.sendall(b"POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+                        + b"x" * 10)
+        leaving.settimeout(5)
+        assert leaving.recv(1024).startswith(b"HTTP/1.1 200")
+        leaving.close()  # 990 bytes of its body never sent
+        time.sleep(0.3)
+
+        assert get(server, "/now").startswith("serving-test-")  # and the server goes on
+
+    assert "Traceback" not in capfd.readouterr().err

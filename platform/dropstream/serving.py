@@ -17,6 +17,7 @@ import socket
 import threading
 from typing import Any
 
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
 
@@ -82,7 +83,7 @@ class RequestHandler(WSGIRequestHandler):
         if not self.close_connection and self._body is not None:
             try:
                 self._body.exhaust()
-            except OSError:
+            except (OSError, ClientDisconnected):  # the client left, or went silent mid-body
                 self.close_connection = True
 
     def connection_dropped(self, error: BaseException,
