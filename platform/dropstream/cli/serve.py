@@ -2,11 +2,11 @@
 a process of its own, as the production layout runs it beside ``dropstream worker`` and
 ``dropstream scheduler`` processes.
 
-It uses Werkzeug's server with its threads kept between connections (:mod:`dropstream.serving`):
-enough for one machine, the demo and the reliability runs (which kill it and start it again). A
-WSGI server on ``wsgi:app`` (gunicorn, uWSGI) serves the same application in production. On the
-embedded default (no REDIS_URL) nothing else could run the jobs, so this process also runs the
-in-process workers and the scheduler.
+It uses Werkzeug's server with connections kept open and threads kept between them
+(:mod:`dropstream.serving`): enough for one machine, the demo and the reliability runs (which
+kill it and start it again). A WSGI server on ``wsgi:app`` (gunicorn, uWSGI) serves the same
+application in production. On the embedded default (no REDIS_URL) nothing else could run the
+jobs, so this process also runs the in-process workers and the scheduler.
 """
 
 from __future__ import annotations
