@@ -134,17 +134,17 @@ class PooledWSGIServer(BaseWSGIServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._lock:
-            start = False
+            number = 0  # of the thread to start, if one is
             if self._idle:
                 self._idle -= 1
             elif self._threads < self._max_threads:
                 self._threads += 1
-                start = True
+                number = self._threads
             else:
                 self._unmatched += 1
         self._connections.put((request, client_address))
-        if start:
-            threading.Thread(target=self._work, name=f"{self._name}-{self._threads}",
+        if number:
+            threading.Thread(target=self._work, name=f"{self._name}-{number}",
                              daemon=True).start()
 
     def _work(self) -> None:

@@ -16,12 +16,14 @@ from dropstream.jobs.queue import QUEUES
 @with_appcontext
 def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     """Run a worker taking jobs from Redis (REDIS_URL). Start as many as you need."""
+    from dropstream.heap import freeze_startup_objects
     from dropstream.jobs.worker import run_worker  # the job machinery loads only when used
 
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException(
             "REDIS_URL is not set: the embedded default runs jobs inside the web process "
             "(`dropstream demo`), so there is nothing for a worker to take.")
+    freeze_startup_objects()
     run_worker(current_app._get_current_object(), list(queues) or list(QUEUES), burst)  # type: ignore[attr-defined]
 
 

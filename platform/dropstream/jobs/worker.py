@@ -15,7 +15,6 @@ from typing import Any
 from flask import Flask
 from rq import SimpleWorker
 
-from dropstream.heap import freeze_startup_objects
 from dropstream.jobs.queue import QUEUES, RQQueue
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,6 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUES, burst: bool = False,
         raise RuntimeError("REDIS_URL is not set: the embedded default runs jobs in-process, "
                            "no `dropstream worker` is needed.")
 
-    freeze_startup_objects()
     worked = False
     while True:
         worker = AppContextWorker([queue.queue(name) for name in queues],
