@@ -72,6 +72,11 @@ def test_a_clean_run_is_clean_and_injected_breaches_are_named(
         db.session.commit()
         db.session.remove()
 
+    # A batch sent to the WMS naming an order of the first store under another account.
+    planted, other_account = f"DS-{first}-999999", "NOT-THEIRS"
+    requests.post(f"{run.wms.url}/v1/orders/batch", timeout=10, json={
+        "orders": [{"reference": planted, "account": other_account}]}).close()
+
     report = run.check()
     assert not report.ok
     assert [o.subject for o in report.quota_breaches] == [f"store {run.hashes[first]}"]
@@ -79,6 +84,8 @@ def test_a_clean_run_is_clean_and_injected_breaches_are_named(
     wrong = [str(o) for o in report.wrong_tenant]
     assert any(moved in line and "belongs to merchant" in line for line in wrong), wrong
     assert any(f"made with store {run.hashes[second]}'s token" in line for line in wrong), wrong
+    assert any("/v1/orders/batch" in line and f"{planted} (store {first}" in line
+               and f"under account {other_account}" in line for line in wrong), wrong
     assert not (report.orders_lost or report.orders_duplicated_at_warehouse
                 or report.shipments_never_posted or report.shipments_posted_twice)
     assert "quota breaches: 1" in report.summary()

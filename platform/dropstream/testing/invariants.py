@@ -454,8 +454,12 @@ class _Check:
         seen: set[tuple[str, str, str]] = set()
         for what, account, reference in (
                 [("WMS order " + o["id"], o["account"], o["reference"]) for o in self.wms["orders"]]
-                + [(f"WMS request {r['method']} {r['path']}", r.get("account"), r.get("reference"))
-                   for r in self.wms.get("requests", []) if r.get("reference")]):
+                + [(f"WMS request {r['method']} {r['path']}", account, reference)
+                   for r in self.wms.get("requests", [])
+                   # (a batch of orders names each order's account and reference)
+                   for account, reference in r.get("orders") or [(r.get("account"),
+                                                                  r.get("reference"))]
+                   if reference]):
             store = self.stores.get(reference_store_id(reference or "") or -1)
             if store is None or (what, account, reference) in seen:
                 continue

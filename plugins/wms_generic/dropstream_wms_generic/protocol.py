@@ -33,6 +33,8 @@ DOCUMENTS = (
     "order",
     "order-ack",
     "order-list",
+    "order-batch",
+    "order-batch-result",
     "shipment",
     "shipment-page",
     "stock-snapshot",

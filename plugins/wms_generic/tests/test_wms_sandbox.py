@@ -145,6 +145,38 @@ def test_the_sandbox_refuses_what_the_protocol_refuses() -> None:
         assert wms.orders() == []
 
 
+def test_a_batch_creates_each_order_as_a_create_of_it_alone_would() -> None:
+    with WmsSandbox(auto=False) as wms:
+        wms.add_account(ACCOUNT)
+        bad = _order("BATCH-BAD")
+        del bad["ship_to"]["city"]
+        batch = [_order("BATCH-1"), bad, _order("BATCH-2", method="TELEPORT"),
+                 _order("BATCH-3", account="NOPE"), _order("BATCH-1")]
+        answer = requests.post(
+            f"{wms.url}/v1/orders/batch", json={"orders": batch}, headers=AUTH, timeout=5
+        )
+        not_a_batch = requests.post(
+            f"{wms.url}/v1/orders/batch", json={"orders": []}, headers=AUTH, timeout=5
+        )
+        unauthenticated = requests.post(
+            f"{wms.url}/v1/orders/batch", json={"orders": batch[:1]}, timeout=5
+        )
+
+        assert answer.status_code == 200
+        protocol.validate("order-batch-result", answer.json())
+        results = answer.json()["results"]
+        assert [(r["reference"], r["status"]) for r in results] == [
+            ("BATCH-1", 201), ("BATCH-BAD", 422), ("BATCH-2", 422), ("BATCH-3", 422),
+            ("BATCH-1", 200)]
+        assert [r.get("error", {}).get("code") for r in results] == [
+            None, "invalid_request", "unknown_ship_method", "unknown_account", None]
+        assert results[1]["error"]["field"] == "ship_to"
+        assert results[0]["order"]["id"] == results[4]["order"]["id"]
+        assert [o["reference"] for o in wms.orders()] == ["BATCH-1"]
+        assert not_a_batch.status_code == 422 and not_a_batch.json()["error"]["field"] == "orders"
+        assert unauthenticated.status_code == 401
+
+
 def test_admin_operations_are_served_as_json_for_other_processes() -> None:
     with WmsSandbox(auto=False, ship_delay=0) as wms:
 

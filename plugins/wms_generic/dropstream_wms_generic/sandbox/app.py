@@ -49,6 +49,7 @@ URLS = Map(
     [
         Rule("/v1/orders", endpoint="create_order", methods=["POST"]),
         Rule("/v1/orders", endpoint="find_orders", methods=["GET"]),
+        Rule("/v1/orders/batch", endpoint="create_orders", methods=["POST"]),
         Rule("/v1/orders/<order_id>/cancel", endpoint="cancel_order", methods=["POST"]),
         Rule("/v1/shipments", endpoint="list_shipments", methods=["GET"]),
         Rule("/v1/stock", endpoint="stock", methods=["GET"]),
@@ -199,6 +200,27 @@ class SandboxApp:
         status, ack = self.sandbox.state.create_order(document)
         return json_response(ack, status)
 
+    def op_create_orders(self, request: Request) -> Response:
+        batch = _body(request)
+        try:
+            protocol.validate("order-batch", batch)
+        except protocol.ProtocolError as error:
+            raise SandboxError(422, "invalid_request", error.reason, error.field or None) from None
+        results = []
+        for position, document in enumerate(batch["orders"]):
+            reference = document.get("reference")
+            reference = reference if isinstance(reference, str) else ""
+            try:
+                protocol.validate("order", document)
+                status, ack = self.sandbox.state.create_order(document)
+            except protocol.ProtocolError as error:
+                results.append(_refused(reference, "invalid_request", error.reason, error.field))
+            except SandboxError as error:
+                results.append(_refused(reference, error.code, error.message, error.field))
+            else:
+                results.append({"reference": reference, "status": status, "order": ack})
+        return json_response({"results": results})
+
     def op_find_orders(self, request: Request) -> Response:
         account = request.args.get("account")
         reference = request.args.get("reference")
@@ -274,7 +296,23 @@ def _concerns(request: Request, endpoint: str) -> dict[str, Any]:
         if not isinstance(document, dict):
             return {"account": None, "reference": None}
         return {"account": document.get("account"), "reference": document.get("reference")}
+    if endpoint == "create_orders":
+        try:
+            batch = json.loads(request.get_data(cache=True) or b"{}")
+        except ValueError:
+            batch = None
+        orders = batch.get("orders") if isinstance(batch, dict) else None
+        orders = orders if isinstance(orders, list) else []
+        return {"account": None, "reference": None, "orders": [
+            [document.get("account"), document.get("reference")]
+            for document in orders if isinstance(document, dict)]}
     return {"account": request.args.get("account"), "reference": request.args.get("reference")}
+
+
+def _refused(reference: str, code: str, message: str, field: str | None) -> dict[str, Any]:
+    """A batch's result for an order refused on its merits, as POST /v1/orders would refuse it."""
+    return {"reference": reference, "status": 422,
+            "error": protocol.error_document(code, message, field)["error"]}
 
 
 def _body(request: Request) -> Any:

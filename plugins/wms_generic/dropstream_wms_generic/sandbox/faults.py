@@ -29,6 +29,7 @@ KINDS = ("error", "slow", "drop", "lose_reply", "garbage", "truncated")
 #: The protocol's operations, as faults name them.
 OPERATIONS = (
     "create_order",
+    "create_orders",
     "find_orders",
     "cancel_order",
     "list_shipments",
