@@ -49,6 +49,10 @@ class WmsHarness:
     def connector_with_bad_credentials(self) -> ReferenceWarehouse:
         return self.connector("wrong")
 
+    def connector_taking_batches(self) -> ReferenceWarehouse:
+        self.sandbox.batch_limit = 20
+        return self.connector()
+
     def ship(self, reference: str) -> None:
         self.sandbox.ship(reference)
 

@@ -271,6 +271,28 @@ class WarehouseConnector(Connector):
         """
         raise NotImplementedError
 
+    def forward_batch_limit(self) -> int:
+        """How many orders :meth:`forward_orders` takes in one call; 1 (the default): the
+        warehouse takes one order a call, and the core sends each with :meth:`forward_order`."""
+        return 1
+
+    def forward_orders(
+        self, orders: Sequence[WarehouseOrder]
+    ) -> list[WarehouseOrderAck | RejectedError]:
+        """Optional (with :meth:`forward_batch_limit` over 1): create several orders in one
+        call, each exactly as :meth:`forward_order` would, idempotently by its reference. The
+        core asks when forwards queue up for a store (as in a flash sale).
+
+        :returns: one result per order, in the order given: its acknowledgement, or the
+            :class:`RejectedError` :meth:`forward_order` would have raised for it alone.
+        :raises TransientError: the call as a whole failed, its outcome unknown: the core sends
+            each order again later, and the warehouse must then answer a reference it took with
+            the order it made (so a batch connector needs a warehouse that de-duplicates
+            references, or must look each one up first).
+        :raises AuthError: credentials need a person.
+        """
+        raise NotImplementedError
+
     def cancel_order(self, reference: str, warehouse_order_id: str | None) -> CancelOutcome:
         """Cancel a forwarded order; ``TOO_LATE`` once it has shipped."""
         raise NotImplementedError

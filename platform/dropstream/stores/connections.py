@@ -53,15 +53,23 @@ class _Guarded:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 _refuse_if_refused_before(self._owner_row)
-                return attribute(*args, **kwargs)
+                result = attribute(*args, **kwargs)
             except ConnectorError as error:
-                error.owner = self._owner  # type: ignore[attr-defined]
-                error.credentials_version = self._credentials_version  # type: ignore[attr-defined]
-                error.message = redact(error.message, self._secrets)
-                error.args = (error.message,)
+                self._tag(error)
                 raise
+            if isinstance(result, list):  # (errors returned per item, as a batch's refusals)
+                for item in result:
+                    if isinstance(item, ConnectorError):
+                        self._tag(item)
+            return result
 
         return call
+
+    def _tag(self, error: ConnectorError) -> None:
+        error.owner = self._owner  # type: ignore[attr-defined]
+        error.credentials_version = self._credentials_version  # type: ignore[attr-defined]
+        error.message = redact(error.message, self._secrets)
+        error.args = (error.message,)
 
 
 def _refuse_if_refused_before(owner: HasCredentials) -> None:

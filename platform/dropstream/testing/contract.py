@@ -43,6 +43,7 @@ from dropstream.connectors.types import (
     SetupCheck,
     WarehouseLine,
     WarehouseOrder,
+    WarehouseOrderAck,
 )
 
 
@@ -68,6 +69,8 @@ class WarehouseHarness(Protocol):
     def set_stock(self, sku: str, quantity: int) -> None: ...
     def orders_with_reference(self, reference: str) -> int: ...
     def inject_transient_failure(self) -> None: ...
+    # Optional, for a connector that can take batches: ``connector_taking_batches()``, a
+    # connector set up so that its ``forward_batch_limit()`` is over 1.
 
 
 class _Common:
@@ -208,6 +211,25 @@ class WarehouseContract(_Common):
         assert first.created and not again.created
         assert again.warehouse_order_id == first.warehouse_order_id
         assert harness.orders_with_reference("CONTRACT-1") == 1
+
+    def test_a_batch_is_forwarded_as_each_order_alone_would_be(
+            self, harness: WarehouseHarness) -> None:
+        """For a connector that takes batches (its harness's ``connector_taking_batches``):
+        one result per order, in order, each idempotent by reference like ``forward_order``."""
+        make = getattr(harness, "connector_taking_batches", None)
+        if make is None:
+            pytest.skip("the connector sends one order a call")
+        connector = make()
+        assert connector.forward_batch_limit() > 1
+        first = connector.forward_order(self._order("CONTRACT-B1"))
+        results = connector.forward_orders([self._order("CONTRACT-B1"),
+                                            self._order("CONTRACT-B2")])
+        assert [type(result) for result in results] == [WarehouseOrderAck] * 2
+        again, new = results
+        assert not again.created and again.warehouse_order_id == first.warehouse_order_id
+        assert new.created and new.reference == "CONTRACT-B2"
+        assert harness.orders_with_reference("CONTRACT-B1") == 1
+        assert harness.orders_with_reference("CONTRACT-B2") == 1
 
     def test_shipments_come_back_with_the_reference(self, harness: WarehouseHarness) -> None:
         harness.connector().forward_order(self._order("CONTRACT-2"))

@@ -380,6 +380,10 @@ class WarehouseSandbox:
     faults: _Faults = field(default_factory=_Faults)
     #: Faults raised *after* the order was stored (the ambiguous outcome: accepted, reply lost).
     lose_reply_next: int = 0
+    #: Orders one ``forward_orders`` call takes (1: one order a call, no batches).
+    batch_limit: int = 1
+    #: How many orders each ``forward_orders`` call carried, for tests.
+    batches: list[int] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def by_reference(self, reference: str) -> list[dict[str, Any]]:
@@ -454,6 +458,32 @@ class ReferenceWarehouse(WarehouseConnector):
 
     def forward_order(self, order: WarehouseOrder) -> WarehouseOrderAck:
         sandbox = self._call("forward_order")
+        ack = self._create(sandbox, order)
+        if sandbox.lose_reply_next:
+            sandbox.lose_reply_next -= 1
+            raise TransientError("reference WMS: connection reset after the order was stored")
+        return ack
+
+    def forward_batch_limit(self) -> int:
+        return self.sandbox.batch_limit
+
+    def forward_orders(self, orders: Sequence[WarehouseOrder]
+                       ) -> list[WarehouseOrderAck | RejectedError]:
+        sandbox = self._call("forward_orders")
+        sandbox.batches.append(len(orders))
+        results: list[WarehouseOrderAck | RejectedError] = []
+        for order in orders:
+            try:
+                results.append(self._create(sandbox, order))
+            except RejectedError as error:
+                results.append(error)
+        if sandbox.lose_reply_next:
+            sandbox.lose_reply_next -= 1
+            raise TransientError("reference WMS: connection reset after the orders were stored")
+        return results
+
+    @staticmethod
+    def _create(sandbox: WarehouseSandbox, order: WarehouseOrder) -> WarehouseOrderAck:
         with sandbox.lock:
             existing = sandbox.by_reference(order.reference)
             if existing and sandbox.deduplicate:
@@ -472,9 +502,6 @@ class ReferenceWarehouse(WarehouseConnector):
                 "lines": [{"reference": l.reference, "sku": l.sku, "quantity": l.quantity,
                            "name": l.name, "shipped": 0} for l in order.lines],
             })
-            if sandbox.lose_reply_next:
-                sandbox.lose_reply_next -= 1
-                raise TransientError("reference WMS: connection reset after the order was stored")
             return WarehouseOrderAck(order.reference, warehouse_id)
 
     def cancel_order(self, reference: str, warehouse_order_id: str | None) -> CancelOutcome:

@@ -163,7 +163,13 @@ class WmsClient:
                 retry_after=retry_after(response.headers.get("Retry-After")),
                 remote_status=status,
             )
-        raise RejectedError(
+        raise self.refusal(status, code, message or response.reason or "", field)
+
+    def refusal(self, status: int, code: str, message: str, field: str | None) -> RejectedError:
+        """The error for a WMS's refusal of a request (or of one order of a batch) on its
+        merits, with its code, field and words (credentials it echoed taken out)."""
+        said = self._said(message)
+        return RejectedError(
             f"The WMS refused it ({status}{', ' + code if code else ''}): "
             f"{said or 'no reason given'}",
             code=code or "rejected",

@@ -9,6 +9,7 @@ is unknown (a timeout, a reset, a 5xx), so a lost reply never makes a second war
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from flask import has_app_context
@@ -47,6 +48,8 @@ from dropstream_wms_generic.client import Auth, WmsClient, path_segment
 CONNECTOR_ID = "wms_generic"
 ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 HEADER_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+#: The most orders one ``POST /v1/orders/batch`` carries (the protocol's limit).
+BATCH_LIMIT = 100
 #: Marks an inventory cursor that is part-way through a paged full snapshot.
 SNAPSHOT_CURSOR = "snapshot"
 
@@ -83,6 +86,14 @@ class WmsSettings(Schema):
         metadata={
             "description": "False when the WMS would accept the same reference twice: DropStream "
             "then looks every order up before creating it."
+        },
+    )
+    batch_create = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "True when the WMS takes POST /v1/orders/batch: orders that queue up "
+            "for a store go in one call (up to 100). Used only where the WMS de-duplicates "
+            "references."
         },
     )
     default_account = fields.String(
@@ -253,11 +264,7 @@ class GenericWmsConnector(WarehouseConnector):
         try:
             protocol.validate("order", document)
         except protocol.ProtocolError as error:
-            raise RejectedError(
-                f"The order cannot be sent: {error.reason}",
-                code="invalid_order",
-                field=error.field or None,
-            ) from None
+            raise _unsendable(error) from None
         client = self.client()
         if not self.settings["dedupes_references"]:
             found = self._find(client, account, order.reference)
@@ -281,6 +288,35 @@ class GenericWmsConnector(WarehouseConnector):
                 code="malformed_response",
             )
         return WarehouseOrderAck(order.reference, ack["id"], created=status == 201)
+
+    def forward_batch_limit(self) -> int:
+        # A batch's lost reply leaves each of its orders to be sent again on its own: safe only
+        # where a repeated reference returns the order made (a WMS that would make a second one
+        # has each order looked up first, one call each, which a batch would not save).
+        settings = self.settings
+        return BATCH_LIMIT if settings["batch_create"] and settings["dedupes_references"] else 1
+
+    def forward_orders(
+        self, orders: Sequence[WarehouseOrder]
+    ) -> list[WarehouseOrderAck | RejectedError]:
+        account = self.account()
+        results: list[WarehouseOrderAck | RejectedError | None] = []
+        documents = []
+        for order in orders:
+            document = protocol.order_document(order, account)
+            try:
+                protocol.validate("order", document)
+            except protocol.ProtocolError as error:
+                results.append(_unsendable(error))
+                continue
+            results.append(None)
+            documents.append(document)
+        if documents:
+            client = self.client()
+            _, reply = client.post("orders/batch", "order-batch-result", {"orders": documents})
+            answers = iter(_batch_answers(client, reply, documents))
+            results = [result if result is not None else next(answers) for result in results]
+        return results  # type: ignore[return-value]
 
     def _find(self, client: WmsClient, account: str, reference: str) -> str | None:
         """The WMS's id for ``reference`` (the oldest live one), or None."""
@@ -435,3 +471,49 @@ class GenericWmsConnector(WarehouseConnector):
                 "account", title, False, error.message, "Try again when the WMS is up."
             )
         return SetupCheck("account", title, True, "The WMS serves this account's shipments.")
+
+
+def _unsendable(error: protocol.ProtocolError) -> RejectedError:
+    """An order whose document breaks the protocol: refused here, never sent."""
+    return RejectedError(
+        f"The order cannot be sent: {error.reason}", code="invalid_order", field=error.field or None
+    )
+
+
+def _batch_answers(
+    client: WmsClient, reply: dict[str, Any], documents: list[dict[str, Any]]
+) -> list[WarehouseOrderAck | RejectedError]:
+    """Each order's result in a batch's reply (validated as ``order-batch-result``).
+
+    :raises TransientError: the reply does not answer each order sent, in order: what became
+        of them is unknown, and each is sent again (the WMS answers a reference it has with
+        the order it made).
+    """
+    results = reply["results"]
+    sent = [document["reference"] for document in documents]
+    answered = [result["reference"] for result in results]
+    if answered != sent:
+        raise TransientError(
+            f"The WMS answered a batch of {len(sent)} orders with results for "
+            f"{len(answered)} that do not match them one for one",
+            code="malformed_response",
+        )
+    answers: list[WarehouseOrderAck | RejectedError] = []
+    for result in results:
+        if result["status"] == 422:
+            error = result["error"]
+            answers.append(
+                client.refusal(422, error["code"], error["message"], error.get("field"))
+            )
+            continue
+        ack = result["order"]
+        if ack["reference"] != result["reference"]:
+            raise TransientError(
+                f"The WMS acknowledged reference {ack['reference']!r} for "
+                f"{result['reference']!r}",
+                code="malformed_response",
+            )
+        answers.append(
+            WarehouseOrderAck(result["reference"], ack["id"], created=result["status"] == 201)
+        )
+    return answers

@@ -7,7 +7,11 @@ paging, refusals naming the field)."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -35,6 +39,9 @@ class Harness:
 
     def connector_with_bad_credentials(self) -> GenericWmsConnector:
         return connector(self.sandbox, {"token": "not-the-token"})
+
+    def connector_taking_batches(self) -> GenericWmsConnector:
+        return connector(self.sandbox, batch_create=True)
 
     def ship(self, reference: str) -> None:
         self.sandbox.ship(reference)
@@ -322,3 +329,133 @@ def test_a_wms_that_echoes_the_credential_never_gets_it_into_an_error(
     with pytest.raises((RejectedError, TransientError)) as failed:
         connector(wms).forward_order(order("ECHO-1"))
     assert TOKEN not in failed.value.message and "[redacted]" in failed.value.message
+
+
+# ------------------------------------------------------------------------------------------------
+# Batches (POST /v1/orders/batch)
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "limit"),
+    [
+        ({}, 1),
+        ({"batch_create": True}, 100),
+        # A lost batch reply is made good by sending each order again: only where a repeated
+        # reference returns the order made.
+        ({"batch_create": True, "dedupes_references": False}, 1),
+    ],
+)
+def test_batches_are_used_only_where_the_warehouse_says_it_takes_them(
+    app: Any, wms: WmsSandbox, settings: dict[str, Any], limit: int
+) -> None:
+    assert connector(wms, **settings).forward_batch_limit() == limit
+
+
+def test_a_batch_answers_each_order_as_a_create_of_it_alone_would(
+    app: Any, wms: WmsSandbox
+) -> None:
+    wms.configure(strict_skus=True)
+    wms.set_stock(ACCOUNT, {"KNOWN": 5})
+    batches = connector(wms, batch_create=True)
+    earlier = batches.forward_order(order("BATCH-1", "KNOWN"))
+    invalid = order("BATCH-5", "KNOWN")
+    invalid = WarehouseOrder(
+        **{**invalid.__dict__, "ship_to": Address(name="", street1="x", city="y", country_code="GB")}
+    )
+
+    results = batches.forward_orders(
+        [
+            order("BATCH-1", "KNOWN"),
+            order("BATCH-2", "KNOWN"),
+            order("BATCH-3", "KNOWN", "NOPE"),
+            order("BATCH-4", "KNOWN", ship_code="TELEPORT"),
+            invalid,
+        ]
+    )
+
+    again, made, unknown_sku, unknown_method, unsendable = results
+    assert (again.created, again.warehouse_order_id) == (False, earlier.warehouse_order_id)
+    assert made.created and made.warehouse_order_id == wms.orders(reference="BATCH-2")[0]["id"]
+    assert isinstance(unknown_sku, RejectedError) and isinstance(unknown_method, RejectedError)
+    assert (unknown_sku.code, unknown_sku.field) == ("unknown_sku", "lines[1].sku")
+    assert "NOPE" in unknown_sku.message
+    assert (unknown_method.code, unknown_method.field) == ("unknown_ship_method", "ship_method")
+    assert isinstance(unsendable, RejectedError) and unsendable.field == "ship_to.name"
+    assert sorted(o["reference"] for o in wms.orders()) == ["BATCH-1", "BATCH-2"]
+    creates = wms.requests("create_orders")
+    assert len(creates) == 1  # the invalid order never left DropStream
+    assert [reference for _, reference in creates[0]["orders"]] == [
+        "BATCH-1", "BATCH-2", "BATCH-3", "BATCH-4"]
+
+
+def test_a_lost_batch_reply_fails_the_batch_and_sending_it_again_makes_nothing_twice(
+    app: Any, wms: WmsSandbox
+) -> None:
+    batches = connector(wms, batch_create=True)
+    wms.inject("lose_reply", on="create_orders")
+    with pytest.raises(TransientError):
+        batches.forward_orders([order("LOSTB-1"), order("LOSTB-2")])
+    assert len(wms.orders()) == 2  # the WMS made them; DropStream could not see it
+
+    again = batches.forward_orders([order("LOSTB-1"), order("LOSTB-2")])
+
+    assert [(ack.created, ack.warehouse_order_id) for ack in again] == [
+        (False, wms.orders(reference=f"LOSTB-{n}")[0]["id"]) for n in (1, 2)]
+    assert len(wms.orders()) == 2
+
+
+@pytest.fixture
+def canned_wms() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A WMS over real HTTP that answers each POST with the next reply of the list given (the
+    replies a buggy WMS could send, which the sandbox never does)."""
+    replies: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps(replies.pop(0)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", replies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _ack(reference: str) -> dict[str, Any]:
+    return {"id": "WO-9", "reference": reference, "account": ACCOUNT, "status": "open"}
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        ({"results": []}, "results for 0"),
+        ({"results": [{"reference": "MIS-2", "status": 201, "order": _ack("MIS-2")}]},
+         "do not match"),
+        ({"results": [{"reference": "MIS-1", "status": 201, "order": _ack("MIS-2")}]},
+         "acknowledged reference 'MIS-2'"),
+        ({"results": [{"reference": "MIS-1", "status": 201}]}, "results[0]"),
+    ],
+)
+def test_a_batch_reply_that_does_not_answer_each_order_is_transient(
+    app: Any, wms: WmsSandbox, canned_wms: tuple[str, list[dict[str, Any]]],
+    reply: dict[str, Any], said: str
+) -> None:
+    url, replies = canned_wms
+    replies.append(reply)
+    batches = connector(wms, batch_create=True, base_url=url)
+    with pytest.raises(TransientError) as failed:
+        batches.forward_orders([order("MIS-1")])
+    assert failed.value.code == "malformed_response" and said in failed.value.message
