@@ -18,6 +18,7 @@ from dropstream.jobs.runner import BACKLOG_RUN, run_outbox_item
 from dropstream.orders.importing import refresh_orders
 from dropstream.orders.statuses import OrderStatus
 from dropstream.tenants.scope import unscoped
+from dropstream.testing.jobs import run_until_idle
 from tests.pipeline.conftest import Loop, assert_forward_reads, forget_queue, recorded_statements
 
 
@@ -242,3 +243,111 @@ def test_a_warehouses_day_of_shipments_is_posted_by_the_jobs_that_waited(loop: L
     assert len(loop.shop.shipments) == 4
     assert db.session.scalar(select(func.count()).select_from(Shipment).where(
         Shipment.state == ShipmentState.POSTED)) == 4
+
+
+# ------------------------------------------------------------------------------------------------
+# A warehouse that takes batches: a backlog's forwards go in one call and one commit
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_backlogs_forwards_go_to_a_warehouse_taking_batches_in_one_call(loop: Loop) -> None:
+    loop.wms.batch_limit = 20
+    count = BACKLOG_RUN + 2  # more than the store's share of work in flight
+    external_ids, [first, *behind] = _forwards_waiting(loop, count)
+
+    with recorded_statements() as statements:
+        assert run_outbox_item(first) == "done"
+
+    assert loop.wms.batches == [count]
+    assert [loop.order(e).status for e in external_ids] == [OrderStatus.AT_WAREHOUSE] * count
+    references = sorted(o["reference"] for o in loop.wms.orders)
+    assert references == sorted(f"DS-{loop.tenant.store.id}-{e}" for e in external_ids)
+    # Each run once, all done in the job's commit; each order's timeline tells it was sent.
+    forwards = _items([first, *behind])
+    assert [(f.state, f.attempts) for f in forwards] == [(OutboxState.DONE, 1)] * count
+    for external_id in external_ids:
+        assert "forwarded" in [event.kind for event in loop.order(external_id).events]
+    # The orders were read together: one statement for the orders, one for their lines.
+    orders = [s for s in statements if s.startswith("SELECT orders.") and "JOIN order_addresses" in s]
+    lines = [s for s in statements if s.startswith("SELECT warehouse_lines.")]
+    assert (len(orders), len(lines)) == (1, 1)
+    # Each order's "mark as sent" waits for room (the store has its share in flight), except
+    # the job's own next step: the job goes on with them as with a backlog of its own kind,
+    # and leaves the rest to the relay.
+    with unscoped(db.session):
+        marks = db.session.scalars(select(OutboxItem).where(
+            OutboxItem.kind == "order.mark_sent").order_by(OutboxItem.id)).all()
+    assert [m.state for m in marks] == [OutboxState.DONE] * (1 + BACKLOG_RUN) + [
+        OutboxState.PENDING]
+    assert all(m.dispatched_at is None for m in marks[1:])  # none was given a queue job
+    run_until_idle()
+    assert all(loop.order(e).events[-1].kind == "store_status" for e in external_ids)
+
+
+def test_a_forward_that_did_not_wait_takes_along_the_forwards_waiting_behind_it(
+        loop: Loop) -> None:
+    """An import of a backlog leaves a forward per order, and its worker runs the first next:
+    that forward has not waited, but the others wait behind it. Where the warehouse takes
+    batches it sends them with it."""
+    loop.wms.batch_limit = 20
+    external_ids, [first, *behind] = _forwards_waiting(loop, 4, waited=timedelta())
+
+    assert run_outbox_item(first) == "done"
+
+    assert loop.wms.batches == [4]
+    assert [loop.order(e).status for e in external_ids] == [OrderStatus.AT_WAREHOUSE] * 4
+
+
+def test_an_order_the_warehouse_refuses_in_a_batch_is_held_and_the_rest_go(loop: Loop) -> None:
+    loop.wms.batch_limit = 20
+    loop.wms.known_skus = {"A"}
+    external_ids = [loop.shop.create_order([{"sku": sku, "quantity": 1}]) for sku in "ABA"]
+    refresh_orders(db.session, loop.store, external_ids)
+    db.session.commit()
+    forget_queue()
+    with unscoped(db.session):
+        db.session.execute(update(OutboxItem).where(OutboxItem.kind == "order.forward").values(
+            dispatched_at=None, run_after=utcnow() - timedelta(seconds=5)))
+        db.session.commit()
+    first, *behind = _forwards()
+
+    assert run_outbox_item(first) == "done"
+
+    assert loop.wms.batches == [3]
+    held = loop.order(external_ids[1])
+    assert [loop.order(e).status for e in external_ids] == [
+        OrderStatus.AT_WAREHOUSE, OrderStatus.ON_HOLD, OrderStatus.AT_WAREHOUSE]
+    assert held.hold_reason.value == "unknown_sku" and "lines[0]" in held.hold_detail
+    assert [o["reference"] for o in loop.wms.orders] == [
+        f"DS-{loop.tenant.store.id}-{e}" for e in (external_ids[0], external_ids[2])]
+
+
+def test_a_batch_whose_reply_is_lost_is_sent_again_and_reaches_the_warehouse_once(
+        loop: Loop) -> None:
+    """The call fails as a whole after the warehouse stored the orders: the job's order is
+    retried, the ones it took along are handed back to run on their own, and each, sent again,
+    is found at the warehouse rather than made twice."""
+    loop.wms.batch_limit = 20
+    loop.wms.lose_reply_next = 1
+    external_ids, [first, *behind] = _forwards_waiting(loop, 3)
+
+    assert run_outbox_item(first) == "retrying"
+
+    lead, *handed_back = _items([first, *behind])
+    assert lead.state is OutboxState.PENDING and lead.attempts == 1 and lead.run_after > utcnow()
+    assert loop.order(external_ids[0]).status is OrderStatus.RETRYING
+    assert [(i.state, i.attempts, i.leased_until) for i in handed_back] == [
+        (OutboxState.PENDING, 0, handed_back[0].leased_until)] * 2
+    assert all(i.leased_until is None or i.leased_until <= utcnow() for i in handed_back)
+    assert [loop.order(e).status for e in external_ids[1:]] == [OrderStatus.QUEUED] * 2
+
+    with unscoped(db.session):  # the lead's backoff over
+        db.session.execute(update(OutboxItem).where(OutboxItem.id == first).values(
+            run_after=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    run_until_idle()
+
+    assert [loop.order(e).status for e in external_ids] == [OrderStatus.AT_WAREHOUSE] * 3
+    assert len(loop.wms.orders) == 3
+    assert all("found_at_warehouse" in [event.kind for event in loop.order(e).events]
+               for e in external_ids)

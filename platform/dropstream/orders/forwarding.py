@@ -4,7 +4,8 @@ Each consignment (ship-to address) becomes one warehouse order under a stable re
 acknowledgement is committed before the next consignment is sent (the last one with the
 order's new status), so a retry resumes where the last attempt stopped, and the connector
 looks the reference up before creating (an order reaches the warehouse once even when an
-earlier reply was lost).
+earlier reply was lost). Where forwards queue up for a store and its warehouse takes orders in
+batches, a job sends the store's waiting forwards in one call, and records them in one commit.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -22,15 +23,18 @@ from dropstream.connectors.base import (
     Capability,
     ConnectorError,
     RejectedError,
+    TransientError,
+    WarehouseConnector,
     means_unreachable,
 )
-from dropstream.connectors.types import Address, WarehouseOrder
+from dropstream.connectors.types import Address, WarehouseOrder, WarehouseOrderAck
 from dropstream.connectors.types import WarehouseLine as WarehouseLineData
 from dropstream.db import UTCDateTime, load, utcnow
 from dropstream.events import announce
 from dropstream.extensions import db
+from dropstream.jobs.heartbeat import lease_policy
 from dropstream.jobs.models import LeasedWork
-from dropstream.jobs.outbox import add_work
+from dropstream.jobs.outbox import add_work, finish_taken, hand_back, take_along
 from dropstream.jobs.registry import JOBS
 from dropstream.orders.models import Order, OrderAddress, WarehouseLine
 from dropstream.orders.statuses import HoldReason, OrderStatus
@@ -46,15 +50,13 @@ ACCEPTED_FROM = (OrderStatus.QUEUED, OrderStatus.RETRYING, OrderStatus.ON_HOLD, 
 
 
 def forward_order(session: Session, order: Order) -> None:
+    """Send the order's consignments not yet at the warehouse, one call each, each
+    acknowledgement committed before the next call."""
     if order.status not in FORWARDABLE:
         return  # cancelled, held or already sent since this work was queued
     store = session.get(Store, order.store_id)
     assert store is not None
-    if store.warehouse is None:
-        if transition(session, order, FORWARDABLE, OrderStatus.ERROR, error_code="no_warehouse",
-                      error_message="The store is not linked to a warehouse."):
-            record(session, order, "error", "Not sent: the store is not linked to a warehouse. "
-                   "Link one in the store's settings, then Reprocess.")
+    if not _has_warehouse(session, store, [order]):
         return
     connector = warehouse_connector(store.warehouse, store)
     consignments = _consignments(order)
@@ -67,13 +69,78 @@ def forward_order(session: Session, order: Order) -> None:
         except RejectedError as error:
             _rejected(session, order, store, error, _order_field(order, address, lines, error.field))
             return
-        _acknowledged(session, address, ack.warehouse_order_id)
-        record(session, order, "forwarded" if ack.created else "found_at_warehouse",
-               (f"Sent to {store.warehouse.name} as {ack.reference}; warehouse order {ack.warehouse_order_id}."
-                if ack.created else
-                f"{store.warehouse.name} already had {ack.reference} (warehouse order "
-                f"{ack.warehouse_order_id}); not sent again."),
-               reference=ack.reference, warehouse_order_id=ack.warehouse_order_id)
+        _acknowledged(session, order, store, address, ack)
+    _accepted(session, order, store, consignments)
+
+
+def forward_orders(session: Session, store: Store, orders: list[Order],
+                   connector: WarehouseConnector) -> None:
+    """Send several orders of ``store`` together: their consignments not yet at the warehouse
+    in as few calls as its connector takes (:meth:`~WarehouseConnector.forward_orders`), each
+    order then held, refused or accepted as :func:`forward_order` would. The caller commits
+    (a call that fails as a whole leaves nothing recorded: each order goes again, and the
+    warehouse answers a reference it took with the order it made)."""
+    orders = [order for order in orders if order.status in FORWARDABLE]
+    if not orders or not _has_warehouse(session, store, orders):
+        return
+    sendable = [(order, _consignments(order)) for order in orders]
+    outbound = [(order, address, lines) for order, consignments in sendable
+                for address, lines in consignments if not address.warehouse_order_id]
+    refused: dict[int, tuple[OrderAddress, list[WarehouseLine], RejectedError]] = {}
+    limit = max(1, connector.forward_batch_limit())
+    for start in range(0, len(outbound), limit):
+        chunk = outbound[start:start + limit]
+        try:
+            results = connector.forward_orders(
+                [_warehouse_order(order, address, lines, store) for order, address, lines in chunk])
+        except RejectedError as error:  # refused as a whole: no account, an address not allowed
+            results = [error] * len(chunk)
+        if len(results) != len(chunk):
+            raise TransientError(f"The warehouse connector answered {len(results)} results for "
+                                 f"{len(chunk)} orders", code="malformed_response")
+        for (order, address, lines), result in zip(chunk, results, strict=True):
+            if isinstance(result, RejectedError):
+                refused.setdefault(order.id, (address, lines, result))
+            else:
+                _acknowledged(session, order, store, address, result)
+    for order, consignments in sendable:
+        if order.id in refused:
+            address, lines, error = refused[order.id]
+            field = _order_field(order, address, lines, error.field)
+            _rejected(session, order, store, error, field)
+        else:
+            _accepted(session, order, store, consignments)
+
+
+def _has_warehouse(session: Session, store: Store, orders: list[Order]) -> bool:
+    """Whether the store is linked to a warehouse; if not, its orders go into error saying so."""
+    if store.warehouse is not None:
+        return True
+    for order in orders:
+        if transition(session, order, FORWARDABLE, OrderStatus.ERROR, error_code="no_warehouse",
+                      error_message="The store is not linked to a warehouse."):
+            record(session, order, "error", "Not sent: the store is not linked to a warehouse. "
+                   "Link one in the store's settings, then Reprocess.")
+    return False
+
+
+def _acknowledged(session: Session, order: Order, store: Store, address: OrderAddress,
+                  ack: WarehouseOrderAck) -> None:
+    """A consignment the warehouse has: its warehouse order written, and the timeline told."""
+    _write_warehouse_order_id(session, address, ack.warehouse_order_id)
+    warehouse = store.warehouse.name
+    record(session, order, "forwarded" if ack.created else "found_at_warehouse",
+           (f"Sent to {warehouse} as {ack.reference}; warehouse order {ack.warehouse_order_id}."
+            if ack.created else
+            f"{warehouse} already had {ack.reference} (warehouse order "
+            f"{ack.warehouse_order_id}); not sent again."),
+           reference=ack.reference, warehouse_order_id=ack.warehouse_order_id)
+
+
+def _accepted(session: Session, order: Order, store: Store,
+              consignments: list[tuple[OrderAddress, list]]) -> None:
+    """Every consignment is at the warehouse: the order moves there (and the store is told),
+    unless a person cancelled it meanwhile, in which case the warehouse is asked to cancel."""
     ids = [address.warehouse_order_id or "" for address, _ in consignments]
     if transition(session, order, ACCEPTED_FROM, OrderStatus.AT_WAREHOUSE, forward_attempts=0,
                   error_code=None, error_message=None, hold_reason=None, hold_detail=None):
@@ -95,13 +162,46 @@ def forward_order(session: Session, order: Order) -> None:
 #: warehouse lines with the store lines they come from (for their names). Loaded as used, four.
 _TO_FORWARD = (joinedload(Order.addresses),
                selectinload(Order.warehouse_lines).joinedload(WarehouseLine.order_line))
+#: The most forwards of a store one job sends together, where its warehouse takes batches.
+FORWARD_BATCH = 50
 
 
 def forward_order_job(item: LeasedWork) -> None:
-    """Outbox handler ``order.forward``: ``subject_id`` is the order id."""
-    order = load(db.session, Order, item.subject_id, _TO_FORWARD)
-    if order is not None:
-        forward_order(db.session, order)
+    """Outbox handler ``order.forward``: ``subject_id`` is the order id.
+
+    When the store's warehouse takes orders in batches, the forwards of the store waiting
+    unstarted behind it, with no queue job on the way, are taken along (up to
+    :data:`FORWARD_BATCH` in all) and sent with it (:func:`forward_orders`): done together,
+    or, if the job fails, handed back to run on their own."""
+    session = db.session
+    store = session.get(Store, item.store_id) if item.store_id is not None else None
+    connector = None
+    taken: list[LeasedWork] = []
+    if store is not None and store.warehouse is not None:
+        connector = warehouse_connector(store.warehouse, store)
+        # Asked whether or not this forward waited: an import of a backlog leaves a forward per
+        # order, and the one its worker runs next has not waited while the rest wait behind it.
+        if connector.forward_batch_limit() > 1:
+            # Forwards with a queue job on the way are left to it: taken along, the job would
+            # find its row done and its bookkeeping (as much CPU as a forward) would be lost.
+            taken = take_along(session, item, FORWARD_BATCH - 1, lease_policy().hold,
+                               undispatched_only=True, runs_alone=True)
+    try:
+        if taken and store is not None and connector is not None:
+            ids = [item.subject_id, *(row.subject_id for row in taken)]
+            orders = session.scalars(select(Order).where(Order.id.in_(ids))
+                                     .options(*_TO_FORWARD).order_by(Order.id)).unique().all()
+            forward_orders(session, store, list(orders), connector)
+        else:
+            order = load(session, Order, item.subject_id, _TO_FORWARD)
+            if order is not None:
+                forward_order(session, order)
+        finish_taken(session, taken)
+    except BaseException:
+        if taken:
+            session.rollback()
+            hand_back(session, taken)
+        raise
 
 
 def forward_retrying(item: LeasedWork, error: Exception, next_attempt: datetime) -> None:
@@ -166,7 +266,8 @@ _ACKNOWLEDGED = update(OrderAddress.__table__).where(
          forwarded_at=bindparam("forwarded_at", type_=UTCDateTime()))
 
 
-def _acknowledged(session: Session, address: OrderAddress, warehouse_order_id: str) -> None:
+def _write_warehouse_order_id(session: Session, address: OrderAddress,
+                              warehouse_order_id: str) -> None:
     """Write the consignment's warehouse order id with one UPDATE, and mirror it on the object
     without making the ORM write it again (its flush of one changed row cost more CPU than the
     statement)."""

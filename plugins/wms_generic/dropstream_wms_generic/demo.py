@@ -67,6 +67,7 @@ def create_warehouse(
                 "base_url": service.url,
                 "auth_mode": "bearer",
                 "dedupes_references": True,
+                "batch_create": True,  # the sandbox serves POST /v1/orders/batch
                 "default_account": ACCOUNT,
             },
             "credentials": {
