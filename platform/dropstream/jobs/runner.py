@@ -101,28 +101,38 @@ def run_outbox_item(outbox_id: int) -> str:
     worker.
 
     Work of a kind that works through backlogs, when the item waited for a worker, goes on
-    with more of its kind (:func:`_work_through_backlog`).
+    with more of its kind (:func:`_work_through_backlog`), and then with more of its next
+    step's kind: a job that did a backlog's work together (a batch of forwards) leaves a next
+    step per order, and the store, its share of work in flight, has no room to queue them.
     """
     db.session.info[_HELD] = []
     try:
-        outcome, item = _run_with_follow_ups(outbox_id)
-        if outcome == "done" and item is not None and _works_through_backlogs(item.kind) \
-                and waited_in_backlog(item):
-            _work_through_backlog(item)
+        outcome, item, next_step = _run_with_follow_ups(outbox_id)
+        if outcome == "done" and item is not None and waited_in_backlog(item):
+            if _works_through_backlogs(item.kind):
+                _work_through_backlog(item)
+            if next_step is not None and next_step.kind != item.kind \
+                    and _works_through_backlogs(next_step.kind):
+                _work_through_backlog(next_step)
         return outcome
     finally:
         db.session.info.pop(_HELD, None)
 
 
-def _run_with_follow_ups(work: int | LeasedWork) -> tuple[str, LeasedWork | None]:
+def _run_with_follow_ups(work: int | LeasedWork
+                         ) -> tuple[str, LeasedWork | None, LeasedWork | None]:
     """Run an item and the follow-ups it leaves, up to :data:`MAX_FOLLOW_UPS`. Returns the
-    item's outcome and the item as leased (None if it was not)."""
+    item's outcome, the item as leased (None if it was not), and its next step as leased
+    (None if none ran)."""
     outcome, follow_up, item = _run_collecting(work, may_chain=True)
+    next_step = None
     for step in range(1, MAX_FOLLOW_UPS + 1):
         if follow_up is None:
             break
-        _, follow_up, _ = _run_collecting(follow_up, may_chain=step < MAX_FOLLOW_UPS)
-    return outcome, item
+        _, follow_up, ran = _run_collecting(follow_up, may_chain=step < MAX_FOLLOW_UPS)
+        if step == 1:
+            next_step = ran
+    return outcome, item, next_step
 
 
 def _work_through_backlog(item: LeasedWork) -> None:
