@@ -5,7 +5,8 @@ guarded outbound session) and the sandbox, not the core pipeline (see core_pipel
 orders it creates each one (twice: the repeat must be answered with the existing order), then
 ships them all and reads every shipment back page by page, then reads the full stock snapshot.
 With ``--no-dedupe`` the WMS does not de-duplicate and the connector looks each reference up
-first. It reports per-operation latency percentiles, throughput, and duplicated or missing
+first. With ``--batch N`` the orders (and their repeats) go N a call through
+``POST /v1/orders/batch``, as forwards that queue up for a store do. It reports per-operation latency percentiles, throughput, and duplicated or missing
 orders (must be 0).
 
     python benchmarks/wms_roundtrip.py --orders 500
@@ -63,7 +64,10 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--lines", type=int, default=3, help="lines per order")
     parser.add_argument("--no-dedupe", action="store_true", help="a WMS that does not de-duplicate")
+    parser.add_argument("--batch", type=int, default=1, help="orders per create call (1-100)")
     args = parser.parse_args()
+    if not 1 <= args.batch <= 100 or (args.batch > 1 and args.no_dedupe):
+        parser.error("--batch takes 1 to 100, and batches need a WMS that de-duplicates")
 
     timings: dict[str, list[float]] = {
         "create": [],
@@ -81,15 +85,16 @@ def main() -> int:
                     "base_url": wms.url,
                     "default_account": "BENCH",
                     "dedupes_references": not args.no_dedupe,
+                    "batch_create": args.batch > 1,
                     "shipments_page_size": 100,
                     "stock_page_size": 500,
                 },
                 {"token": "wms-token"},
             )
         )
-        started = time.perf_counter()
+        orders = []
         for n in range(args.orders):
-            order = WarehouseOrder(
+            orders.append(WarehouseOrder(
                 reference=f"DS-1-{n}",
                 order_number=str(n),
                 placed_at=datetime.now(UTC),
@@ -105,9 +110,19 @@ def main() -> int:
                     WarehouseLine(str(i), f"SKU-{(n + i) % (args.lines * 10)}", 1 + i)
                     for i in range(args.lines)
                 ),
-            )
-            timed(timings["create"], lambda order=order: connector.forward_order(order))
-            timed(timings["repeat"], lambda order=order: connector.forward_order(order))
+            ))
+        started = time.perf_counter()
+        if args.batch > 1:
+            for start in range(0, len(orders), args.batch):
+                batch = orders[start : start + args.batch]
+                made = timed(timings["create"], lambda batch=batch: connector.forward_orders(batch))
+                again = timed(timings["repeat"], lambda batch=batch: connector.forward_orders(batch))
+                if not all(a.created and not b.created for a, b in zip(made, again, strict=True)):
+                    raise SystemExit(f"a batch was not answered as created, then found: {made}")
+        else:
+            for order in orders:
+                timed(timings["create"], lambda order=order: connector.forward_order(order))
+                timed(timings["repeat"], lambda order=order: connector.forward_order(order))
         forward_seconds = time.perf_counter() - started
         for order in wms.orders():
             wms.ship(order["reference"])
@@ -136,6 +151,7 @@ def main() -> int:
         "orders": args.orders,
         "lines_per_order": args.lines,
         "dedupe": not args.no_dedupe,
+        "orders_per_create_call": args.batch,
         "forward_orders_per_second": round(args.orders * 2 / forward_seconds, 1),
         "shipments_read_per_second": round(shipments / read_seconds, 1),
         "shipments": shipments,
