@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, update
 from dropstream.db import utcnow
 from dropstream.extensions import db
 from dropstream.jobs.models import OutboxItem, OutboxState
-from dropstream.jobs.outbox import add_work, lease, take_along
+from dropstream.jobs.outbox import STORE_IN_FLIGHT_CAP, add_work, lease, take_along
 from dropstream.jobs.runner import BACKLOG_RUN, run_outbox_item
 from dropstream.orders.importing import refresh_orders
 from dropstream.orders.statuses import OrderStatus
@@ -284,18 +284,47 @@ def test_a_backlogs_forwards_go_to_a_warehouse_taking_batches_in_one_call(loop: 
     assert all(loop.order(e).events[-1].kind == "store_status" for e in external_ids)
 
 
-def test_a_forward_that_did_not_wait_takes_along_the_forwards_waiting_behind_it(
-        loop: Loop) -> None:
+def test_an_imported_backlogs_forwards_go_in_one_batch(loop: Loop) -> None:
     """An import of a backlog leaves a forward per order, and its worker runs the first next:
-    that forward has not waited, but the others wait behind it. Where the warehouse takes
-    batches it sends them with it."""
+    that forward has not waited, but the others wait behind it (more than the store's share
+    of work in flight: no room to queue them). As the next step of a job that waited, it
+    sends them with it where the warehouse takes batches."""
     loop.wms.batch_limit = 20
-    external_ids, [first, *behind] = _forwards_waiting(loop, 4, waited=timedelta())
+    count = STORE_IN_FLIGHT_CAP + 4
+    external_ids = [loop.shop.create_order([{"sku": "A", "quantity": 1}]) for _ in range(count)]
+    store = loop.tenant.store
+    for external_id in external_ids:
+        add_work(db.session, kind="order.refresh", subject_id=store.id, store_id=store.id,
+                 merchant_id=store.merchant_id, provider_id=store.provider_id,
+                 dedupe_key=f"order.refresh:{store.id}:{external_id}",
+                 payload={"external_id": external_id})
+    db.session.commit()
+    forget_queue()
+    with unscoped(db.session):  # the webhooks' re-reads waited: a backlog
+        db.session.execute(update(OutboxItem).values(
+            dispatched_at=None, run_after=utcnow() - timedelta(seconds=5)))
+        db.session.commit()
+        first = db.session.scalars(select(OutboxItem.id).order_by(OutboxItem.id)).first()
 
     assert run_outbox_item(first) == "done"
 
-    assert loop.wms.batches == [4]
-    assert [loop.order(e).status for e in external_ids] == [OrderStatus.AT_WAREHOUSE] * 4
+    assert loop.wms.batches == [count]
+    assert [loop.order(e).status for e in external_ids] == [OrderStatus.AT_WAREHOUSE] * count
+
+
+def test_a_forward_outside_a_backlog_asks_for_nothing_more(loop: Loop) -> None:
+    """A forward that did not wait, run as no backlog's next step, sends its own order alone:
+    an idle pipeline pays no query for batches."""
+    loop.wms.batch_limit = 20
+    external_ids, [first, *_] = _forwards_waiting(loop, 3, waited=timedelta())
+
+    with recorded_statements() as statements:
+        assert run_outbox_item(first) == "done"
+
+    assert loop.wms.batches == []
+    assert [loop.order(e).status for e in external_ids] == (
+        [OrderStatus.AT_WAREHOUSE] + [OrderStatus.QUEUED] * 2)
+    assert not [s for s in statements if s.startswith("WITH waiting AS")]  # no take-along
 
 
 def test_an_order_the_warehouse_refuses_in_a_batch_is_held_and_the_rest_go(loop: Loop) -> None:
@@ -309,7 +338,7 @@ def test_an_order_the_warehouse_refuses_in_a_batch_is_held_and_the_rest_go(loop:
         db.session.execute(update(OutboxItem).where(OutboxItem.kind == "order.forward").values(
             dispatched_at=None, run_after=utcnow() - timedelta(seconds=5)))
         db.session.commit()
-    first, *behind = _forwards()
+    first = _forwards()[0]
 
     assert run_outbox_item(first) == "done"
 

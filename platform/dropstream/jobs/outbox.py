@@ -68,6 +68,8 @@ _SESSION_KEY = "dropstream.outbox.dispatch"
 _FOLLOW_UP_KEY = "dropstream.outbox.follow_up"
 #: The next step a running job leased in its last transaction, until that commits.
 _CLAIMED_KEY = "dropstream.outbox.claimed"
+#: Set while a worker runs the next steps of a job that waited in a backlog.
+_AFTER_BACKLOG_KEY = "dropstream.outbox.after_backlog"
 #: Work that waited this long for a worker after it became due is part of a backlog: only then
 #: does its job look for more of its kind waiting behind it (:func:`take_along`), so that an
 #: idle pipeline pays no query for it.
@@ -504,6 +506,26 @@ _UNTAKE = update(_OUTBOX).where(
 def waited_in_backlog(item: LeasedWork) -> bool:
     """Whether ``item`` waited for a worker long enough to be part of a backlog."""
     return utcnow() - item.run_after >= BACKLOG_WAIT
+
+
+def part_of_backlog(session: Session, item: LeasedWork) -> bool:
+    """Whether ``item`` is part of a backlog: it waited (:func:`waited_in_backlog`), or it runs
+    as a next step of a job that did (:func:`next_steps_after`). An import of a backlog leaves
+    a forward per order: the one its worker runs next has not waited, and the rest wait
+    behind it."""
+    return waited_in_backlog(item) or bool(session.info.get(_AFTER_BACKLOG_KEY))
+
+
+@contextmanager
+def next_steps_after(session: Session, item: LeasedWork | None) -> Iterator[None]:
+    """While the worker that ran ``item`` runs its next steps: they are part of a backlog
+    when ``item`` waited in one (:func:`part_of_backlog`)."""
+    before = session.info.get(_AFTER_BACKLOG_KEY)
+    session.info[_AFTER_BACKLOG_KEY] = item is not None and waited_in_backlog(item)
+    try:
+        yield
+    finally:
+        session.info[_AFTER_BACKLOG_KEY] = before
 
 
 def take_along(session: Session, item: LeasedWork, limit: int, hold: timedelta, *,

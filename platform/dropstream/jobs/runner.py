@@ -36,6 +36,7 @@ from dropstream.jobs.outbox import (
     finish,
     hand_back,
     lease,
+    next_steps_after,
     release_waiting_out,
     running_job,
     take_along,
@@ -126,12 +127,13 @@ def _run_with_follow_ups(work: int | LeasedWork
     (None if none ran)."""
     outcome, follow_up, item = _run_collecting(work, may_chain=True)
     next_step = None
-    for step in range(1, MAX_FOLLOW_UPS + 1):
-        if follow_up is None:
-            break
-        _, follow_up, ran = _run_collecting(follow_up, may_chain=step < MAX_FOLLOW_UPS)
-        if step == 1:
-            next_step = ran
+    with next_steps_after(db.session, item):
+        for step in range(1, MAX_FOLLOW_UPS + 1):
+            if follow_up is None:
+                break
+            _, follow_up, ran = _run_collecting(follow_up, may_chain=step < MAX_FOLLOW_UPS)
+            if step == 1:
+                next_step = ran
     return outcome, item, next_step
 
 

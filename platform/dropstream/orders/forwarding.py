@@ -34,7 +34,13 @@ from dropstream.events import announce
 from dropstream.extensions import db
 from dropstream.jobs.heartbeat import lease_policy
 from dropstream.jobs.models import LeasedWork
-from dropstream.jobs.outbox import add_work, finish_taken, hand_back, take_along
+from dropstream.jobs.outbox import (
+    add_work,
+    finish_taken,
+    hand_back,
+    part_of_backlog,
+    take_along,
+)
 from dropstream.jobs.registry import JOBS
 from dropstream.orders.models import Order, OrderAddress, WarehouseLine
 from dropstream.orders.statuses import HoldReason, OrderStatus
@@ -169,18 +175,17 @@ FORWARD_BATCH = 50
 def forward_order_job(item: LeasedWork) -> None:
     """Outbox handler ``order.forward``: ``subject_id`` is the order id.
 
-    When the store's warehouse takes orders in batches, the forwards of the store waiting
-    unstarted behind it, with no queue job on the way, are taken along (up to
+    When it is part of a backlog (it waited, or its worker runs it next after a job that
+    did: an import's) and the store's warehouse takes orders in batches, the forwards of the
+    store waiting unstarted behind it, with no queue job on the way, are taken along (up to
     :data:`FORWARD_BATCH` in all) and sent with it (:func:`forward_orders`): done together,
     or, if the job fails, handed back to run on their own."""
     session = db.session
     store = session.get(Store, item.store_id) if item.store_id is not None else None
     connector = None
     taken: list[LeasedWork] = []
-    if store is not None and store.warehouse is not None:
+    if store is not None and store.warehouse is not None and part_of_backlog(session, item):
         connector = warehouse_connector(store.warehouse, store)
-        # Asked whether or not this forward waited: an import of a backlog leaves a forward per
-        # order, and the one its worker runs next has not waited while the rest wait behind it.
         if connector.forward_batch_limit() > 1:
             # Forwards with a queue job on the way are left to it: taken along, the job would
             # find its row done and its bookkeeping (as much CPU as a forward) would be lost.
