@@ -192,31 +192,19 @@ class SandboxApp:
         return bool(key and creds.get("api_key")) and hmac.compare_digest(key, creds["api_key"])
 
     def op_create_order(self, request: Request) -> Response:
-        document = _body(request)
-        try:
-            protocol.validate("order", document)
-        except protocol.ProtocolError as error:
-            raise SandboxError(422, "invalid_request", error.reason, error.field or None) from None
-        status, ack = self.sandbox.state.create_order(document)
+        status, ack = self.sandbox.state.create_order(_valid("order", _body(request)))
         return json_response(ack, status)
 
     def op_create_orders(self, request: Request) -> Response:
-        batch = _body(request)
-        try:
-            protocol.validate("order-batch", batch)
-        except protocol.ProtocolError as error:
-            raise SandboxError(422, "invalid_request", error.reason, error.field or None) from None
         results = []
-        for position, document in enumerate(batch["orders"]):
+        for document in _valid("order-batch", _body(request))["orders"]:
             reference = document.get("reference")
             reference = reference if isinstance(reference, str) else ""
             try:
-                protocol.validate("order", document)
-                status, ack = self.sandbox.state.create_order(document)
-            except protocol.ProtocolError as error:
-                results.append(_refused(reference, "invalid_request", error.reason, error.field))
-            except SandboxError as error:
-                results.append(_refused(reference, error.code, error.message, error.field))
+                status, ack = self.sandbox.state.create_order(_valid("order", document))
+            except SandboxError as error:  # that order alone is refused, as POST /v1/orders would
+                results.append({"reference": reference, "status": 422,
+                                "error": error.document()["error"]})
             else:
                 results.append({"reference": reference, "status": status, "order": ack})
         return json_response({"results": results})
@@ -309,10 +297,13 @@ def _concerns(request: Request, endpoint: str) -> dict[str, Any]:
     return {"account": request.args.get("account"), "reference": request.args.get("reference")}
 
 
-def _refused(reference: str, code: str, message: str, field: str | None) -> dict[str, Any]:
-    """A batch's result for an order refused on its merits, as POST /v1/orders would refuse it."""
-    return {"reference": reference, "status": 422,
-            "error": protocol.error_document(code, message, field)["error"]}
+def _valid(document: str, data: Any) -> Any:
+    """``data`` if it is a valid ``document``; otherwise refused (422) naming the bad field."""
+    try:
+        protocol.validate(document, data)
+    except protocol.ProtocolError as error:
+        raise SandboxError(422, "invalid_request", error.reason, error.field or None) from None
+    return data
 
 
 def _body(request: Request) -> Any:
