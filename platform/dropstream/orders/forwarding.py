@@ -11,7 +11,7 @@ batches, a job sends the store's waiting forwards in one call, and records them 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -36,12 +36,14 @@ from dropstream.jobs.heartbeat import lease_policy
 from dropstream.jobs.models import LeasedWork
 from dropstream.jobs.outbox import (
     add_work,
+    backoff_delay,
     finish_taken,
     hand_back,
     part_of_backlog,
     take_along,
 )
 from dropstream.jobs.registry import JOBS
+from dropstream.jobs.runner import OUTAGE_RECHECK
 from dropstream.orders.models import Order, OrderAddress, WarehouseLine
 from dropstream.orders.statuses import HoldReason, OrderStatus
 from dropstream.orders.timeline import record
@@ -202,11 +204,21 @@ def forward_order_job(item: LeasedWork) -> None:
             if order is not None:
                 forward_order(session, order)
         finish_taken(session, taken)
-    except BaseException:
+    except BaseException as error:
         if taken:
             session.rollback()
-            hand_back(session, taken)
+            hand_back(session, taken, wait=_wait_after(item, error))
         raise
+
+
+def _wait_after(item: LeasedWork, error: BaseException) -> timedelta:
+    """How long forwards taken along by ``item`` wait when its call failed for all of them:
+    as long as ``item`` will (up to an outage's recheck). Handed back due at once, they would
+    be taken along and sent again straight away, over and over, while the warehouse is down;
+    a failure that was not the call's (a database error) gives them back at once."""
+    if not isinstance(error, ConnectorError):
+        return timedelta()
+    return min(backoff_delay(item.attempts, getattr(error, "retry_after", None)), OUTAGE_RECHECK)
 
 
 def forward_retrying(item: LeasedWork, error: Exception, next_attempt: datetime) -> None:
