@@ -143,6 +143,8 @@ class FaultRun:
         self.placed: list[tuple[int, str]] = []
         self._store_rows: dict[int, Store] = {}
         self._server: _Server | None = None
+        #: The port, held while the receiver is down (:meth:`receiver_down`).
+        self._reserved: socket.socket | None = None
         self._turn = 0  # round-robin over the stores, across calls
         self.events: list[tuple[float, str]] = []
 
@@ -188,6 +190,7 @@ class FaultRun:
         self._seed()
         self._server = make_server(self.app, self.port, listener=self._listener)
         self._listener = None  # the server's now
+        self._stack.callback(self._release_port)  # (after the receiver stops, below)
         self._stack.callback(self.receiver_down)
         queue = get_state(self.app).queue
         self._stack.callback(queue.close)  # last, after the workers stopped
@@ -270,11 +273,20 @@ class FaultRun:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            self._reserved = _reserve(self.port)
+
+    def _release_port(self) -> None:
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
     def receiver_up(self) -> None:
         """Serve it again, on the same address."""
         if self._server is None:
-            self._server = make_server(self.app, self.port)
+            listener, self._reserved = self._reserved, None
+            if listener is not None:
+                listener.listen(128)
+            self._server = make_server(self.app, self.port, listener)
 
     def note(self, what: str) -> None:
         """A timestamped line for the run's log of chaos actions."""
@@ -403,6 +415,26 @@ class FaultRun:
         return self.db(lambda session: {
             s.id: {"state": s.state.value, "reason": s.state_reason}
             for s in session.scalars(select(Store))})
+
+
+def _reserve(port: int, patience: float = 5.0) -> socket.socket | None:
+    """A socket bound to ``port`` but not listening (a connection to it is refused), so that
+    the port stays the run's while its receiver is down: free, any socket on the machine could
+    take it as its own local port meanwhile, and the receiver could not come back on it (seen
+    in CI: "Port … is in use"). The stopped server's last connections may hold it a moment;
+    None if they still do after ``patience`` seconds (the receiver then binds it anew)."""
+    deadline = time.monotonic() + patience
+    while True:
+        reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            reserved.bind(("127.0.0.1", port))
+            return reserved
+        except OSError:
+            reserved.close()
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
 
 
 class _Server:
