@@ -57,16 +57,18 @@ FORWARDABLE = (OrderStatus.QUEUED, OrderStatus.RETRYING)
 ACCEPTED_FROM = (OrderStatus.QUEUED, OrderStatus.RETRYING, OrderStatus.ON_HOLD, OrderStatus.ERROR)
 
 
-def forward_order(session: Session, order: Order) -> None:
+def forward_order(session: Session, order: Order,
+                  connector: WarehouseConnector | None = None) -> None:
     """Send the order's consignments not yet at the warehouse, one call each, each
-    acknowledgement committed before the next call."""
+    acknowledgement committed before the next call (through ``connector`` when the caller
+    built the store's already)."""
     if order.status not in FORWARDABLE:
         return  # cancelled, held or already sent since this work was queued
     store = session.get(Store, order.store_id)
     assert store is not None
     if not _has_warehouse(session, store, [order]):
         return
-    connector = warehouse_connector(store.warehouse, store)
+    connector = connector or warehouse_connector(store.warehouse, store)
     consignments = _consignments(order)
     to_send = [(address, lines) for address, lines in consignments if not address.warehouse_order_id]
     for position, (address, lines) in enumerate(to_send):
@@ -202,7 +204,7 @@ def forward_order_job(item: LeasedWork) -> None:
         else:
             order = load(session, Order, item.subject_id, _TO_FORWARD)
             if order is not None:
-                forward_order(session, order)
+                forward_order(session, order, connector)
         finish_taken(session, taken)
     except BaseException as error:
         if taken:
